@@ -1,0 +1,86 @@
+"""The image pipeline: pixels → faces → landmarks → pose and quality → results."""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from .detect import DetectorRange, FaceDetector
+from .geometry import head_pose
+from .images import ImageReadError, read_image
+from .landmarks import FaceMesher, IrisLocator, Meshes, roi_from_detections
+from .quality import QualityThresholds, assess
+from .results import FaceResult, ImageResult
+
+
+@dataclass(frozen=True)
+class AnalyzerOptions:
+    detector: DetectorRange | str = DetectorRange.AUTO
+    min_detection_score: float = 0.5
+    min_presence: float = 0.5  # faces whose landmark presence is below this are dropped, as in MediaPipe
+    max_faces: int = 32
+    iris: bool = True
+    keep_landmarks: bool = True
+    quality: QualityThresholds = field(default_factory=QualityThresholds)
+    num_threads: int = 1
+
+
+@dataclass(frozen=True)
+class FaceBatch:
+    """Everything the pipeline measured for the faces of one image, as arrays (N first)."""
+
+    boxes: np.ndarray
+    scores: np.ndarray
+    meshes: Meshes
+    pose: object
+    quality: object
+    iris: np.ndarray | None
+
+
+class Analyzer:
+    """Reusable pipeline for still images; create once, call on many images."""
+
+    def __init__(self, options: AnalyzerOptions | None = None):
+        self.options = options or AnalyzerOptions()
+        o = self.options
+        self.detector = FaceDetector(o.detector, o.min_detection_score, o.num_threads)
+        self.mesher = FaceMesher(o.num_threads)
+        self.iris_locator = IrisLocator(o.num_threads) if o.iris else None
+
+    def measure(self, rgb: np.ndarray) -> FaceBatch:
+        det = self.detector(rgb, max_faces=self.options.max_faces)
+        meshes = self.mesher(rgb, roi_from_detections(det))
+        keep = meshes.presence >= self.options.min_presence
+        meshes = Meshes(meshes.points[keep], meshes.presence[keep], meshes.crops[keep])
+        pose = head_pose(meshes.points)
+        quality = assess(meshes.points, meshes.crops, meshes.presence, pose.yaw, pose.pitch, self.options.quality)
+        iris = self.iris_locator(rgb, meshes.points) if self.iris_locator is not None else None
+        return FaceBatch(det.boxes[keep], det.scores[keep], meshes, pose, quality, iris)
+
+    def analyze_array(self, rgb: np.ndarray, source: str = "<array>", frame: int = 0) -> ImageResult:
+        if rgb.ndim != 3 or rgb.shape[2] != 3 or rgb.dtype != np.uint8:
+            raise ValueError(f"expected an RGB uint8 image of shape (H, W, 3), got {rgb.dtype} {rgb.shape}")
+        batch = self.measure(rgb)
+        faces = tuple(self._face_result(batch, i) for i in range(len(batch.scores)))
+        h, w = rgb.shape[:2]
+        return ImageResult(source, frame, "ok" if faces else "no_face", "", w, h, faces)
+
+    def analyze_file(self, path: str | Path) -> ImageResult:
+        try:
+            rgb = read_image(path)
+        except ImageReadError as exc:
+            return ImageResult.failed(str(path), str(exc))
+        return self.analyze_array(rgb, str(path))
+
+    def _face_result(self, b: FaceBatch, i: int) -> FaceResult:
+        x0, y0, x1, y1 = (float(v) for v in b.boxes[i])
+        q = b.quality
+        return FaceResult(
+            box=(x0, y0, x1 - x0, y1 - y0), score=float(b.scores[i]), presence=float(b.meshes.presence[i]),
+            yaw=float(b.pose.yaw[i]), pitch=float(b.pose.pitch[i]), roll=float(b.pose.roll[i]),
+            iod_px=float(q.iod_px[i]), sharpness=float(q.sharpness[i]), brightness=float(q.brightness[i]),
+            clipped=float(q.clipped[i]), reliable=bool(q.reliable[i]), quality_reasons=q.reasons[i],
+            iris=None if b.iris is None else b.iris[i],
+            landmarks=b.meshes.points[i] if self.options.keep_landmarks else None,
+        )

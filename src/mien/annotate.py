@@ -1,0 +1,57 @@
+"""Pictures for people to look at: boxes, mesh, head-pose axes and iris centres."""
+from __future__ import annotations
+
+import functools
+
+import cv2
+import numpy as np
+
+from .geometry import canonical_face, rotation_from_euler
+from .results import ImageResult, atomic_path
+
+RELIABLE = (40, 200, 80)
+UNRELIABLE = (235, 150, 30)
+
+
+@functools.cache
+def mesh_edges() -> np.ndarray:
+    tri = canonical_face().triangles
+    edges = np.concatenate([tri[:, [0, 1]], tri[:, [1, 2]], tri[:, [0, 2]]])
+    return np.unique(np.sort(edges, axis=1), axis=0)
+
+
+def draw(rgb: np.ndarray, result: ImageResult) -> np.ndarray:
+    """Copy of the RGB image with each face drawn: green when reliable, orange otherwise."""
+    out = rgb.copy()
+    thick = max(1, round(max(rgb.shape[:2]) / 500))
+    for i, face in enumerate(result.faces):
+        colour = RELIABLE if face.reliable else UNRELIABLE
+        if face.landmarks is not None:
+            pts = np.round(face.landmarks[:, :2] * 16).astype(np.int32)
+            segments = pts[mesh_edges()]
+            cv2.polylines(out, list(segments), False, (200, 200, 200), 1, cv2.LINE_AA, shift=4)
+        x, y, w, h = face.box
+        cv2.rectangle(out, (int(x), int(y)), (int(x + w), int(y + h)), colour, thick, cv2.LINE_AA)
+        label = f"#{i} yaw {face.yaw:+.0f} pitch {face.pitch:+.0f} roll {face.roll:+.0f}"
+        if not face.reliable:
+            label += f" [{face.quality_reasons}]"
+        scale = max(0.35, w / 250)
+        cv2.putText(out, label, (int(x), max(12, int(y) - 4)), cv2.FONT_HERSHEY_SIMPLEX, scale, colour, thick, cv2.LINE_AA)
+        if face.landmarks is not None:
+            origin = face.landmarks[1, :2]
+            axes = rotation_from_euler(face.yaw, face.pitch, face.roll) * (0.6 * w)
+            for k, axis_colour in enumerate(((230, 40, 40), (40, 200, 40), (40, 80, 230))):
+                tip = origin + axes[:2, k] * np.array([1, -1])
+                cv2.arrowedLine(out, tuple(np.round(origin).astype(int)), tuple(np.round(tip).astype(int)), axis_colour, thick + 1, cv2.LINE_AA, tipLength=0.15)
+        if face.iris is not None:
+            for c in face.iris:
+                cv2.circle(out, tuple(np.round(c).astype(int)), max(2, thick + 1), (255, 255, 0), -1, cv2.LINE_AA)
+    return out
+
+
+def write_image(path, rgb: np.ndarray) -> None:
+    with atomic_path(path) as tmp:
+        ok, data = cv2.imencode(".png" if str(path).lower().endswith(".png") else ".jpg", cv2.cvtColor(rgb, cv2.COLOR_RGB2BGR))
+        if not ok:
+            raise OSError(f"could not encode {path}")
+        tmp.write_bytes(data.tobytes())

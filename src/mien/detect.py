@@ -1,0 +1,171 @@
+"""Face boxes and six keypoints from MediaPipe's BlazeFace detectors.
+
+Two models ship: *short range* (128x128 input, faces that fill much of the frame, up to
+about 2 m from the camera) and *full range* (192x192 input, small and distant faces).
+``auto`` runs both and merges their boxes, so close-ups and group shots both work.
+
+Coordinates are image pixels, x to the right and y down, with pixel ``(i, j)`` covering
+``[j, j+1) x [i, i+1)`` as in OpenCV. Keypoint order follows BlazeFace: subject's right eye,
+left eye, nose tip, mouth centre, right ear tragion, left ear tragion (the subject's right
+eye is on the image's left in an unmirrored photo).
+"""
+from __future__ import annotations
+
+import enum
+from dataclasses import dataclass
+
+import cv2
+import numpy as np
+
+from .runtime import TFLiteModel
+
+
+class DetectorRange(str, enum.Enum):
+    SHORT = "short"
+    FULL = "full"
+    AUTO = "auto"
+
+
+@dataclass(frozen=True)
+class _DetectorSpec:
+    model: str
+    size: int
+    strides: tuple[int, ...]
+    anchors_per_layer: int
+
+
+_SPECS = {
+    DetectorRange.SHORT: _DetectorSpec("face_detection_short_range.tflite", 128, (8, 16, 16, 16), 2),
+    DetectorRange.FULL: _DetectorSpec("face_detection_full_range_sparse.tflite", 192, (4,), 1),
+}
+
+NMS_IOU = 0.3
+KEYPOINT_NAMES = ("right_eye", "left_eye", "nose_tip", "mouth_center", "right_ear", "left_ear")
+
+
+@dataclass(frozen=True)
+class Detections:
+    """Faces found in one image: ``boxes`` (N, 4) as x0, y0, x1, y1 pixels, ``scores`` (N,),
+    ``keypoints`` (N, 6, 2) pixels."""
+
+    boxes: np.ndarray
+    scores: np.ndarray
+    keypoints: np.ndarray
+
+    def __len__(self) -> int:
+        return len(self.scores)
+
+    @staticmethod
+    def empty() -> "Detections":
+        return Detections(np.zeros((0, 4), np.float32), np.zeros(0, np.float32), np.zeros((0, 6, 2), np.float32))
+
+
+def ssd_anchor_centres(size: int, strides: tuple[int, ...], anchors_per_layer: int) -> np.ndarray:
+    """Anchor centres (A, 2) in [0, 1], in the order BlazeFace's outputs use.
+
+    Consecutive layers with the same stride share one feature map, as in MediaPipe's
+    SsdAnchorsCalculator with ``fixed_anchor_size``.
+    """
+    centres = []
+    i = 0
+    while i < len(strides):
+        stride = strides[i]
+        same = 0
+        while i < len(strides) and strides[i] == stride:
+            same += 1
+            i += 1
+        cells = int(np.ceil(size / stride))
+        ys, xs = np.meshgrid((np.arange(cells) + 0.5) / cells, (np.arange(cells) + 0.5) / cells, indexing="ij")
+        grid = np.stack([xs.ravel(), ys.ravel()], axis=1)
+        centres.append(np.repeat(grid, same * anchors_per_layer, axis=0))
+    return np.concatenate(centres).astype(np.float32)
+
+
+def letterbox_transform(height: int, width: int, size: int) -> tuple[np.ndarray, float, float, float]:
+    """Affine matrix that fits the whole image, centred and zero-padded, into a size x size
+    square; also returns the square's side in image pixels and its top-left corner."""
+    side = float(max(height, width))
+    x0 = (width - side) / 2.0
+    y0 = (height - side) / 2.0
+    scale = size / side
+    matrix = np.array([[scale, 0.0, -x0 * scale], [0.0, scale, -y0 * scale]], np.float32)
+    return matrix, side, x0, y0
+
+
+def decode(raw_boxes: np.ndarray, raw_scores: np.ndarray, anchors: np.ndarray, size: int, min_score: float):
+    """BlazeFace raw outputs → (boxes, scores, keypoints) in [0, 1] of the input square."""
+    logits = np.clip(raw_scores.reshape(-1).astype(np.float64), -100.0, 100.0)
+    scores = 1.0 / (1.0 + np.exp(-logits))
+    keep = scores >= min_score
+    raw = raw_boxes.reshape(-1, 16)[keep] / size
+    a = anchors[keep]
+    centre = raw[:, 0:2] + a
+    half = raw[:, 2:4] / 2.0
+    boxes = np.concatenate([centre - half, centre + half], axis=1)
+    keypoints = raw[:, 4:16].reshape(-1, 6, 2) + a[:, None, :]
+    return boxes, scores[keep].astype(np.float32), keypoints
+
+
+def box_iou(box: np.ndarray, boxes: np.ndarray) -> np.ndarray:
+    """IoU of one x0, y0, x1, y1 box with each of (N, 4) boxes."""
+    ix = np.clip(np.minimum(box[2], boxes[:, 2]) - np.maximum(box[0], boxes[:, 0]), 0, None)
+    iy = np.clip(np.minimum(box[3], boxes[:, 3]) - np.maximum(box[1], boxes[:, 1]), 0, None)
+    inter = ix * iy
+    area = (box[2] - box[0]) * (box[3] - box[1])
+    areas = (boxes[:, 2] - boxes[:, 0]) * (boxes[:, 3] - boxes[:, 1])
+    union = area + areas - inter
+    return np.where(union > 0, inter / np.maximum(union, 1e-12), 0.0)
+
+
+def weighted_nms(boxes: np.ndarray, scores: np.ndarray, keypoints: np.ndarray, iou_threshold: float = NMS_IOU):
+    """MediaPipe's weighted non-max suppression: each kept face is the score-weighted mean
+    of the boxes and keypoints that overlap the best remaining box; it keeps the best score."""
+    order = np.argsort(-scores, kind="stable")
+    boxes, scores, keypoints = boxes[order], scores[order], keypoints[order]
+    out_boxes, out_scores, out_kps = [], [], []
+    remaining = np.arange(len(scores))
+    while remaining.size:
+        top = remaining[0]
+        overlap = box_iou(boxes[top], boxes[remaining]) > iou_threshold
+        members = remaining[overlap]
+        w = scores[members][:, None]
+        out_boxes.append((boxes[members] * w).sum(0) / w.sum())
+        out_kps.append((keypoints[members] * w[:, :, None]).sum(0) / w.sum())
+        out_scores.append(scores[top])
+        remaining = remaining[~overlap]
+    if not out_scores:
+        return np.zeros((0, 4), np.float32), np.zeros(0, np.float32), np.zeros((0, 6, 2), np.float32)
+    return np.array(out_boxes, np.float32), np.array(out_scores, np.float32), np.array(out_kps, np.float32)
+
+
+class FaceDetector:
+    """BlazeFace face detection on RGB uint8 images (H, W, 3)."""
+
+    def __init__(self, detector_range: DetectorRange | str = DetectorRange.AUTO, min_score: float = 0.5, num_threads: int = 1):
+        self.range = DetectorRange(detector_range)
+        self.min_score = float(min_score)
+        kinds = [DetectorRange.SHORT, DetectorRange.FULL] if self.range is DetectorRange.AUTO else [self.range]
+        self._stages = []
+        for kind in kinds:
+            spec = _SPECS[kind]
+            anchors = ssd_anchor_centres(spec.size, spec.strides, spec.anchors_per_layer)
+            self._stages.append((spec, anchors, TFLiteModel(spec.model, num_threads)))
+
+    def __call__(self, image: np.ndarray, max_faces: int | None = None) -> Detections:
+        h, w = image.shape[:2]
+        all_boxes, all_scores, all_kps = [], [], []
+        for spec, anchors, model in self._stages:
+            matrix, side, x0, y0 = letterbox_transform(h, w, spec.size)
+            square = cv2.warpAffine(image, matrix, (spec.size, spec.size), flags=cv2.INTER_LINEAR,
+                                    borderMode=cv2.BORDER_CONSTANT, borderValue=0)
+            tensor = (square.astype(np.float32) * (2.0 / 255.0) - 1.0)[None]
+            raw_boxes, raw_scores = model(tensor)
+            boxes, scores, kps = decode(raw_boxes, raw_scores, anchors, spec.size, self.min_score)
+            offset = np.array([x0, y0], np.float32)
+            all_boxes.append(boxes * side + np.tile(offset, 2))
+            all_kps.append(kps * side + offset)
+            all_scores.append(scores)
+        boxes, scores, kps = weighted_nms(np.concatenate(all_boxes), np.concatenate(all_scores), np.concatenate(all_kps))
+        if max_faces is not None:
+            boxes, scores, kps = boxes[:max_faces], scores[:max_faces], kps[:max_faces]
+        return Detections(boxes, scores, kps)

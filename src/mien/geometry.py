@@ -1,0 +1,119 @@
+"""Canonical face, weighted Procrustes and head pose, as pure functions over (N, 468, 3) arrays.
+
+Frames:
+- *image*: pixels, x right, y down, z into the scene (MediaPipe's landmark depth: smaller is
+  nearer the camera).
+- *camera*: x right, y up, z towards the camera (the image frame with y and z flipped).
+- *canonical*: MediaPipe's canonical face in centimetres, frontal: x towards the subject's
+  left (the image's right for an unmirrored face seen from the front), y up, z out of the face.
+
+Head pose is the rotation R that takes the canonical face into the camera frame, split as
+``R = Rz(roll) @ Ry(yaw) @ Rx(-pitch)``, in degrees:
+- ``yaw`` > 0: the face turns towards the image's right (the subject's own left);
+- ``pitch`` > 0: the face tilts up (chin up, nose up);
+- ``roll`` > 0: the face rotates counterclockwise in the image as the viewer sees it
+  (the subject's head leans towards their right shoulder).
+Mirroring an image flips the sign of yaw and roll and leaves pitch unchanged.
+"""
+from __future__ import annotations
+
+import functools
+from dataclasses import dataclass
+from importlib import resources
+
+import numpy as np
+
+IMAGE_TO_CAMERA = np.array([1.0, -1.0, -1.0])
+
+
+@dataclass(frozen=True)
+class CanonicalFace:
+    points: np.ndarray  # (468, 3) cm
+    mirror: np.ndarray  # (468,) landmark i of a face is landmark mirror[i] of its mirror image
+    procrustes_weights: np.ndarray  # (468,) MediaPipe's weights for the pose fit
+    triangles: np.ndarray  # (T, 3) landmark indices
+
+
+@functools.cache
+def canonical_face() -> CanonicalFace:
+    with resources.files("mien").joinpath("data/canonical_face.npz").open("rb") as fh:
+        data = np.load(fh)
+        return CanonicalFace(
+            data["points"].astype(np.float64),
+            data["mirror"].astype(np.intp),
+            data["procrustes_weights"].astype(np.float64),
+            data["triangles"].astype(np.intp),
+        )
+
+
+@dataclass(frozen=True)
+class Pose:
+    """Similarity transforms from canonical to camera frame, one per face:
+    ``camera = scale * rotation @ canonical + translation``; angles in degrees."""
+
+    rotation: np.ndarray  # (N, 3, 3)
+    scale: np.ndarray  # (N,) pixels per centimetre
+    translation: np.ndarray  # (N, 3)
+    yaw: np.ndarray
+    pitch: np.ndarray
+    roll: np.ndarray
+
+
+def weighted_procrustes(source: np.ndarray, target: np.ndarray, weights: np.ndarray):
+    """Similarity (scale, rotation, translation) per face minimising
+    sum_i w_i |s R source_i + t - target_i|^2. source (P, 3) or (N, P, 3); target (N, P, 3)."""
+    w = weights / weights.sum()
+    src = np.broadcast_to(source, target.shape)
+    mu_s = np.einsum("p,npk->nk", w, src)
+    mu_t = np.einsum("p,npk->nk", w, target)
+    cs = src - mu_s[:, None]
+    ct = target - mu_t[:, None]
+    cov = np.einsum("p,npi,npj->nij", w, ct, cs)
+    u, sing, vt = np.linalg.svd(cov)
+    d = np.sign(np.linalg.det(u @ vt))
+    fix = np.ones((len(target), 3))
+    fix[:, 2] = d
+    rotation = u @ (fix[:, :, None] * vt)
+    var_s = np.einsum("p,npk,npk->n", w, cs, cs)
+    scale = (sing * fix).sum(1) / var_s
+    translation = mu_t - scale[:, None] * np.einsum("nij,nj->ni", rotation, mu_s)
+    return scale, rotation, translation
+
+
+def euler_from_rotation(rotation: np.ndarray):
+    """(yaw, pitch, roll) in degrees for R = Rz(roll) Ry(yaw) Rx(-pitch)."""
+    yaw = np.arcsin(np.clip(-rotation[:, 2, 0], -1.0, 1.0))
+    pitch = -np.arctan2(rotation[:, 2, 1], rotation[:, 2, 2])
+    roll = np.arctan2(rotation[:, 1, 0], rotation[:, 0, 0])
+    return np.degrees(yaw), np.degrees(pitch), np.degrees(roll)
+
+
+def rotation_from_euler(yaw: float, pitch: float, roll: float) -> np.ndarray:
+    y, p, r = np.radians([yaw, -pitch, roll])
+    rx = np.array([[1, 0, 0], [0, np.cos(p), -np.sin(p)], [0, np.sin(p), np.cos(p)]])
+    ry = np.array([[np.cos(y), 0, np.sin(y)], [0, 1, 0], [-np.sin(y), 0, np.cos(y)]])
+    rz = np.array([[np.cos(r), -np.sin(r), 0], [np.sin(r), np.cos(r), 0], [0, 0, 1]])
+    return rz @ ry @ rx
+
+
+def head_pose(meshes: np.ndarray) -> Pose:
+    """Head pose of (N, 468, 3) image-frame meshes from a weighted fit of the canonical face."""
+    face = canonical_face()
+    camera = np.asarray(meshes, np.float64) * IMAGE_TO_CAMERA
+    scale, rotation, translation = weighted_procrustes(face.points, camera, face.procrustes_weights)
+    yaw, pitch, roll = euler_from_rotation(rotation)
+    return Pose(rotation, scale, translation, yaw, pitch, roll)
+
+
+def to_canonical_frame(meshes: np.ndarray, pose: Pose) -> np.ndarray:
+    """Remove head pose: (N, 468, 3) image-frame meshes → canonical frame, centimetres."""
+    camera = np.asarray(meshes, np.float64) * IMAGE_TO_CAMERA
+    return np.einsum("nji,npj->npi", pose.rotation, camera - pose.translation[:, None]) / pose.scale[:, None, None]
+
+
+def from_canonical_frame(points: np.ndarray, yaw: float, pitch: float, roll: float, scale: float, centre_xy) -> np.ndarray:
+    """Place canonical-frame points (P, 3) into an image frame at a given pose (for tests and drawing)."""
+    camera = scale * points @ rotation_from_euler(yaw, pitch, roll).T
+    camera[:, 0] += centre_xy[0]
+    camera[:, 1] -= centre_xy[1]
+    return camera * IMAGE_TO_CAMERA

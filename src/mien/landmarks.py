@@ -1,0 +1,136 @@
+"""468-point 3D face mesh and iris centres.
+
+Follows MediaPipe's face-landmark graph: a square region of interest around each face,
+rotated so that the eyes are level and enlarged 1.5x, is warped to 192x192 and fed to
+``face_landmark.tflite``; the 468 points come back in image pixels. ``z`` is depth in the
+same pixel scale, relative to the face's centre, smaller is nearer the camera.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import cv2
+import numpy as np
+
+from .detect import Detections
+from .runtime import TFLiteModel
+
+MESH_INPUT = 192
+IRIS_INPUT = 64
+ROI_SCALE = 1.5
+IRIS_ROI_SCALE = 2.3
+# Eye corners (outer, inner as seen on the image's left eye; inner, outer on the right one)
+# used to place the iris model's region. The model expects the image-left eye; the other is mirrored.
+IRIS_EYE_CORNERS = ((33, 133), (362, 263))
+MESH_EYE_CORNERS = (33, 263)
+
+
+@dataclass(frozen=True)
+class Roi:
+    """Rotated squares: ``centre`` (N, 2) pixels, ``side`` (N,) pixels, ``angle`` (N,) radians,
+    positive clockwise on screen (image y points down)."""
+
+    centre: np.ndarray
+    side: np.ndarray
+    angle: np.ndarray
+
+
+def _normalise_angle(angle: np.ndarray) -> np.ndarray:
+    return (angle + np.pi) % (2 * np.pi) - np.pi
+
+
+def roi_from_points(start: np.ndarray, end: np.ndarray, box_min: np.ndarray, box_max: np.ndarray, scale: float) -> Roi:
+    """MediaPipe's DetectionsToRects + RectTransformation: centre of the box, rotation that
+    levels the start→end vector, square on the long side, enlarged by ``scale``."""
+    d = end - start
+    angle = _normalise_angle(-np.arctan2(-d[:, 1], d[:, 0]))
+    size = box_max - box_min
+    return Roi((box_min + box_max) / 2.0, size.max(axis=1) * scale, angle)
+
+
+def roi_from_detections(det: Detections) -> Roi:
+    return roi_from_points(det.keypoints[:, 0], det.keypoints[:, 1], det.boxes[:, :2], det.boxes[:, 2:], ROI_SCALE)
+
+
+def roi_from_mesh(mesh: np.ndarray) -> Roi:
+    """Region for the next video frame from this frame's mesh (tracking)."""
+    a, b = MESH_EYE_CORNERS
+    return roi_from_points(mesh[:, a, :2], mesh[:, b, :2], mesh[:, :, :2].min(1), mesh[:, :, :2].max(1), ROI_SCALE)
+
+
+def roi_to_tensor_matrix(centre: np.ndarray, side: float, angle: float, size: int) -> np.ndarray:
+    """Affine matrix mapping image pixels into a size x size tensor of the rotated square."""
+    c, s = np.cos(angle), np.sin(angle)
+    k = size / side
+    rot = np.array([[c, s], [-s, c]]) * k
+    shift = size / 2.0 - rot @ centre
+    return np.hstack([rot, shift[:, None]]).astype(np.float32)
+
+
+def tensor_to_image(points: np.ndarray, centre: np.ndarray, side: np.ndarray, angle: np.ndarray, size: int) -> np.ndarray:
+    """Map (N, P, 3) tensor coordinates back to image pixels; z is scaled like x."""
+    k = (side / size)[:, None]
+    u = (points[..., 0] - size / 2.0) * k
+    v = (points[..., 1] - size / 2.0) * k
+    c, s = np.cos(angle)[:, None], np.sin(angle)[:, None]
+    x = centre[:, 0:1] + c * u - s * v
+    y = centre[:, 1:2] + s * u + c * v
+    return np.stack([x, y, points[..., 2] * k], axis=-1).astype(np.float32)
+
+
+def crop_rotated(image: np.ndarray, centre: np.ndarray, side: float, angle: float, size: int, mirror: bool = False) -> np.ndarray:
+    matrix = roi_to_tensor_matrix(centre, side, angle, size)
+    if mirror:
+        matrix = np.array([[-1.0, 0.0, size], [0.0, 1.0, 0.0]], np.float32) @ np.vstack([matrix, [0, 0, 1]])
+    return cv2.warpAffine(image, matrix, (size, size), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
+
+
+@dataclass(frozen=True)
+class Meshes:
+    """``points`` (N, 468, 3) pixels; ``presence`` (N,) the model's face-presence probability;
+    ``crops`` (N, 192, 192, 3) the rotated face crops the model saw (RGB uint8)."""
+
+    points: np.ndarray
+    presence: np.ndarray
+    crops: np.ndarray
+
+
+class FaceMesher:
+    def __init__(self, num_threads: int = 1):
+        self._model = TFLiteModel("face_landmark.tflite", num_threads)
+
+    def __call__(self, image: np.ndarray, roi: Roi) -> Meshes:
+        n = len(roi.side)
+        raw = np.zeros((n, 468, 3), np.float32)
+        presence = np.zeros(n, np.float32)
+        crops = np.zeros((n, MESH_INPUT, MESH_INPUT, 3), np.uint8)
+        for i in range(n):
+            crops[i] = crop_rotated(image, roi.centre[i], roi.side[i], roi.angle[i], MESH_INPUT)
+            points, flag = self._model((crops[i].astype(np.float32) * (1.0 / 255.0))[None])
+            raw[i] = points.reshape(468, 3)
+            presence[i] = 1.0 / (1.0 + np.exp(-float(flag.reshape(-1)[0])))
+        return Meshes(tensor_to_image(raw, roi.centre, roi.side, roi.angle, MESH_INPUT), presence, crops)
+
+
+class IrisLocator:
+    """Iris centres (N, 2, 2): the image-left eye first, then the image-right eye, in pixels."""
+
+    def __init__(self, num_threads: int = 1):
+        self._model = TFLiteModel("iris_landmark.tflite", num_threads)
+
+    def __call__(self, image: np.ndarray, mesh: np.ndarray) -> np.ndarray:
+        n = len(mesh)
+        centres = np.zeros((n, 2, 2), np.float32)
+        for e, (a, b) in enumerate(IRIS_EYE_CORNERS):
+            mirror = e == 1
+            p0, p1 = mesh[:, a, :2], mesh[:, b, :2]
+            roi = roi_from_points(p0, p1, np.minimum(p0, p1), np.maximum(p0, p1), IRIS_ROI_SCALE)
+            for i in range(n):
+                crop = crop_rotated(image, roi.centre[i], roi.side[i], roi.angle[i], IRIS_INPUT, mirror=mirror)
+                _, iris = self._model((crop.astype(np.float32) * (1.0 / 255.0))[None])
+                point = iris.reshape(5, 3)[0].copy()
+                if mirror:
+                    point[0] = IRIS_INPUT - point[0]
+                back = tensor_to_image(point[None, None], roi.centre[i : i + 1], roi.side[i : i + 1], roi.angle[i : i + 1], IRIS_INPUT)
+                centres[i, e] = back[0, 0, :2]
+        return centres

@@ -1,0 +1,78 @@
+"""How much to trust each face: size, sharpness, exposure, pose and landmark presence.
+
+Each measure is computed from the mesh and the 192x192 face crop the landmark model saw,
+and compared with a documented threshold; ``reliable`` is true when all of them pass and
+``reasons`` names the ones that failed. Thresholds are defaults of ``QualityThresholds``.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import cv2
+import numpy as np
+
+EYE_CORNERS = ((33, 133), (362, 263))
+# Sharpness is measured at a fixed scale relative to the face (the 1.5x face crop resized to
+# 64 px, so the face spans ~40 px, about FER2013's 48 px), so it does not reward big faces.
+SHARPNESS_SIZE = 64
+
+
+@dataclass(frozen=True)
+class QualityThresholds:
+    min_iod_px: float = 15.0  # eye-centre distance; FER2013's 48 px faces have about 18
+    min_sharpness: float = 0.20  # std of the Laplacian / std of the face crop, at 64 px
+    min_brightness: float = 0.12  # mean grey level of the face centre, 0..1
+    max_brightness: float = 0.92
+    max_clipped: float = 0.25  # share of face-centre pixels at 0..5 or 250..255
+    max_yaw: float = 45.0
+    max_pitch: float = 35.0
+    min_presence: float = 0.9
+
+
+@dataclass(frozen=True)
+class Quality:
+    iod_px: np.ndarray
+    sharpness: np.ndarray
+    brightness: np.ndarray
+    clipped: np.ndarray
+    reliable: np.ndarray
+    reasons: tuple[str, ...]  # ";"-joined failure names per face, "" when reliable
+
+
+def interocular_px(meshes: np.ndarray) -> np.ndarray:
+    """Distance between the two eye centres (mean of each eye's corners), pixels, (N,)."""
+    centres = [meshes[:, list(pair), :2].mean(1) for pair in EYE_CORNERS]
+    return np.linalg.norm(centres[0] - centres[1], axis=1)
+
+
+def crop_measures(crop: np.ndarray) -> tuple[float, float, float]:
+    """(sharpness, brightness, clipped share) of one RGB face crop."""
+    grey = cv2.cvtColor(crop, cv2.COLOR_RGB2GRAY)
+    small = cv2.resize(grey, (SHARPNESS_SIZE, SHARPNESS_SIZE), interpolation=cv2.INTER_AREA)
+    lo, hi = SHARPNESS_SIZE // 4, 3 * SHARPNESS_SIZE // 4
+    centre = small[lo:hi, lo:hi].astype(np.float32)
+    lap = cv2.Laplacian(small.astype(np.float32), cv2.CV_32F)[lo:hi, lo:hi]
+    sharpness = float(lap.std() / max(centre.std(), 1.0))
+    clipped = float(((centre <= 5) | (centre >= 250)).mean())
+    return sharpness, float(centre.mean() / 255.0), clipped
+
+
+def assess(meshes: np.ndarray, crops: np.ndarray, presence: np.ndarray, yaw: np.ndarray, pitch: np.ndarray,
+           thresholds: QualityThresholds = QualityThresholds()) -> Quality:
+    iod = interocular_px(meshes)
+    measures = np.array([crop_measures(c) for c in crops], np.float64).reshape(-1, 3)
+    sharp, bright, clipped = measures.T
+    t = thresholds
+    checks = {
+        "small_face": iod < t.min_iod_px,
+        "blurry": sharp < t.min_sharpness,
+        "underexposed": bright < t.min_brightness,
+        "overexposed": bright > t.max_brightness,
+        "clipped": clipped > t.max_clipped,
+        "extreme_pose": (np.abs(yaw) > t.max_yaw) | (np.abs(pitch) > t.max_pitch),
+        "low_presence": presence < t.min_presence,
+    }
+    failed = np.stack(list(checks.values()), axis=1) if len(iod) else np.zeros((0, len(checks)), bool)
+    names = list(checks)
+    reasons = tuple(";".join(n for n, f in zip(names, row) if f) for row in failed)
+    return Quality(iod, sharp, bright, clipped, ~failed.any(axis=1), reasons)

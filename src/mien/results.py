@@ -1,0 +1,178 @@
+"""The one schema: typed results per image and face, and every table derived from them.
+
+A table has one row per face. An image with no face, or one that could not be read, still
+gets one row, with ``face`` empty and ``status`` saying why, so that nothing disappears
+silently from a batch. ``COLUMNS`` documents every column; writers only change the format.
+Later layers add ``au<NN>_<name>`` (action units) and ``perceived_<class>`` columns.
+"""
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import tempfile
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+
+@dataclass(frozen=True)
+class Column:
+    name: str
+    dtype: str  # pandas dtype
+    meaning: str
+
+
+COLUMNS: tuple[Column, ...] = (
+    Column("source", "string", "input file (or video) path as given"),
+    Column("frame", "Int64", "frame index in a video; 0 for a still image"),
+    Column("face", "Int64", "face index within the image, by detection score; empty when no face"),
+    Column("status", "string", "ok | no_face | error"),
+    Column("error", "string", "what went wrong when status is error, else empty"),
+    Column("image_width", "Int64", "image width in pixels, after EXIF rotation"),
+    Column("image_height", "Int64", "image height in pixels, after EXIF rotation"),
+    Column("x", "float32", "face box left edge, pixels (image x to the right)"),
+    Column("y", "float32", "face box top edge, pixels (image y downwards)"),
+    Column("w", "float32", "face box width, pixels"),
+    Column("h", "float32", "face box height, pixels"),
+    Column("score", "float32", "face detector confidence, 0..1"),
+    Column("presence", "float32", "landmark model's face-presence probability, 0..1"),
+    Column("yaw", "float32", "head yaw, degrees; > 0 turned towards the image's right (subject's left)"),
+    Column("pitch", "float32", "head pitch, degrees; > 0 chin up"),
+    Column("roll", "float32", "head roll, degrees; > 0 counterclockwise in the image"),
+    Column("iod_px", "float32", "distance between the eye centres, pixels (face size)"),
+    Column("sharpness", "float32", "Laplacian contrast of the face at a fixed scale; low is blurry"),
+    Column("brightness", "float32", "mean grey level of the face centre, 0..1"),
+    Column("clipped", "float32", "share of face-centre pixels that are black or white clipped"),
+    Column("reliable", "boolean", "all quality checks passed (see docs/quality.md)"),
+    Column("quality_reasons", "string", "failed quality checks, ';'-separated; empty when reliable"),
+    Column("iris_left_x", "float32", "iris centre of the eye on the image's left, pixels"),
+    Column("iris_left_y", "float32", ""),
+    Column("iris_right_x", "float32", "iris centre of the eye on the image's right, pixels"),
+    Column("iris_right_y", "float32", ""),
+)
+LANDMARK_COUNT = 468
+
+
+def landmark_columns() -> list[str]:
+    return [f"lm{i:03d}_{axis}" for i in range(LANDMARK_COUNT) for axis in "xyz"]
+
+
+@dataclass(frozen=True)
+class FaceResult:
+    box: tuple[float, float, float, float]  # x, y, w, h
+    score: float
+    presence: float
+    yaw: float
+    pitch: float
+    roll: float
+    iod_px: float
+    sharpness: float
+    brightness: float
+    clipped: float
+    reliable: bool
+    quality_reasons: str
+    iris: np.ndarray | None = field(default=None, repr=False)  # (2, 2) pixels
+    landmarks: np.ndarray = field(default=None, repr=False)  # (468, 3) pixels, image frame
+    extra: dict = field(default_factory=dict)  # columns added by later layers
+
+
+@dataclass(frozen=True)
+class ImageResult:
+    source: str
+    frame: int = 0
+    status: str = "ok"
+    error: str = ""
+    width: int | None = None
+    height: int | None = None
+    faces: tuple[FaceResult, ...] = ()
+
+    @staticmethod
+    def failed(source: str, message: str, frame: int = 0) -> "ImageResult":
+        return ImageResult(source=source, frame=frame, status="error", error=message)
+
+
+def _face_values(face: FaceResult) -> dict:
+    x, y, w, h = face.box
+    values = dict(x=x, y=y, w=w, h=h, score=face.score, presence=face.presence, yaw=face.yaw, pitch=face.pitch,
+                  roll=face.roll, iod_px=face.iod_px, sharpness=face.sharpness, brightness=face.brightness,
+                  clipped=face.clipped, reliable=face.reliable, quality_reasons=face.quality_reasons)
+    if face.iris is not None:
+        values.update(iris_left_x=face.iris[0, 0], iris_left_y=face.iris[0, 1],
+                      iris_right_x=face.iris[1, 0], iris_right_y=face.iris[1, 1])
+    values.update(face.extra)
+    return values
+
+
+def to_frame(results, landmarks: bool = False) -> pd.DataFrame:
+    """One row per face (or per faceless image), columns in schema order."""
+    rows, lm_rows = [], []
+    for r in results:
+        base = dict(source=r.source, frame=r.frame, status=r.status, error=r.error, image_width=r.width, image_height=r.height)
+        if not r.faces:
+            rows.append(base)
+            lm_rows.append(None)
+        for i, face in enumerate(r.faces):
+            rows.append({**base, "face": i, **_face_values(face)})
+            lm_rows.append(face.landmarks)
+    frame = pd.DataFrame(rows)
+    extra = [c for c in frame.columns if c not in {col.name for col in COLUMNS}]
+    for col in COLUMNS:
+        if col.name not in frame:
+            frame[col.name] = pd.NA
+        frame[col.name] = frame[col.name].astype(col.dtype)
+    frame = frame[[c.name for c in COLUMNS] + extra]
+    if landmarks:
+        flat = np.full((len(lm_rows), LANDMARK_COUNT * 3), np.nan, np.float32)
+        for i, lm in enumerate(lm_rows):
+            if lm is not None:
+                flat[i] = lm.reshape(-1)
+        frame = pd.concat([frame, pd.DataFrame(flat, columns=landmark_columns(), index=frame.index)], axis=1)
+    return frame
+
+
+FORMATS = (".csv", ".parquet", ".json")
+
+
+@contextlib.contextmanager
+def atomic_path(path: str | Path):
+    """Yield a temporary path beside ``path``; it replaces ``path`` only if the block succeeds,
+    so a crash never leaves a half-written output."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    os.close(fd)
+    try:
+        yield Path(tmp)
+        os.replace(tmp, path)
+    finally:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+
+
+def check_output_path(path: str | Path) -> Path:
+    path = Path(path)
+    if path.suffix.lower() not in FORMATS:
+        raise ValueError(f"output {path} must end in one of {', '.join(FORMATS)}")
+    return path
+
+
+def write_table(frame: pd.DataFrame, path: str | Path) -> Path:
+    """Write by suffix (.csv, .parquet, .json), atomically."""
+    path = check_output_path(path)
+    suffix = path.suffix.lower()
+    with atomic_path(path) as tmp:
+        if suffix == ".csv":
+            frame.to_csv(tmp, index=False)
+        elif suffix == ".parquet":
+            frame.to_parquet(tmp, index=False)
+        else:
+            records = json.loads(frame.to_json(orient="records", force_ascii=False))
+            tmp.write_text(json.dumps({"columns": schema_dict(), "rows": records}, ensure_ascii=False, indent=1), encoding="utf-8")
+    return path
+
+
+def schema_dict() -> dict[str, str]:
+    return {c.name: c.meaning for c in COLUMNS}
