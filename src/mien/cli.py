@@ -106,6 +106,13 @@ def run_demo(args: argparse.Namespace) -> int:
     return code
 
 
+def run_schema(args: argparse.Namespace) -> int:
+    from .results import schema_markdown
+
+    print(schema_markdown(), end="")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="mien", description=DESCRIPTION)
     parser.add_argument("--version", action="version", version=f"mien {__version__}")
@@ -130,6 +137,10 @@ def build_parser() -> argparse.ArgumentParser:
         "Analyse the bundled public-domain sample photo and write faces.csv and an annotated picture."))
     demo.add_argument("-o", "--output-dir", default="mien-demo", help="folder for the outputs (default ./mien-demo)")
     demo.set_defaults(func=run_demo)
+
+    schema = sub.add_parser("schema", help="print the output columns and what each means",
+                            description="Print the table schema (column, type, meaning) as Markdown.")
+    schema.set_defaults(func=run_schema)
     return parser
 
 

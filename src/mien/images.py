@@ -67,8 +67,9 @@ def read_image(path: str | Path, max_pixels: int = MAX_PIXELS) -> np.ndarray:
                             f"image is {width}x{height} ({width * height / 1e6:.0f} MP), more than the "
                             f"{max_pixels / 1e6:.0f} MP limit for {img.format} files; downscale it first"
                         )
-                    factor = int(np.ceil(np.sqrt(width * height / max_pixels)))
-                    img.draft("RGB", (width // factor, height // factor))
+                    # JPEG decoders can scale by 1/2, 1/4 or 1/8 while decoding; pick the mildest that fits.
+                    factor = next((f for f in (2, 4, 8) if width * height / f**2 <= max_pixels), 8)
+                    img.draft("RGB", (-(-width // factor), -(-height // factor)))
                     if img.size[0] * img.size[1] > max_pixels:
                         raise ImageReadError(f"image is {width}x{height}; cannot decode it below the {max_pixels / 1e6:.0f} MP limit")
                 img.load()

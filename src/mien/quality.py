@@ -20,7 +20,7 @@ SHARPNESS_SIZE = 64
 @dataclass(frozen=True)
 class QualityThresholds:
     min_iod_px: float = 15.0  # eye-centre distance; FER2013's 48 px faces have about 18
-    min_sharpness: float = 0.20  # std of the Laplacian / std of the face crop, at 64 px
+    min_sharpness: float = 0.35  # std of the Laplacian / std of the face crop, at 64 px
     min_brightness: float = 0.12  # mean grey level of the face centre, 0..1
     max_brightness: float = 0.92
     max_clipped: float = 0.25  # share of face-centre pixels at 0..5 or 250..255

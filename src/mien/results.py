@@ -49,9 +49,9 @@ COLUMNS: tuple[Column, ...] = (
     Column("reliable", "boolean", "all quality checks passed (see docs/quality.md)"),
     Column("quality_reasons", "string", "failed quality checks, ';'-separated; empty when reliable"),
     Column("iris_left_x", "float32", "iris centre of the eye on the image's left, pixels"),
-    Column("iris_left_y", "float32", ""),
+    Column("iris_left_y", "float32", "iris centre of the eye on the image's left, pixels"),
     Column("iris_right_x", "float32", "iris centre of the eye on the image's right, pixels"),
-    Column("iris_right_y", "float32", ""),
+    Column("iris_right_y", "float32", "iris centre of the eye on the image's right, pixels"),
 )
 LANDMARK_COUNT = 468
 
@@ -172,6 +172,14 @@ def write_table(frame: pd.DataFrame, path: str | Path) -> Path:
             records = json.loads(frame.to_json(orient="records", force_ascii=False))
             tmp.write_text(json.dumps({"columns": schema_dict(), "rows": records}, ensure_ascii=False, indent=1), encoding="utf-8")
     return path
+
+
+def schema_markdown() -> str:
+    lines = ["| column | type | meaning |", "|---|---|---|"]
+    lines += [f"| `{c.name}` | {c.dtype} | {c.meaning} |" for c in COLUMNS]
+    lines.append("| `lm000_x` … `lm467_z` | float32 | the 468 landmarks in pixels (x right, y down, z depth in pixel scale, "
+                 "smaller is nearer); only with `--landmarks` |")
+    return "\n".join(lines) + "\n"
 
 
 def schema_dict() -> dict[str, str]:

@@ -1,0 +1,80 @@
+"""Median milliseconds per stage for one 640x480 frame with one face, on one CPU core.
+
+    python benchmarks/bench_image.py [--runs 300]
+
+Stages: detect (short, full and auto), landmarks (crop + mesh model), iris, pose + quality,
+and the whole `Analyzer.measure` call with and without the iris model.
+"""
+import os
+
+os.environ.setdefault("OMP_NUM_THREADS", "1")
+os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
+
+import argparse  # noqa: E402
+import statistics  # noqa: E402
+import time  # noqa: E402
+from importlib import resources  # noqa: E402
+
+import cv2  # noqa: E402
+import numpy as np  # noqa: E402
+
+from mien.analyzer import Analyzer, AnalyzerOptions  # noqa: E402
+from mien.detect import FaceDetector  # noqa: E402
+from mien.geometry import head_pose  # noqa: E402
+from mien.images import read_image  # noqa: E402
+from mien.landmarks import roi_from_detections  # noqa: E402
+from mien.quality import assess  # noqa: E402
+
+
+def frame_640x480() -> np.ndarray:
+    face = read_image(resources.files("mien") / "data" / "astronaut.png")
+    canvas = np.full((480, 640, 3), 90, np.uint8)
+    canvas[:, 64:576] = cv2.resize(face, (512, 480))
+    return canvas
+
+
+def median_ms(fn, runs: int) -> float:
+    for _ in range(10):
+        fn()
+    times = []
+    for _ in range(runs):
+        t = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - t)
+    return statistics.median(times) * 1000
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--runs", type=int, default=300)
+    runs = parser.parse_args().runs
+    cv2.setNumThreads(1)
+    rgb = frame_640x480()
+    lean = Analyzer(AnalyzerOptions(detector="short", iris=False))
+    full = Analyzer(AnalyzerOptions(detector="auto", iris=True))
+    det = lean.detector(rgb)
+    assert len(det) == 1, "the benchmark frame should hold exactly one face"
+    roi = roi_from_detections(det)
+    meshes = lean.mesher(rgb, roi)
+    pose = head_pose(meshes.points)
+
+    rows = [
+        ("detect, short range", median_ms(lambda: lean.detector(rgb), runs)),
+        ("detect, full range", median_ms(lambda: FULL(rgb), runs)),
+        ("detect, auto (both)", median_ms(lambda: full.detector(rgb), runs)),
+        ("landmarks (crop + mesh)", median_ms(lambda: lean.mesher(rgb, roi), runs)),
+        ("iris (both eyes)", median_ms(lambda: full.iris_locator(rgb, meshes.points), runs)),
+        ("pose + quality", median_ms(lambda: assess(meshes.points, meshes.crops, meshes.presence, *(lambda p: (p.yaw, p.pitch))(head_pose(meshes.points))), runs)),
+        ("total: short detector, no iris", median_ms(lambda: lean.measure(rgb), runs)),
+        ("total: auto detector + iris (default)", median_ms(lambda: full.measure(rgb), runs)),
+    ]
+    del pose
+    print(f"one 640x480 frame, one face, one thread, median of {runs} runs")
+    for name, ms in rows:
+        print(f"  {name:40s} {ms:7.2f} ms")
+
+
+FULL = FaceDetector("full")
+
+if __name__ == "__main__":
+    main()
