@@ -7,9 +7,12 @@ producing silent garbage.
 """
 from __future__ import annotations
 
+import contextlib
 import functools
 import hashlib
 import json
+import os
+import sys
 from importlib import resources
 from pathlib import Path
 
@@ -55,6 +58,21 @@ def verified_model_path(name: str) -> Path:
     return path
 
 
+@contextlib.contextmanager
+def _native_stderr_silenced():
+    """LiteRT's C++ logger prints an INFO line for every interpreter it creates; keep those
+    out of the user's terminal. Python exceptions still carry their messages."""
+    sys.stderr.flush()
+    saved = os.dup(2)
+    with open(os.devnull, "wb") as devnull:
+        os.dup2(devnull.fileno(), 2)
+        try:
+            yield
+        finally:
+            os.dup2(saved, 2)
+            os.close(saved)
+
+
 class TFLiteModel:
     """One LiteRT interpreter with a single float32 input, run on one thread by default."""
 
@@ -62,8 +80,10 @@ class TFLiteModel:
         from ai_edge_litert.interpreter import Interpreter
 
         self.name = name
-        self._interpreter = Interpreter(model_path=str(verified_model_path(name)), num_threads=num_threads)
-        self._interpreter.allocate_tensors()
+        path = verified_model_path(name)
+        with _native_stderr_silenced():
+            self._interpreter = Interpreter(model_path=str(path), num_threads=num_threads)
+            self._interpreter.allocate_tensors()
         (inp,) = self._interpreter.get_input_details()
         self.input_shape = tuple(int(s) for s in inp["shape"])
         self._input_index = inp["index"]
