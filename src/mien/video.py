@@ -1,0 +1,135 @@
+"""Video decoding: frames as RGB arrays with their true timestamps, upright.
+
+Containers and codecs are whatever OpenCV's FFmpeg build reads (mp4, mov, mkv, avi, webm, …);
+a folder of images is read as an image sequence. Rotation metadata (phone videos) is applied,
+so frames come out the way a player shows them. Timestamps come from the container (variable
+frame rate is kept), not from frame index / nominal fps.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Iterator
+
+import cv2
+import numpy as np
+
+from .images import IMAGE_SUFFIXES, ImageReadError, read_image
+
+VIDEO_SUFFIXES = {".mp4", ".mov", ".mkv", ".avi", ".webm", ".m4v", ".mpg", ".mpeg", ".wmv"}
+
+
+class VideoReadError(ValueError):
+    """A video that cannot be opened at all; the message says why."""
+
+
+@dataclass(frozen=True)
+class Frame:
+    index: int  # position in the stream, counting every decoded frame
+    time_s: float
+    rgb: np.ndarray | None  # None when the frame could not be decoded
+    error: str = ""
+
+
+@dataclass(frozen=True)
+class VideoInfo:
+    path: str
+    width: int  # after rotation
+    height: int
+    fps: float  # nominal, from the container
+    frame_count: int  # container's estimate; may be off for variable frame rate
+    rotation: int  # degrees the stored frames are turned to display upright
+
+
+def is_video(path: Path) -> bool:
+    return path.suffix.lower() in VIDEO_SUFFIXES or path.is_dir()
+
+
+def _open(path: Path) -> cv2.VideoCapture:
+    if not path.exists():
+        raise VideoReadError("file not found")
+    if path.stat().st_size == 0:
+        raise VideoReadError("empty file (0 bytes)")
+    cap = cv2.VideoCapture(str(path), cv2.CAP_FFMPEG)
+    if not cap.isOpened():
+        raise VideoReadError("cannot open as a video (not a video file, or a codec OpenCV cannot decode)")
+    cap.set(cv2.CAP_PROP_ORIENTATION_AUTO, 1)
+    return cap
+
+
+def probe(path: str | Path) -> VideoInfo:
+    path = Path(path)
+    if path.is_dir():
+        files = _sequence_files(path)
+        first = read_image(files[0])
+        return VideoInfo(str(path), first.shape[1], first.shape[0], 0.0, len(files), 0)
+    cap = _open(path)
+    try:
+        return VideoInfo(str(path), int(cap.get(cv2.CAP_PROP_FRAME_WIDTH)), int(cap.get(cv2.CAP_PROP_FRAME_HEIGHT)),
+                         float(cap.get(cv2.CAP_PROP_FPS)), int(cap.get(cv2.CAP_PROP_FRAME_COUNT)),
+                         int(cap.get(cv2.CAP_PROP_ORIENTATION_META)))
+    finally:
+        cap.release()
+
+
+def _sequence_files(folder: Path) -> list[Path]:
+    files = sorted(f for f in folder.iterdir() if f.is_file() and f.suffix.lower() in IMAGE_SUFFIXES)
+    if not files:
+        raise VideoReadError(f"folder {folder} holds no image files to read as a sequence")
+    return files
+
+
+def frames(path: str | Path, stride: int = 1, target_fps: float | None = None, start_s: float = 0.0,
+           end_s: float | None = None, sequence_fps: float = 30.0) -> Iterator[Frame]:
+    """Yield frames in order. ``stride`` keeps every n-th frame; ``target_fps`` instead keeps the
+    first frame of each 1/target_fps interval (by timestamp); ``start_s``/``end_s`` bound the time.
+    Image sequences get timestamps index / sequence_fps."""
+    if stride < 1:
+        raise ValueError("stride must be at least 1")
+    if target_fps is not None and target_fps <= 0:
+        raise ValueError("target_fps must be positive")
+    path = Path(path)
+    next_time = start_s
+    for frame in (_sequence_frames(path, sequence_fps) if path.is_dir() else _stream_frames(path)):
+        if frame.time_s < start_s - 1e-9:
+            continue
+        if end_s is not None and frame.time_s > end_s + 1e-9:
+            return
+        if target_fps is not None:
+            if frame.time_s + 1e-9 < next_time:
+                continue
+            next_time += 1.0 / target_fps * max(1, int((frame.time_s - next_time) * target_fps) + 1)
+        elif frame.index % stride:
+            continue
+        yield frame
+
+
+def _stream_frames(path: Path) -> Iterator[Frame]:
+    cap = _open(path)
+    try:
+        index = 0
+        last_time = -1.0
+        fps = cap.get(cv2.CAP_PROP_FPS) or 30.0
+        while True:
+            if not cap.grab():
+                return
+            time_s = cap.get(cv2.CAP_PROP_POS_MSEC) / 1000.0
+            if time_s <= last_time:  # some containers report no timestamp for a frame
+                time_s = last_time + 1.0 / fps
+            last_time = time_s
+            ok, bgr = cap.retrieve()
+            if ok and bgr is not None:
+                yield Frame(index, time_s, cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB))
+            else:
+                yield Frame(index, time_s, None, "frame could not be decoded")
+            index += 1
+    finally:
+        cap.release()
+
+
+def _sequence_frames(folder: Path, fps: float) -> Iterator[Frame]:
+    for index, file in enumerate(_sequence_files(folder)):
+        try:
+            yield Frame(index, index / fps, read_image(file))
+        except ImageReadError as exc:
+            yield Frame(index, index / fps, None, f"{file.name}: {exc}")

@@ -1,0 +1,48 @@
+import numpy as np
+import pytest
+from PIL import Image
+
+from mien.analyzer import Analyzer, AnalyzerOptions
+from mien.video import VideoReadError, frames, probe
+
+
+def test_rotated_phone_video_comes_out_upright(shared_data):
+    path = shared_data / "demo/openmpf/new_face_video-90.mp4"
+    info = probe(path)
+    assert info.rotation in (90, -90, 270)
+    first = next(frames(path, start_s=1.0))
+    assert first.rgb.shape == (480, 640, 3)  # stored 480 wide, 640 tall; shown landscape
+    face = Analyzer(AnalyzerOptions(iris=False)).analyze_array(first.rgb).faces[0]
+    assert abs(face.roll) < 25, f"roll {face.roll:.0f}: the frame is not upright"
+    sideways = np.ascontiguousarray(np.rot90(first.rgb))
+    turned = Analyzer(AnalyzerOptions(iris=False)).analyze_array(sideways).faces
+    assert not turned or abs(turned[0].roll) > 60
+
+
+def test_timestamps_stride_rate_and_range(shared_data):
+    path = shared_data / "demo/openmpf/video_01.mp4"
+    every = list(frames(path))
+    times = np.array([f.time_s for f in every])
+    assert (np.diff(times) > 0).all() and times[0] == 0.0
+    assert [f.index for f in frames(path, stride=10)] == list(range(0, len(every), 10))
+    sampled = [f.time_s for f in frames(path, target_fps=5)]
+    assert len(sampled) == pytest.approx(times[-1] * 5 + 1, abs=1)
+    window = [f.time_s for f in frames(path, start_s=1.0, end_s=2.0)]
+    assert min(window) >= 1.0 and max(window) <= 2.0 and len(window) >= 25
+
+
+def test_image_sequence_folder(tmp_path, astronaut):
+    for i in range(3):
+        Image.fromarray(astronaut).save(tmp_path / f"f{i:03d}.png")
+    (tmp_path / "f003.png").write_bytes(b"broken")
+    got = list(frames(tmp_path, sequence_fps=10))
+    assert [f.time_s for f in got] == [0.0, 0.1, 0.2, 0.3]
+    assert got[3].rgb is None and "f003.png" in got[3].error
+
+
+@pytest.mark.parametrize("content,message", [(b"", "empty file"), (b"not a video at all" * 100, "cannot open")])
+def test_bad_video_files(tmp_path, content, message):
+    path = tmp_path / "clip.mp4"
+    path.write_bytes(content)
+    with pytest.raises(VideoReadError, match=message):
+        list(frames(path))
