@@ -26,7 +26,7 @@ def test_folder_batch_reports_each_file_and_keeps_going(batch, tmp_path, capsys)
     code = main(["analyze", str(batch), "-o", str(out)])
     assert code == 1  # one file failed
     err = capsys.readouterr().err
-    assert "broken.jpg" in err and "skipped 1 file(s) without an image suffix" in err
+    assert "broken.jpg" in err and "skipped 1 file(s) without an image or video suffix" in err
     table = pd.read_csv(out)
     assert list(table.columns) == [c.name for c in COLUMNS]
     by_file = {s.split("/")[-1]: g for s, g in table.groupby("source")}

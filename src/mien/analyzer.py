@@ -11,7 +11,7 @@ from .geometry import head_pose
 from .images import ImageReadError, read_image
 from .landmarks import FaceMesher, IrisLocator, Meshes, roi_from_detections
 from .quality import QualityThresholds, assess
-from .results import FaceResult, ImageResult
+from .results import FaceResult, ImageResult  # noqa: F401  (ImageResult is re-exported)
 
 
 @dataclass(frozen=True)
@@ -53,16 +53,21 @@ class Analyzer:
         meshes = self.mesher(rgb, roi_from_detections(det))
         keep = meshes.presence >= self.options.min_presence
         meshes = Meshes(meshes.points[keep], meshes.presence[keep], meshes.crops[keep])
+        return self.measure_meshes(rgb, det.boxes[keep], det.scores[keep], meshes)
+
+    def measure_meshes(self, rgb: np.ndarray, boxes: np.ndarray, scores: np.ndarray, meshes: Meshes) -> FaceBatch:
+        """Pose, quality and iris for faces whose meshes are known (from detection or tracking)."""
         pose = head_pose(meshes.points)
         quality = assess(meshes.points, meshes.crops, meshes.presence, pose.yaw, pose.pitch, self.options.quality)
         iris = self.iris_locator(rgb, meshes.points) if self.iris_locator is not None else None
-        return FaceBatch(det.boxes[keep], det.scores[keep], meshes, pose, quality, iris)
+        return FaceBatch(boxes, scores, meshes, pose, quality, iris)
 
     def analyze_array(self, rgb: np.ndarray, source: str = "<array>", frame: int = 0) -> ImageResult:
-        if rgb.ndim != 3 or rgb.shape[2] != 3 or rgb.dtype != np.uint8:
-            raise ValueError(f"expected an RGB uint8 image of shape (H, W, 3), got {rgb.dtype} {rgb.shape}")
-        batch = self.measure(rgb)
-        faces = tuple(self._face_result(batch, i) for i in range(len(batch.scores)))
+        check_rgb(rgb)
+        return self.result(rgb, self.measure(rgb), source, frame)
+
+    def result(self, rgb: np.ndarray, batch: FaceBatch, source: str, frame: int = 0, extras: list[dict] | None = None) -> ImageResult:
+        faces = tuple(self._face_result(batch, i, extras[i] if extras else {}) for i in range(len(batch.scores)))
         h, w = rgb.shape[:2]
         return ImageResult(source, frame, "ok" if faces else "no_face", "", w, h, faces)
 
@@ -73,7 +78,7 @@ class Analyzer:
             return ImageResult.failed(str(path), str(exc))
         return self.analyze_array(rgb, str(path))
 
-    def _face_result(self, b: FaceBatch, i: int) -> FaceResult:
+    def _face_result(self, b: FaceBatch, i: int, extra: dict) -> FaceResult:
         x0, y0, x1, y1 = (float(v) for v in b.boxes[i])
         q = b.quality
         return FaceResult(
@@ -83,4 +88,10 @@ class Analyzer:
             clipped=float(q.clipped[i]), reliable=bool(q.reliable[i]), quality_reasons=q.reasons[i],
             iris=None if b.iris is None else b.iris[i],
             landmarks=b.meshes.points[i] if self.options.keep_landmarks else None,
+            extra=extra,
         )
+
+
+def check_rgb(rgb: np.ndarray) -> None:
+    if rgb.ndim != 3 or rgb.shape[2] != 3 or rgb.dtype != np.uint8:
+        raise ValueError(f"expected an RGB uint8 image of shape (H, W, 3), got {rgb.dtype} {rgb.shape}")

@@ -7,7 +7,8 @@ import sys
 from pathlib import Path
 
 from . import __version__
-from .images import IMAGE_SUFFIXES, read_image, ImageReadError
+from .images import IMAGE_SUFFIXES, ImageReadError, read_image
+from .video import VIDEO_SUFFIXES, VideoReadError
 from .results import FORMATS, ImageResult, check_output_path, to_frame, write_table
 
 DESCRIPTION = """mien measures faces, not feelings: face boxes, 468-point landmarks, head pose and
@@ -23,9 +24,9 @@ def expand_inputs(paths: list[str]) -> tuple[list[Path], list[str]]:
         p = Path(arg)
         if p.is_dir():
             found = sorted(f for f in p.rglob("*") if f.is_file())
-            images = [f for f in found if f.suffix.lower() in IMAGE_SUFFIXES]
+            images = [f for f in found if f.suffix.lower() in IMAGE_SUFFIXES | VIDEO_SUFFIXES]
             if len(found) > len(images):
-                notes.append(f"{arg}: skipped {len(found) - len(images)} file(s) without an image suffix")
+                notes.append(f"{arg}: skipped {len(found) - len(images)} file(s) without an image or video suffix")
             files.extend(images)
         elif p.exists() or p.is_symlink():
             files.append(p)
@@ -66,6 +67,9 @@ def run_analyze(args: argparse.Namespace) -> int:
     annotate_dir = Path(args.annotate) if args.annotate else None
     results: list[ImageResult] = []
     for path in _progress(files, len(files)):
+        if path.suffix.lower() in VIDEO_SUFFIXES:
+            results.extend(_analyze_video(path, analyzer, args))
+            continue
         try:
             rgb = read_image(path)
         except ImageReadError as exc:
@@ -82,10 +86,39 @@ def run_analyze(args: argparse.Namespace) -> int:
     write_table(frame, out)
     failed = sum(r.status == "error" for r in results)
     faces = sum(len(r.faces) for r in results)
-    print(f"mien: {len(results)} image(s), {faces} face(s), {failed} failed -> {out}", file=sys.stderr)
+    print(f"mien: {len(results)} image(s) or frame(s), {faces} face(s), {failed} failed -> {out}", file=sys.stderr)
     if annotate_dir is not None:
         print(f"mien: annotated images in {annotate_dir}", file=sys.stderr)
     return 1 if failed else 0
+
+
+def _analyze_video(path: Path, analyzer, args: argparse.Namespace) -> list[ImageResult]:
+    from tqdm import tqdm
+
+    from .video import analyze_video, probe
+
+    def report(frame, message):
+        print(f"mien: error: {path}: frame {frame.index}: {message}", file=sys.stderr)
+
+    try:
+        info = probe(path)
+    except VideoReadError as exc:
+        print(f"mien: error: {path}: {exc}", file=sys.stderr)
+        return [ImageResult.failed(str(path), str(exc))]
+    results = []
+    stream = analyze_video(path, analyzer, detect_every=args.detect_every, stride=args.stride, target_fps=args.fps,
+                           start_s=args.start, end_s=args.end, on_error=report)
+    with tqdm(total=info.frame_count or None, unit="frame", desc=path.name, file=sys.stderr, dynamic_ncols=True,
+              disable=None) as bar:
+        for result in stream:
+            results.append(result)
+            bar.n = result.frame + 1
+            bar.refresh() if bar.n % 30 == 0 else None
+    if not results:
+        message = "no frames in the requested range" if args.start or args.end else "no decodable frames"
+        print(f"mien: error: {path}: {message}", file=sys.stderr)
+        results.append(ImageResult.failed(str(path), message))
+    return results
 
 
 def run_demo(args: argparse.Namespace) -> int:
@@ -94,8 +127,7 @@ def run_demo(args: argparse.Namespace) -> int:
     sample = Path(str(resources.files("mien") / "data" / "astronaut.png"))
     out_dir = Path(args.output_dir)
     table = out_dir / "faces.csv"
-    ns = argparse.Namespace(paths=[str(sample)], output=str(table), annotate=str(out_dir), landmarks=False,
-                            detector="auto", min_score=0.5, no_iris=False)
+    ns = build_parser().parse_args(["analyze", str(sample), "-o", str(table), "--annotate", str(out_dir)])
     code = run_analyze(ns)
     if code == 0:
         print(f"mien demo: the sample is NASA's public-domain portrait of Eileen Collins ({sample.name}).\n"
@@ -122,7 +154,7 @@ def build_parser() -> argparse.ArgumentParser:
         "Measure every face in the given images and write one row per face. Images without a "
         "face, and files that cannot be read, get a row with status no_face or error; the exit "
         "code is 1 when any file failed, 2 for usage errors."))
-    an.add_argument("paths", nargs="+", metavar="PATH", help="image files, folders (searched recursively) or glob patterns")
+    an.add_argument("paths", nargs="+", metavar="PATH", help="image or video files, folders (searched recursively) or glob patterns")
     an.add_argument("-o", "--output", required=True, metavar="OUT", help=f"output table; format by suffix: {', '.join(FORMATS)}")
     an.add_argument("--annotate", metavar="DIR", help="also write an annotated PNG per image (box, mesh, pose axes, iris) into DIR")
     an.add_argument("--landmarks", action="store_true", help="add the 468 landmarks (lmNNN_x/y/z, pixels) to the table; "
@@ -131,6 +163,14 @@ def build_parser() -> argparse.ArgumentParser:
                     help="face detector: short range (close-ups), full range (small, distant faces) or auto (both; default)")
     an.add_argument("--min-score", type=float, default=0.5, help="minimum face detection score, 0..1 (default 0.5)")
     an.add_argument("--no-iris", action="store_true", help="skip the iris model (about 2 ms per face)")
+    video = an.add_argument_group("video", "options for video files (mp4, mov, mkv, avi, webm, ...): one row per face per frame, "
+                                  "with a track id and the frame's timestamp")
+    video.add_argument("--detect-every", type=int, default=10, metavar="N",
+                       help="run the face detector every N frames to find new faces; between, faces are tracked from their landmarks (default 10)")
+    video.add_argument("--stride", type=int, default=1, metavar="N", help="analyse every N-th frame (default 1)")
+    video.add_argument("--fps", type=float, metavar="RATE", help="analyse at most RATE frames per second of video, by timestamp")
+    video.add_argument("--start", type=float, default=0.0, metavar="SECONDS", help="start time")
+    video.add_argument("--end", type=float, metavar="SECONDS", help="end time")
     an.set_defaults(func=run_analyze)
 
     demo = sub.add_parser("demo", help="run on the bundled sample photo", description=(

@@ -29,6 +29,8 @@ COLUMNS: tuple[Column, ...] = (
     Column("source", "string", "input file (or video) path as given"),
     Column("frame", "Int64", "frame index in a video; 0 for a still image"),
     Column("face", "Int64", "face index within the image, by detection score; empty when no face"),
+    Column("track", "Int64", "video only: face track id, stable within one video (no identity: not comparable across videos)"),
+    Column("time_s", "float64", "video only: frame timestamp from the container, seconds"),
     Column("status", "string", "ok | no_face | error"),
     Column("error", "string", "what went wrong when status is error, else empty"),
     Column("image_width", "Int64", "image width in pixels, after EXIF rotation"),
@@ -88,10 +90,11 @@ class ImageResult:
     width: int | None = None
     height: int | None = None
     faces: tuple[FaceResult, ...] = ()
+    time_s: float | None = None  # video frames only
 
     @staticmethod
-    def failed(source: str, message: str, frame: int = 0) -> "ImageResult":
-        return ImageResult(source=source, frame=frame, status="error", error=message)
+    def failed(source: str, message: str, frame: int = 0, time_s: float | None = None) -> "ImageResult":
+        return ImageResult(source=source, frame=frame, status="error", error=message, time_s=time_s)
 
 
 def _face_values(face: FaceResult) -> dict:
@@ -110,7 +113,8 @@ def to_frame(results, landmarks: bool = False) -> pd.DataFrame:
     """One row per face (or per faceless image), columns in schema order."""
     rows, lm_rows = [], []
     for r in results:
-        base = dict(source=r.source, frame=r.frame, status=r.status, error=r.error, image_width=r.width, image_height=r.height)
+        base = dict(source=r.source, frame=r.frame, status=r.status, error=r.error, image_width=r.width,
+                    image_height=r.height, time_s=r.time_s)
         if not r.faces:
             rows.append(base)
             lm_rows.append(None)
@@ -121,7 +125,7 @@ def to_frame(results, landmarks: bool = False) -> pd.DataFrame:
     extra = [c for c in frame.columns if c not in {col.name for col in COLUMNS}]
     for col in COLUMNS:
         if col.name not in frame:
-            frame[col.name] = pd.NA
+            frame[col.name] = None
         frame[col.name] = frame[col.name].astype(col.dtype)
     frame = frame[[c.name for c in COLUMNS] + extra]
     if landmarks:

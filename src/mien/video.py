@@ -133,3 +133,31 @@ def _sequence_frames(folder: Path, fps: float) -> Iterator[Frame]:
             yield Frame(index, index / fps, read_image(file))
         except ImageReadError as exc:
             yield Frame(index, index / fps, None, f"{file.name}: {exc}")
+
+
+def analyze_video(path: str | Path, analyzer, detect_every: int = 10, stride: int = 1, target_fps: float | None = None,
+                  start_s: float = 0.0, end_s: float | None = None, on_error=None):
+    """Yield one ImageResult per kept frame, faces carrying ``track`` and ``time_s``.
+
+    ``analyzer`` is a :class:`mien.analyzer.Analyzer` (its detector, mesher and options are
+    reused). Frames that cannot be decoded give a result with status ``error`` and are reported
+    to ``on_error(frame, message)``; decoding goes on with the next frame."""
+    from .analyzer import ImageResult
+    from .tracking import FaceTracker
+
+    o = analyzer.options
+    tracker = FaceTracker(analyzer.detector, analyzer.mesher, detect_every, o.min_presence, o.max_faces)
+    source = str(path)
+    for frame in frames(path, stride, target_fps, start_s, end_s):
+        if frame.rgb is None:
+            if on_error is not None:
+                on_error(frame, frame.error)
+            yield ImageResult.failed(source, frame.error, frame.index, frame.time_s)
+            continue
+        tracked = tracker.step(frame.rgb)
+        batch = analyzer.measure_meshes(frame.rgb, tracked.boxes, tracked.scores, tracked.meshes)
+        extras = [{"track": int(t), "time_s": frame.time_s} for t in tracked.track_ids]
+        result = analyzer.result(frame.rgb, batch, source, frame.index, extras)
+        if not result.faces:
+            result = ImageResult(source, frame.index, "no_face", "", result.width, result.height, (), time_s=frame.time_s)
+        yield result

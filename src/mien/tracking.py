@@ -1,0 +1,103 @@
+"""Face tracks within one video, without identity.
+
+Each track carries its last mesh; the next frame's region of interest comes from it (as in
+MediaPipe's video mode), so the detector runs only every ``detect_every`` frames, or when no
+face is tracked, to pick up new faces. New detections are matched to tracks by box overlap;
+a track ends when the landmark model's presence drops below the threshold. Track ids are
+integers that count up within one video: they do not recognise anyone, and a person who leaves
+and returns gets a new id unless they come back before the track is dropped.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from .detect import Detections, FaceDetector, box_iou
+from .landmarks import FaceMesher, Meshes, Roi, roi_from_detections, roi_from_mesh
+
+MATCH_IOU = 0.3
+
+
+@dataclass
+class TrackState:
+    next_id: int = 0
+    ids: list[int] = field(default_factory=list)
+    meshes: np.ndarray = field(default_factory=lambda: np.zeros((0, 468, 3), np.float32))
+
+
+@dataclass(frozen=True)
+class TrackedFaces:
+    track_ids: np.ndarray  # (N,)
+    boxes: np.ndarray  # (N, 4) x0, y0, x1, y1: the mesh's bounding box
+    scores: np.ndarray  # (N,) detector score when detected this frame, else NaN
+    meshes: Meshes
+
+
+def mesh_boxes(meshes: np.ndarray) -> np.ndarray:
+    return np.concatenate([meshes[:, :, :2].min(1), meshes[:, :, :2].max(1)], axis=1) if len(meshes) else np.zeros((0, 4), np.float32)
+
+
+def _concat_rois(a: Roi, b: Roi) -> Roi:
+    return Roi(np.concatenate([a.centre, b.centre]), np.concatenate([a.side, b.side]), np.concatenate([a.angle, b.angle]))
+
+
+class FaceTracker:
+    def __init__(self, detector: FaceDetector, mesher: FaceMesher, detect_every: int = 10,
+                 min_presence: float = 0.5, max_faces: int = 32):
+        self.detector = detector
+        self.mesher = mesher
+        self.detect_every = detect_every
+        self.min_presence = min_presence
+        self.max_faces = max_faces
+        self.state = TrackState()
+        self._since_detect = 0
+
+    def step(self, rgb: np.ndarray) -> TrackedFaces:
+        s = self.state
+        tracked_rois = roi_from_mesh(s.meshes)
+        ids = list(s.ids)
+        scores = [np.nan] * len(ids)
+        rois = tracked_rois
+        if not ids or self._since_detect >= self.detect_every - 1:
+            self._since_detect = 0
+            det = self.detector(rgb, max_faces=self.max_faces)
+            if len(det):
+                tracked_boxes = mesh_boxes(s.meshes)
+                new = []
+                for k in range(len(det)):
+                    overlaps = box_iou(det.boxes[k], tracked_boxes) if len(tracked_boxes) else np.zeros(0)
+                    if overlaps.size and overlaps.max() > MATCH_IOU:
+                        j = int(overlaps.argmax())
+                        scores[j] = float(det.scores[k]) if np.isnan(scores[j]) else scores[j]
+                    elif len(ids) + len(new) < self.max_faces:
+                        new.append(k)
+                if new:
+                    picked = Detections(det.boxes[new], det.scores[new], det.keypoints[new])
+                    rois = _concat_rois(tracked_rois, roi_from_detections(picked))
+                    for k in new:
+                        ids.append(s.next_id)
+                        scores.append(float(det.scores[k]))
+                        s.next_id += 1
+        else:
+            self._since_detect += 1
+        meshes = self.mesher(rgb, rois)
+        keep = meshes.presence >= self.min_presence
+        kept = Meshes(meshes.points[keep], meshes.presence[keep], meshes.crops[keep])
+        kept_ids = np.array(ids, np.int64)[keep]
+        kept_points = kept.points
+        # Two tracks that converged on the same face: keep the older one.
+        survivors = _drop_duplicates(kept_ids, kept_points)
+        kept = Meshes(kept.points[survivors], kept.presence[survivors], kept.crops[survivors])
+        s.ids = kept_ids[survivors].tolist()
+        s.meshes = kept.points
+        return TrackedFaces(kept_ids[survivors], mesh_boxes(kept.points), np.array(scores, np.float32)[keep][survivors], kept)
+
+
+def _drop_duplicates(ids: np.ndarray, points: np.ndarray, iou: float = 0.6) -> np.ndarray:
+    boxes = mesh_boxes(points)
+    keep = []
+    for i in np.argsort(ids, kind="stable"):
+        if all(box_iou(boxes[i], boxes[[j]])[0] <= iou for j in keep):
+            keep.append(i)
+    return np.array(sorted(keep), np.intp)
