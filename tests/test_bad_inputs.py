@@ -100,10 +100,13 @@ def test_huge_png_is_refused_before_decoding(tmp_path):
 def test_huge_jpeg_is_downscaled_with_bounded_memory(tmp_path):
     path = tmp_path / "huge.jpg"
     Image.new("L", (20000, 20000), 128).save(path, quality=50)
+    # VmHWM (peak RSS of this process image) rather than ru_maxrss, which Linux carries over from
+    # the forking pytest process.
     code = (
-        "import resource, sys; from mien.images import read_image;"
+        "import re; from mien.images import read_image;"
         f"a = read_image({str(path)!r}); "
-        "print(a.shape[0], a.shape[1], resource.getrusage(resource.RUSAGE_SELF).ru_maxrss // 1024)"
+        "kb = int(re.search(r'VmHWM:\\s+(\\d+)', open('/proc/self/status').read()).group(1)); "
+        "print(a.shape[0], a.shape[1], kb // 1024)"
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.split()
     height, width, peak_mb = map(int, out)

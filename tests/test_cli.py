@@ -61,7 +61,7 @@ def test_landmarks_only_on_request(batch, tmp_path):
 def test_glob_and_annotate(batch, tmp_path):
     out = tmp_path / "faces.csv"
     assert main(["analyze", str(batch / "*.png"), "-o", str(out), "--annotate", str(tmp_path / "pics")]) == 0
-    assert sorted(p.name for p in (tmp_path / "pics").iterdir()) == ["a_annotated.png", "no_face_annotated.png"]
+    assert sorted(p.name for p in (tmp_path / "pics").iterdir()) == ["a_annotated.png", "a_face0_action_units.png", "no_face_annotated.png"]
 
 
 def test_bad_output_suffix_is_a_usage_error(batch, tmp_path, capsys):

@@ -7,7 +7,8 @@ from pathlib import Path
 import numpy as np
 
 from .detect import DetectorRange, FaceDetector
-from .geometry import head_pose
+from . import actions
+from .geometry import head_pose, to_canonical_frame
 from .images import ImageReadError, read_image
 from .landmarks import FaceMesher, IrisLocator, Meshes, roi_from_detections
 from .quality import QualityThresholds, assess
@@ -21,6 +22,7 @@ class AnalyzerOptions:
     min_presence: float = 0.5  # faces whose landmark presence is below this are dropped, as in MediaPipe
     max_faces: int = 32
     iris: bool = True
+    action_units: bool = True
     keep_landmarks: bool = True
     quality: QualityThresholds = field(default_factory=QualityThresholds)
     num_threads: int = 1
@@ -36,6 +38,7 @@ class FaceBatch:
     pose: object
     quality: object
     iris: np.ndarray | None
+    actions: actions.ActionUnitResult | None
 
 
 class Analyzer:
@@ -55,12 +58,15 @@ class Analyzer:
         meshes = Meshes(meshes.points[keep], meshes.presence[keep], meshes.crops[keep])
         return self.measure_meshes(rgb, det.boxes[keep], det.scores[keep], meshes)
 
-    def measure_meshes(self, rgb: np.ndarray, boxes: np.ndarray, scores: np.ndarray, meshes: Meshes) -> FaceBatch:
-        """Pose, quality and iris for faces whose meshes are known (from detection or tracking)."""
+    def measure_meshes(self, rgb: np.ndarray, boxes: np.ndarray, scores: np.ndarray, meshes: Meshes,
+                       baseline: np.ndarray | None = None) -> FaceBatch:
+        """Pose, quality, iris and action units for faces whose meshes are known (from detection
+        or tracking). ``baseline``: per-face neutral action-unit measures (N, K), else the population neutral."""
         pose = head_pose(meshes.points)
         quality = assess(meshes.points, meshes.crops, meshes.presence, pose.yaw, pose.pitch, self.options.quality)
         iris = self.iris_locator(rgb, meshes.points) if self.iris_locator is not None else None
-        return FaceBatch(boxes, scores, meshes, pose, quality, iris)
+        units = actions.analyse(to_canonical_frame(meshes.points, pose), baseline) if self.options.action_units else None
+        return FaceBatch(boxes, scores, meshes, pose, quality, iris, units)
 
     def analyze_array(self, rgb: np.ndarray, source: str = "<array>", frame: int = 0) -> ImageResult:
         check_rgb(rgb)
@@ -79,6 +85,8 @@ class Analyzer:
         return self.analyze_array(rgb, str(path))
 
     def _face_result(self, b: FaceBatch, i: int, extra: dict) -> FaceResult:
+        if b.actions is not None:
+            extra = {**b.actions.columns(i), **extra}
         x0, y0, x1, y1 = (float(v) for v in b.boxes[i])
         q = b.quality
         return FaceResult(

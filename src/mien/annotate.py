@@ -55,3 +55,19 @@ def write_image(path, rgb: np.ndarray) -> None:
         if not ok:
             raise OSError(f"could not encode {path}")
         tmp.write_bytes(data.tobytes())
+
+
+def write_annotations(folder, stem: str, rgb: np.ndarray, result: ImageResult, batch) -> None:
+    """``<stem>_annotated.png`` (faces, mesh, pose, action units present) and, per face,
+    ``<stem>_face<i>_action_units.png`` (bar chart of intensities)."""
+    from pathlib import Path
+
+    from .actions_plot import bar_chart, draw_action_units
+
+    folder = Path(folder)
+    picture = draw(rgb, result)
+    if batch.actions is not None:
+        for i in range(len(result.faces)):
+            picture = draw_action_units(picture, batch.meshes.points[i], batch.actions, i)
+            write_image(folder / f"{stem}_face{i}_action_units.png", bar_chart(batch.actions, i))
+    write_image(folder / f"{stem}_annotated.png", picture)

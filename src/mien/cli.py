@@ -76,12 +76,13 @@ def run_analyze(args: argparse.Namespace) -> int:
             results.append(ImageResult.failed(str(path), str(exc)))
             print(f"mien: error: {path}: {exc}", file=sys.stderr)
             continue
-        result = analyzer.analyze_array(rgb, str(path))
+        batch = analyzer.measure(rgb)
+        result = analyzer.result(rgb, batch, str(path))
         results.append(result)
         if annotate_dir is not None:
-            from .annotate import draw, write_image
+            from .annotate import write_annotations
 
-            write_image(annotate_dir / f"{path.stem}_annotated.png", draw(rgb, result))
+            write_annotations(annotate_dir, path.stem, rgb, result, batch)
     frame = to_frame(results, landmarks=args.landmarks)
     write_table(frame, out)
     failed = sum(r.status == "error" for r in results)
@@ -133,7 +134,8 @@ def run_demo(args: argparse.Namespace) -> int:
         print(f"mien demo: the sample is NASA's public-domain portrait of Eileen Collins ({sample.name}).\n"
               f"  table:     {table.resolve()}\n"
               f"  picture:   {(out_dir / 'astronaut_annotated.png').resolve()}\n"
-              "Each row is one face: box, detector score, head pose (degrees) and quality. "
+              "Each row is one face: box, detector score, head pose (degrees), quality and FACS action units "
+              "(facial movements, not feelings; see docs/action_units.md). "
               "Run `mien analyze --help` for your own images.")
     return code
 
@@ -156,7 +158,8 @@ def build_parser() -> argparse.ArgumentParser:
         "code is 1 when any file failed, 2 for usage errors."))
     an.add_argument("paths", nargs="+", metavar="PATH", help="image or video files, folders (searched recursively) or glob patterns")
     an.add_argument("-o", "--output", required=True, metavar="OUT", help=f"output table; format by suffix: {', '.join(FORMATS)}")
-    an.add_argument("--annotate", metavar="DIR", help="also write an annotated PNG per image (box, mesh, pose axes, iris) into DIR")
+    an.add_argument("--annotate", metavar="DIR", help="also write, per image, an annotated PNG (box, mesh, pose axes, iris, "
+                    "the regions and movements of the action units present) and a bar chart of each face's action units into DIR")
     an.add_argument("--landmarks", action="store_true", help="add the 468 landmarks (lmNNN_x/y/z, pixels) to the table; "
                     "they are large and they are biometric data, so they are left out unless asked for")
     an.add_argument("--detector", choices=["auto", "short", "full"], default="auto",

@@ -24,6 +24,10 @@ class ImageReadError(ValueError):
 
 
 def _to_rgb(img: Image.Image) -> np.ndarray:
+    if img.mode == "RGB":
+        return np.asarray(img)
+    if img.mode == "L":  # cheaper than Pillow's convert + a second copy
+        return np.repeat(np.asarray(img)[:, :, None], 3, axis=2)
     if img.mode in ("I;16", "I;16B", "I;16L", "I"):
         arr = np.asarray(img, dtype=np.float64)
         top = 65535.0 if img.mode.startswith("I;16") or arr.max() > 255 else 255.0
@@ -73,7 +77,10 @@ def read_image(path: str | Path, max_pixels: int = MAX_PIXELS) -> np.ndarray:
                     if img.size[0] * img.size[1] > max_pixels:
                         raise ImageReadError(f"image is {width}x{height}; cannot decode it below the {max_pixels / 1e6:.0f} MP limit")
                 img.load()
-                return np.ascontiguousarray(_to_rgb(ImageOps.exif_transpose(img)))
+                upright = ImageOps.exif_transpose(img)
+                if upright is not img:
+                    img.close()
+                return np.ascontiguousarray(_to_rgb(upright))
     except ImageReadError:
         raise
     except UnidentifiedImageError:

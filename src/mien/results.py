@@ -3,7 +3,8 @@
 A table has one row per face. An image with no face, or one that could not be read, still
 gets one row, with ``face`` empty and ``status`` saying why, so that nothing disappears
 silently from a batch. ``COLUMNS`` documents every column; writers only change the format.
-Later layers add ``au<NN>_<name>`` (action units) and ``perceived_<class>`` columns.
+Action units add ``au<NN>_<name>[_l|_r]`` intensity columns and ``…_present`` flags
+(docs/action_units.md); perceived expression will add ``perceived_<class>`` columns.
 """
 from __future__ import annotations
 
@@ -16,6 +17,8 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+
+from . import actions
 
 
 @dataclass(frozen=True)
@@ -55,6 +58,7 @@ COLUMNS: tuple[Column, ...] = (
     Column("iris_right_x", "float32", "iris centre of the eye on the image's right, pixels"),
     Column("iris_right_y", "float32", "iris centre of the eye on the image's right, pixels"),
 )
+COLUMNS = COLUMNS + tuple(Column(name, dtype, meaning) for name, dtype, meaning in actions.column_table())
 LANDMARK_COUNT = 468
 
 

@@ -1,0 +1,362 @@
+"""FACS action units measured from the 468-point mesh: facial movements, not feelings.
+
+An action unit (AU) is a movement that trained coders score the same way (FACS). mien measures
+each one geometrically, as a pure function of pose-removed meshes ``(N, 468, 3)`` in the
+canonical frame (centimetres, x towards the subject's left, y up, z out of the face; see
+:mod:`mien.geometry`), so a head turn does not fake a movement. Every measure is a fixed linear
+combination of landmark coordinates divided by a face-size unit (the inter-ocular distance, IOD,
+between the eye centres; AU27 uses the mouth width), so it does not depend on the distance to the
+camera. Left and right are the *subject's* left and right (``_l`` is on the image's right for an
+unmirrored frontal face).
+
+Three numbers per unit and face:
+
+- ``raw``: the measure itself, in IOD units (AU27: a ratio);
+- ``change``: ``raw`` minus a neutral reference, signed so that > 0 is movement in the unit's
+  direction. The reference is the population neutral shipped in ``data/neutral_face.npz`` (a
+  mesh estimated from FERPlus Train faces the crowd calls neutral), or a per-person baseline;
+- ``intensity``: ``max(change, 0) / threshold``: 1.0 is the occurrence threshold, 0 is neutral
+  or movement the other way. ``present`` is ``intensity >= 1``.
+
+Thresholds are chosen from data (``tools/make_neutral_face.py``): a high percentile of ``change``
+on FERPlus Valid faces the crowd calls neutral. See docs/action_units.md for every definition,
+the reliability of each unit, and its measured link to crowd judgements. mien does not infer
+emotions: a lip corner puller is a movement of the lip corners, not happiness.
+"""
+from __future__ import annotations
+
+import functools
+from dataclasses import dataclass
+from importlib import resources
+
+import numpy as np
+
+from .geometry import canonical_face
+
+LANDMARKS = 468
+X, Y, Z = 0, 1, 2
+RIGHT_EYE = (33, 133)  # subject's right eye: outer, inner corner (left eye: mirror)
+LEFT_EYE = (263, 362)
+
+
+@dataclass(frozen=True)
+class ActionUnit:
+    """One measured column: an AU on one side (``side`` "l" / "r") or on the whole face ("")."""
+
+    number: int
+    name: str  # FACS name in snake case, e.g. "lip_corner_puller"
+    side: str  # "l", "r" or ""
+    landmarks: tuple[int, ...]  # every landmark the measure reads, for this side
+    movement: tuple  # ((landmarks, (dx, dy, dz)), ...): the movement in the canonical frame, cm per cm
+    definition: str
+    reliability: str  # "good" | "fair" | "weak" | "experimental"
+    note: str
+
+    @property
+    def column(self) -> str:
+        base = f"au{self.number:02d}_{self.name}"
+        return f"{base}_{self.side}" if self.side else base
+
+    @property
+    def moving(self) -> tuple[int, ...]:
+        """Landmarks the movement displaces (drawn on pictures)."""
+        return tuple(sorted({i for ids, _ in self.movement for i in ids}))
+
+    @property
+    def label(self) -> str:
+        return f"AU{self.number}" + (self.side.upper() if self.side else "")
+
+
+# ----------------------------------------------------------------------------------------------
+# Definitions, written for the subject's RIGHT side (x < 0) or for the whole face. A term is
+# (weight, axis, landmarks): weight * mean of that coordinate over the landmarks. ``OUT`` is the
+# lateral axis: away from the midline (-x on the right). The left side is derived by the mesh's
+# mirror permutation with x negated, so left/right symmetry holds by construction.
+OUT = -1  # pseudo-axis: -x on the right side, +x on the left
+
+
+@dataclass(frozen=True)
+class _Spec:
+    number: int
+    name: str
+    sided: bool
+    terms: tuple  # ((weight, axis, (landmarks...)), ...)
+    movement: tuple  # ((landmarks, (outwards, up, forwards)), ...) for the right side / whole face
+    denominator: str  # "iod" or "mouth_width"
+    definition: str
+    reliability: str
+    note: str
+
+
+_INNER_BROW = (107, 66, 55, 65)
+_OUTER_BROW = (70, 63, 46, 53)
+_MID_BROW = (105, 66, 107, 52, 65, 55)
+_UPPER_LID = (159, 158, 160)
+_LOWER_LID = (145, 144, 153)
+_CHEEK = (118, 100, 101, 50, 36)
+_ALAE = (98, 64, 327, 294)
+_UPPER_LIP = (0, 37, 39, 267, 269)
+_UPPER_LIP_INNER = (13, 82, 312)
+_LOWER_LIP_INNER = (14, 87, 317)
+_LOWER_LIP = (17, 84, 314)
+_CHIN = (152, 175, 199)
+_CORNER = (61,)
+_CORNER_L = (291,)
+
+_SPECS: tuple[_Spec, ...] = (
+    _Spec(1, "inner_brow_raiser", True, ((1, Y, _INNER_BROW), (-1, Y, (133,))), ((_INNER_BROW, (0, 1, 0)),), "iod",
+          "height of the inner brow (107, 66, 55, 65) above the inner eye corner (133); up is positive",
+          "good", "brow landmarks track well on frontal faces; AU1 and AU2 often co-occur"),
+    _Spec(2, "outer_brow_raiser", True, ((1, Y, _OUTER_BROW), (-1, Y, (33,))), ((_OUTER_BROW, (0, 1, 0)),), "iod",
+          "height of the outer brow (70, 63, 46, 53) above the outer eye corner (33); up is positive",
+          "good", "the outer brow lies near the edge of the mesh, where landmarks are less certain on turned heads"),
+    _Spec(4, "brow_lowerer", True, ((-1, Y, _MID_BROW), (1, Y, (133,)), (-1, OUT, (107, 55)), (1, OUT, (168,))),
+          (((107, 55, 66, 65, 105, 52), (-0.5, -1, 0)),), "iod",
+          "lowering of the inner and middle brow (105, 66, 107, 52, 65, 55) towards the inner eye corner (133), "
+          "plus the inner brow (107, 55) drawn towards the midline (168); down and inwards is positive",
+          "fair", "the furrow between the brows is texture the mesh does not see; only the brow's movement counts"),
+    _Spec(5, "upper_lid_raiser", True, ((1, Y, _UPPER_LID), (-1, Y, RIGHT_EYE)), ((_UPPER_LID, (0, 1, 0)),), "iod",
+          "height of the upper lid (159, 158, 160) above the line of the eye corners (33, 133); up is positive",
+          "fair", "AU5 and AU43 are the two directions of the same upper-lid measure; gaze direction moves the lid too"),
+    _Spec(6, "cheek_raiser", True, ((1, Y, _CHEEK), (-1, Y, (6,))), ((_CHEEK, (0, 1, 0)),), "iod",
+          "height of the infraorbital cheek (118, 100, 101, 50, 36) relative to the nasal bridge (6); up is positive",
+          "weak", "the cheek's rise is small and smooth, the mesh's cheek points are partly anchored by the pose fit, "
+                  "and crow's-feet wrinkles are invisible to geometry"),
+    _Spec(7, "lid_tightener", True, ((1, Y, _LOWER_LID), (-1, Y, RIGHT_EYE)), ((_LOWER_LID, (0, 1, 0)),), "iod",
+          "height of the lower lid (145, 144, 153) relative to the line of the eye corners (33, 133); up is positive",
+          "fair", "a raised cheek (AU6) also pushes the lower lid up"),
+    _Spec(9, "nose_wrinkler", False, ((1, Y, _ALAE), (-1, Y, (168,))), ((_ALAE, (0, 1, 0)),), "iod",
+          "height of the nostril wings (98, 64, 327, 294) relative to the nasion (168); up is positive",
+          "weak", "the wrinkles themselves are texture; the nose wings move little and the pose fit is anchored on "
+                  "nearby landmarks (129, 358)"),
+    _Spec(10, "upper_lip_raiser", False, ((1, Y, _UPPER_LIP), (-1, Y, (2,))), ((_UPPER_LIP, (0, 1, 0)),), "iod",
+          "height of the upper lip's outer edge (0, 37, 39, 267, 269) relative to the base of the nose (2); up is positive",
+          "fair", "the upper lip also rises when the mouth opens wide"),
+    _Spec(12, "lip_corner_puller", True, ((1, Y, _CORNER), (-1, Y, (2,))), ((_CORNER, (0, 1, 0)),), "iod",
+          "height of the lip corner (61) relative to the base of the nose (2); up is positive",
+          "good", "the vertical part of the corner's oblique pull; the lateral part is measured as AU20"),
+    _Spec(14, "dimpler", True, ((-1, Z, _CORNER), (0.5, Z, (0,)), (0.5, Z, (17,))), ((_CORNER, (0, 0, -1)),), "iod",
+          "depth of the lip corner (61) behind the lips' midline (0, 17); backwards (into the face) is positive",
+          "experimental", "not feasible from a single-image mesh: the dimple is texture and the mesh's depth is "
+                          "inferred, not measured; reported for completeness, do not rely on it"),
+    _Spec(15, "lip_corner_depressor", True, ((-1, Y, _CORNER), (1, Y, (2,))), ((_CORNER, (0, -1, 0)),), "iod",
+          "depth of the lip corner (61) below the base of the nose (2); down is positive (AU12's measure, reversed)",
+          "fair", "a jaw drop also lowers the corners a little"),
+    _Spec(17, "chin_raiser", False, ((1, Y, _CHIN), (-1, Y, (2,))), ((_CHIN, (0, 1, 0)),), "iod",
+          "rise of the chin boss (152, 175, 199) towards the base of the nose (2): minus the nose-to-chin distance; "
+          "up is positive (AU26's measure, reversed)",
+          "weak", "the chin boss's bulge and wrinkling are texture; with the teeth together only the soft chin can "
+                  "rise, by a few millimetres"),
+    _Spec(20, "lip_stretcher", True, ((1, OUT, _CORNER), (-1, OUT, (2,))), ((_CORNER, (1, 0, 0)),), "iod",
+          "lateral distance of the lip corner (61) from the midline (2); outwards is positive",
+          "fair", "smiles (AU12) widen the mouth too"),
+    _Spec(23, "lip_tightener", False, ((-1, X, _CORNER_L), (1, X, _CORNER)), ((_CORNER + _CORNER_L, (-1, 0, 0)),), "iod",
+          "narrowing of the mouth: minus the width between the lip corners (61, 291); narrower is positive",
+          "weak", "FACS AU23 also thins and rolls the red of the lips, which geometry barely sees; AU18 (pucker) "
+                  "narrows the mouth too"),
+    _Spec(24, "lip_pressor", False, ((-1, Y, (0, 37, 267)), (1, Y, _UPPER_LIP_INNER), (-1, Y, _LOWER_LIP_INNER),
+                                     (1, Y, _LOWER_LIP)), (((0, 37, 267), (0, -1, 0)), ((17, 84, 314), (0, 1, 0))), "iod",
+          "thinning of the red of the lips: minus the summed thickness of upper (0, 37, 267 to 13, 82, 312) and "
+          "lower lip (14, 87, 317 to 17, 84, 314); thinner is positive",
+          "weak", "pressing and tightening look alike in geometry; separating AU23 from AU24 needs texture"),
+    _Spec(25, "lips_part", False, ((1, Y, _UPPER_LIP_INNER), (-1, Y, _LOWER_LIP_INNER)), ((_LOWER_LIP_INNER + _LOWER_LIP, (0, -1, 0)),), "iod",
+          "gap between the inner lips (13, 82, 312 to 14, 87, 317); apart is positive",
+          "good", "the inner-lip landmarks follow the opening well on frontal faces"),
+    _Spec(26, "jaw_drop", False, ((1, Y, (2,)), (-1, Y, _CHIN)), ((_CHIN, (0, -1, 0)),), "iod",
+          "distance from the base of the nose (2) down to the chin (152, 175, 199); longer is positive",
+          "good", "jaw drop usually parts the lips (AU25) too"),
+    _Spec(27, "mouth_stretch", False, ((1, Y, _UPPER_LIP_INNER), (-1, Y, _LOWER_LIP_INNER)), ((_LOWER_LIP_INNER + _LOWER_LIP + _CHIN, (0, -1, 0)),),
+          "mouth_width",
+          "height of the mouth opening (13, 82, 312 to 14, 87, 317) divided by the mouth width (61 to 291): "
+          "a tall, stretched opening",
+          "fair", "AU27 is a large vertical opening: it comes with AU25 and AU26 and is not separable from them "
+                  "below its threshold"),
+    _Spec(43, "eyes_closed", True, ((-1, Y, _UPPER_LID), (1, Y, RIGHT_EYE)), ((_UPPER_LID, (0, -1, 0)),), "iod",
+          "lowering of the upper lid (159, 158, 160) towards the line of the eye corners (33, 133); down is "
+          "positive (AU5's measure, reversed). In video a short closure is AU45 (blink)",
+          "fair", "looking down lowers the upper lid as well; the mesh does not always close the lids completely"),
+)
+
+
+def _mirror_terms(terms, mirror):
+    out = []
+    for weight, axis, ids in terms:
+        ids = tuple(int(mirror[i]) for i in ids)
+        if axis == X:
+            weight = -weight
+        out.append((weight, axis, ids))
+    return tuple(out)
+
+
+def _term_matrix(terms, side_sign: float) -> np.ndarray:
+    """(468, 3) weights such that measure numerator = sum(weights * points)."""
+    w = np.zeros((LANDMARKS, 3))
+    for weight, axis, ids in terms:
+        if axis == OUT:
+            weight, axis = weight * side_sign, X
+        for i in ids:
+            w[i, axis] += weight / len(ids)
+    return w
+
+
+@functools.cache
+def _tables():
+    mirror = canonical_face().mirror
+    points = canonical_face().points
+    units, numerators, use_width = [], [], []
+    for s in _SPECS:
+        if s.sided:
+            left = tuple((tuple(int(mirror[i]) for i in ids), d) for ids, d in s.movement)
+            sides = (("l", _mirror_terms(s.terms, mirror), 1.0, left), ("r", s.terms, -1.0, s.movement))
+        else:
+            sides = (("", s.terms, 1.0, s.movement),)
+        for side, terms, sign, movement in sides:
+            w = _term_matrix(terms, sign)
+            if not s.sided:  # whole-face units: symmetrise so that a mirror image measures the same
+                w = 0.5 * (w + _term_matrix(_mirror_terms(terms, mirror), sign))
+            ids = tuple(sorted(int(i) for i in np.nonzero(np.abs(w).sum(1))[0]))
+            # movement directions: "outwards" becomes +x or -x by the side each landmark is on
+            moves = []
+            for group, (o, u, f) in movement:
+                for i in group:
+                    lateral = np.sign(points[i, X]) if abs(points[i, X]) > 1e-6 else 0.0
+                    moves.append(((int(i),), (float(o * lateral), float(u), float(f))))
+            units.append(ActionUnit(s.number, s.name, side, ids, tuple(moves), s.definition, s.reliability, s.note))
+            numerators.append(w.reshape(-1))
+            use_width.append(s.denominator == "mouth_width")
+    return tuple(units), np.stack(numerators, 1), np.array(use_width)
+
+
+def movement(unit: ActionUnit | int | str) -> np.ndarray:
+    """(468, 3) canonical-frame displacement field of one unit's movement, 1 cm per moving landmark
+    (for tests, drawing and explanation). ``unit``: an ActionUnit, its index or its column name."""
+    units = action_units()
+    if isinstance(unit, str):
+        unit = units[columns().index(unit)]
+    elif not isinstance(unit, ActionUnit):
+        unit = units[int(unit)]
+    field = np.zeros((LANDMARKS, 3))
+    for ids, d in unit.movement:
+        field[list(ids)] += np.asarray(d) / np.linalg.norm(d)
+    return field
+
+
+def action_units() -> tuple[ActionUnit, ...]:
+    """The measured columns, in output order."""
+    return _tables()[0]
+
+
+def columns() -> list[str]:
+    return [u.column for u in action_units()]
+
+
+def _check_meshes(meshes) -> np.ndarray:
+    m = np.asarray(meshes, np.float64)
+    if m.ndim == 2:
+        m = m[None]
+    if m.ndim != 3 or m.shape[1:] != (LANDMARKS, 3):
+        raise ValueError(f"expected canonical-frame meshes of shape (N, 468, 3), got {m.shape}")
+    return m
+
+
+def measures(canonical_meshes: np.ndarray) -> np.ndarray:
+    """Raw measures (N, K) of pose-removed meshes (N, 468, 3) in the canonical frame (see
+    :func:`mien.geometry.to_canonical_frame`); column k is ``action_units()[k]``. IOD units
+    (AU27: a ratio). A (468, 3) mesh is treated as a batch of one."""
+    m = _check_meshes(canonical_meshes)
+    _, numerators, use_width = _tables()
+    flat = m.reshape(len(m), LANDMARKS * 3)
+    num = flat @ numerators
+    eyes = m[:, [RIGHT_EYE[0], RIGHT_EYE[1], LEFT_EYE[0], LEFT_EYE[1]]]
+    iod = np.linalg.norm(eyes[:, 2] + eyes[:, 3] - eyes[:, 0] - eyes[:, 1], axis=1) * 0.5
+    width = m[:, 291, X] - m[:, 61, X]
+    with np.errstate(divide="ignore", invalid="ignore"):
+        return np.where(use_width, num / width[:, None], num / iod[:, None])
+
+
+# ----------------------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class NeutralReference:
+    """Population neutral: a canonical-frame mesh, its measures, and occurrence thresholds."""
+
+    mesh: np.ndarray  # (468, 3) cm, mirror-symmetric
+    raw: np.ndarray  # (K,) measures of the neutral mesh
+    thresholds: np.ndarray  # (K,) occurrence thresholds on ``change``, in the measure's units
+    percentile: float
+    columns: tuple[str, ...]
+    source: str
+
+
+@functools.cache
+def population_neutral() -> NeutralReference:
+    """The neutral shipped in ``mien/data/neutral_face.npz`` (made by tools/make_neutral_face.py)."""
+    with resources.files("mien").joinpath("data/neutral_face.npz").open("rb") as fh:
+        data = np.load(fh, allow_pickle=False)
+        cols = tuple(str(c) for c in data["columns"])
+        if list(cols) != columns():
+            raise RuntimeError("neutral_face.npz does not match the action-unit table: rerun tools/make_neutral_face.py")
+        mesh = data["mesh"].astype(np.float64)
+        return NeutralReference(mesh, measures(mesh)[0], data["thresholds"].astype(np.float64),
+                                float(data["percentile"]), cols, str(data["source"]))
+
+
+@dataclass(frozen=True)
+class ActionUnitResult:
+    """Action units of N faces; column k of every array is ``units[k]``."""
+
+    raw: np.ndarray  # (N, K) measures
+    change: np.ndarray  # (N, K) raw minus neutral, > 0 in the unit's direction
+    intensity: np.ndarray  # (N, K) max(change, 0) / threshold; 1 = occurrence threshold
+    present: np.ndarray  # (N, K) bool, intensity >= 1
+    baseline: str  # "population" or "person"
+    units: tuple[ActionUnit, ...]
+
+    def __len__(self) -> int:
+        return len(self.raw)
+
+    def columns(self, i: int) -> dict:
+        """Schema columns of face i: ``<column>`` (intensity, float) and ``<column>_present`` (bool)."""
+        out = {}
+        for k, u in enumerate(self.units):
+            out[u.column] = float(self.intensity[i, k])
+        for k, u in enumerate(self.units):
+            out[f"{u.column}_present"] = bool(self.present[i, k])
+        return out
+
+
+def analyse(canonical_meshes: np.ndarray, baseline: np.ndarray | None = None,
+            reference: NeutralReference | None = None) -> ActionUnitResult:
+    """Action units of pose-removed meshes (N, 468, 3).
+
+    ``baseline``: a per-person neutral, either raw measures (K,) / (N, K) or a canonical mesh
+    (468, 3) / (N, 468, 3) of that person's neutral face (e.g. a running median in video). Without
+    it the population neutral is used. Signs: ``change > 0`` is movement in the unit's direction.
+    """
+    ref = reference or population_neutral()
+    raw = measures(canonical_meshes)
+    if baseline is None:
+        neutral, kind = ref.raw, "population"
+    else:
+        b = np.asarray(baseline, np.float64)
+        if b.shape[-2:] == (LANDMARKS, 3):
+            b = measures(b)
+            b = b[0] if b.shape[0] == 1 else b
+        if b.shape not in ((raw.shape[1],), raw.shape):
+            raise ValueError(f"baseline must be measures (K,) or (N, K) or meshes (468, 3) or (N, 468, 3); got {np.shape(baseline)}")
+        neutral, kind = b, "person"
+    change = raw - neutral
+    intensity = np.maximum(change, 0.0) / ref.thresholds
+    intensity = np.where(np.isfinite(intensity), intensity, np.nan)
+    return ActionUnitResult(raw, change, intensity, intensity >= 1.0, kind, action_units())
+
+
+def column_table() -> list[tuple[str, str, str]]:
+    """(column, dtype, meaning) for every schema column this module adds, in output order."""
+    rows = []
+    for u in action_units():
+        side = {"l": "subject's left", "r": "subject's right", "": "whole face"}[u.side]
+        rows.append((u.column, "float32", f"AU{u.number} {u.name.replace('_', ' ')} ({side}): intensity, "
+                                          "change from neutral in multiples of the occurrence threshold, >= 0"))
+    for u in action_units():
+        rows.append((f"{u.column}_present", "boolean", f"AU{u.number} occurrence: intensity >= 1"))
+    return rows

@@ -1,0 +1,114 @@
+"""Pictures of action units for people to look at: the regions and movement vectors of the units
+that are present, drawn on the image, and a bar chart of intensities (PNG-ready RGB array via
+OpenCV, or an inline SVG string). No plotting library needed."""
+from __future__ import annotations
+
+import html
+
+import cv2
+import numpy as np
+
+from .actions import ActionUnitResult, action_units
+from .geometry import IMAGE_TO_CAMERA, head_pose
+
+PRESENT = (255, 140, 0)
+ABSENT = (150, 150, 150)
+THRESHOLD = (220, 40, 40)
+# one colour per AU number (RGB), cycled
+PALETTE = ((230, 25, 75), (60, 180, 75), (255, 225, 25), (0, 130, 200), (245, 130, 48), (145, 30, 180),
+           (70, 240, 240), (240, 50, 230), (210, 245, 60), (250, 190, 212), (0, 128, 128), (220, 190, 255))
+
+
+def _colour(number: int) -> tuple[int, int, int]:
+    numbers = sorted({u.number for u in action_units()})
+    return PALETTE[numbers.index(number) % len(PALETTE)]
+
+
+def draw_action_units(rgb: np.ndarray, mesh: np.ndarray, result: ActionUnitResult, i: int = 0,
+                      min_intensity: float = 1.0) -> np.ndarray:
+    """Copy of ``rgb`` with, for every unit of face ``i`` whose intensity is at least
+    ``min_intensity`` (1 = present), the outline of the landmarks its measure reads and an arrow per
+    moving landmark along the unit's movement, scaled by the intensity. ``mesh``: that face's
+    (468, 3) image-frame landmarks in pixels."""
+    out = rgb.copy()
+    mesh = np.asarray(mesh, np.float64)
+    pose = head_pose(mesh[None])
+    rot, scale = pose.rotation[0], float(pose.scale[0])
+    thick = max(1, round(max(rgb.shape[:2]) / 400))
+    iod_px = float(np.linalg.norm(mesh[[263, 362], :2].mean(0) - mesh[[33, 133], :2].mean(0)))
+    font = max(0.35, iod_px / 200)
+    for k, u in enumerate(result.units):
+        value = result.intensity[i, k]
+        if not np.isfinite(value) or value < min_intensity:
+            continue
+        colour = _colour(u.number)
+        region = np.round(mesh[list(u.landmarks), :2] * 16).astype(np.int32)
+        if len(region) >= 3:
+            cv2.polylines(out, [cv2.convexHull(region)], True, colour, thick, cv2.LINE_AA, shift=4)
+        length = min(value, 3.0) * 0.12 * iod_px
+        for ids, d in u.movement:
+            arrow = (rot @ np.asarray(d)) * IMAGE_TO_CAMERA * scale
+            norm = np.linalg.norm(arrow[:2])
+            if norm < 1e-9:  # movement along the line of sight: mark the landmark instead
+                for j in ids:
+                    cv2.circle(out, tuple(np.round(mesh[j, :2]).astype(int)), thick + 2, colour, thick, cv2.LINE_AA)
+                continue
+            step = arrow[:2] / np.linalg.norm(arrow) * length
+            for j in ids:
+                p0 = mesh[j, :2]
+                cv2.arrowedLine(out, tuple(np.round(p0).astype(int)), tuple(np.round(p0 + step).astype(int)), colour,
+                                thick, cv2.LINE_AA, tipLength=0.3)
+        anchor = mesh[list(u.moving), :2].mean(0)
+        cv2.putText(out, u.label, tuple(np.round(anchor + [4, -4]).astype(int)), cv2.FONT_HERSHEY_SIMPLEX, font,
+                    colour, max(1, thick - 1), cv2.LINE_AA)
+    return out
+
+
+def _bars(result: ActionUnitResult, i: int, max_value: float):
+    for k, u in enumerate(result.units):
+        v = float(result.intensity[i, k])
+        yield u, (0.0 if not np.isfinite(v) else min(v, max_value)), v, bool(result.present[i, k])
+
+
+def bar_chart(result: ActionUnitResult, i: int = 0, width: int = 520, row: int = 16, max_value: float = 3.0) -> np.ndarray:
+    """Horizontal bars of face ``i``'s intensities as an RGB uint8 image (write it with cv2 / PIL).
+    The red line marks the occurrence threshold (intensity 1); present units are orange."""
+    label_w, pad = 230, 8
+    n = len(result.units)
+    out = np.full((pad * 2 + row * n + 18, width, 3), 255, np.uint8)
+    plot_w = width - label_w - pad * 2
+    for r, (u, clipped, v, present) in enumerate(_bars(result, i, max_value)):
+        y = pad + r * row
+        cv2.putText(out, u.column, (pad, y + row - 4), cv2.FONT_HERSHEY_SIMPLEX, 0.36, (30, 30, 30), 1, cv2.LINE_AA)
+        x1 = label_w + int(round(plot_w * clipped / max_value))
+        cv2.rectangle(out, (label_w, y + 2), (max(label_w + 1, x1), y + row - 3), PRESENT if present else ABSENT, -1)
+        text = "n/a" if not np.isfinite(v) else f"{v:.2f}"
+        cv2.putText(out, text, (min(x1 + 3, width - 40), y + row - 4), cv2.FONT_HERSHEY_SIMPLEX, 0.33, (60, 60, 60), 1, cv2.LINE_AA)
+    xt = label_w + int(round(plot_w / max_value))
+    cv2.line(out, (xt, pad), (xt, pad + row * n), THRESHOLD, 1, cv2.LINE_AA)
+    cv2.putText(out, "intensity (1 = occurrence threshold)", (label_w, pad + row * n + 14), cv2.FONT_HERSHEY_SIMPLEX,
+                0.36, (30, 30, 30), 1, cv2.LINE_AA)
+    return out
+
+
+def bar_chart_svg(result: ActionUnitResult, i: int = 0, width: int = 520, row: int = 16, max_value: float = 3.0) -> str:
+    """The same bar chart as an inline SVG string (for HTML reports)."""
+    label_w, pad = 230, 8
+    n = len(result.units)
+    height = pad * 2 + row * n + 18
+    plot_w = width - label_w - pad * 2
+    parts = [f'<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height}" '
+             f'font-family="sans-serif" font-size="11">']
+    for r, (u, clipped, v, present) in enumerate(_bars(result, i, max_value)):
+        y = pad + r * row
+        fill = "#ff8c00" if present else "#969696"
+        w = max(1.0, plot_w * clipped / max_value)
+        text = "n/a" if not np.isfinite(v) else f"{v:.2f}"
+        parts.append(f'<text x="{pad}" y="{y + row - 4}">{html.escape(u.column)}</text>'
+                     f'<rect x="{label_w}" y="{y + 2}" width="{w:.1f}" height="{row - 5}" fill="{fill}">'
+                     f'<title>AU{u.number} {html.escape(u.name)} {u.side}: {text}</title></rect>'
+                     f'<text x="{label_w + w + 3:.1f}" y="{y + row - 4}" fill="#3c3c3c">{text}</text>')
+    xt = label_w + plot_w / max_value
+    parts.append(f'<line x1="{xt:.1f}" y1="{pad}" x2="{xt:.1f}" y2="{pad + row * n}" stroke="#dc2828"/>'
+                 f'<text x="{label_w}" y="{pad + row * n + 14}">intensity (1 = occurrence threshold)</text></svg>')
+    return "".join(parts)

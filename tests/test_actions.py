@@ -1,0 +1,230 @@
+"""Action units: schema, each unit responds to its own movement, pose invariance, mirror symmetry,
+per-person baseline, and (with ../shared/data) a small check on real FERPlus faces."""
+import re
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from mien import actions
+from mien.geometry import canonical_face, from_canonical_frame, head_pose, rotation_from_euler, to_canonical_frame
+
+DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
+UNITS = actions.action_units()
+COLS = actions.columns()
+REF = actions.population_neutral()
+NEUTRAL = REF.mesh
+# Documented companions: AU27 (a tall mouth opening relative to its width) rises with the lips
+# parting, and a mouth stretched open parts the lips and drops the jaw.
+COMPANIONS = {"au25_lips_part": {"au27_mouth_stretch"},
+              "au27_mouth_stretch": {"au25_lips_part", "au26_jaw_drop"}}
+POSE_TOLERANCE = 0.05  # intensity units (fraction of the occurrence threshold), at yaw/pitch up to 20 degrees
+# A pinhole camera 60 cm away adds perspective, which a similarity pose fit cannot remove: the
+# nose-to-chin distance (AU17/AU26) then changes by up to ~0.4 thresholds at pitch 20 degrees.
+PERSPECTIVE_TOLERANCE = 0.5
+
+
+def deform(mesh: np.ndarray, column: str, times_threshold: float) -> np.ndarray:
+    """Move ``mesh`` along one unit's movement until its change is ``times_threshold`` thresholds."""
+    k = COLS.index(column)
+    field = actions.movement(column)
+    eps = 1e-3
+    slope = (actions.measures(mesh + eps * field)[0, k] - actions.measures(mesh)[0, k]) / eps
+    assert slope > 0, f"{column}: its own movement must increase its measure"
+    return mesh + times_threshold * REF.thresholds[k] / slope * field
+
+
+def to_image(canonical: np.ndarray, yaw=0.0, pitch=0.0, roll=0.0) -> np.ndarray:
+    return from_canonical_frame(canonical, yaw, pitch, roll, 30.0, (320.0, 240.0))
+
+
+def mirror_image(image_mesh: np.ndarray, width: float = 640.0) -> np.ndarray:
+    """The mesh of the mirrored image: x flipped, landmarks renumbered by the mirror permutation."""
+    flipped = image_mesh.copy()
+    flipped[..., 0] = width - flipped[..., 0]
+    return flipped[..., canonical_face().mirror, :]
+
+
+def analyse_image(image_meshes: np.ndarray, **kw) -> actions.ActionUnitResult:
+    image_meshes = np.asarray(image_meshes, np.float64).reshape(-1, 468, 3)
+    return actions.analyse(to_canonical_frame(image_meshes, head_pose(image_meshes)), **kw)
+
+
+# ---------------------------------------------------------------------------------------------- schema
+def test_table_and_columns():
+    assert len(UNITS) == len(set(COLS)) == 30
+    for u in UNITS:
+        assert re.fullmatch(r"au\d\d_[a-z_]+?(_[lr])?", u.column), u.column
+        assert u.reliability in {"good", "fair", "weak", "experimental"}
+        assert u.definition and u.note and u.landmarks and u.moving
+        assert "emotion" not in (u.definition + u.note).lower()
+    numbers = {u.number for u in UNITS}
+    assert {1, 2, 4, 5, 6, 7, 9, 10, 12, 14, 15, 17, 20, 23, 24, 25, 26, 27, 43} <= numbers
+    for n in (1, 2, 4, 5, 7, 12, 15, 43):  # FACS codes these per side
+        assert {u.side for u in UNITS if u.number == n} == {"l", "r"}
+    table = actions.column_table()
+    assert [c for c, _, _ in table] == COLS + [f"{c}_present" for c in COLS]
+
+
+def test_shapes_dtypes_and_bad_input():
+    raw = actions.measures(np.stack([NEUTRAL, canonical_face().points]))
+    assert raw.shape == (2, 30) and raw.dtype == np.float64
+    assert actions.measures(NEUTRAL.astype(np.float32)).shape == (1, 30)
+    with pytest.raises(ValueError, match="468"):
+        actions.measures(np.zeros((2, 400, 3)))
+    res = actions.analyse(np.stack([NEUTRAL] * 3))
+    assert res.intensity.shape == res.change.shape == res.present.shape == (3, 30)
+    assert res.present.dtype == bool and len(res) == 3 and res.baseline == "population"
+    row = res.columns(0)
+    assert len(row) == 60
+    assert all(isinstance(row[c], float) for c in COLS)
+    assert all(isinstance(row[f"{c}_present"], bool) for c in COLS)
+
+
+def test_neutral_reference():
+    assert REF.columns == tuple(COLS)
+    assert np.all(REF.thresholds > 0) and "FERPlus" in REF.source
+    res = actions.analyse(NEUTRAL)
+    np.testing.assert_allclose(res.change, 0, atol=1e-9)
+    assert not res.present.any()
+    mirrored = NEUTRAL[canonical_face().mirror] * [-1, 1, 1]
+    np.testing.assert_allclose(mirrored, NEUTRAL, atol=1e-5)  # shipped neutral is symmetric
+    for u, t in zip(UNITS, REF.thresholds):  # both sides share a threshold
+        twin = [s for s, v in zip(REF.thresholds, UNITS) if v.number == u.number]
+        assert np.allclose(twin, t)
+
+
+# ---------------------------------------------------------------------------------------------- response
+@pytest.mark.parametrize("column", COLS)
+def test_each_unit_responds_to_its_own_movement(column):
+    k = COLS.index(column)
+    res = actions.analyse(deform(NEUTRAL, column, 2.0))
+    assert res.intensity[0, k] == pytest.approx(2.0, abs=1e-6)
+    assert res.present[0, k]
+    allowed = COMPANIONS.get(column, set())
+    others = {c: float(res.intensity[0, j]) for j, c in enumerate(COLS) if j != k and c not in allowed}
+    loud = {c: v for c, v in others.items() if v > 0.25}
+    assert not loud, f"{column} also moved {loud}"
+
+
+# ---------------------------------------------------------------------------------------------- pose
+def smile(times: float = 2.0) -> np.ndarray:
+    mesh = deform(NEUTRAL, "au12_lip_corner_puller_l", times)
+    return deform(mesh, "au12_lip_corner_puller_r", times)
+
+
+def test_pose_invariance_of_a_smile():
+    face = smile()
+    frontal = analyse_image(to_image(face)).intensity[0]
+    assert frontal[COLS.index("au12_lip_corner_puller_l")] == pytest.approx(2.0, abs=0.05)
+    posed = np.stack([to_image(face, yaw, pitch, roll)
+                      for yaw in (-20, 0, 20) for pitch in (-20, 0, 20) for roll in (0, 15)])
+    res = analyse_image(posed)
+    worst = np.abs(res.intensity - frontal).max()
+    assert worst <= POSE_TOLERANCE, f"a head turn changed an intensity by {worst:.3f}"
+    assert res.present[:, COLS.index("au12_lip_corner_puller_r")].all()
+    # and the distance to the camera does not matter
+    far = from_canonical_frame(face, 10, 5, 0, 8.0, (100, 100))
+    np.testing.assert_allclose(analyse_image(far).intensity[0], frontal, atol=1e-6)
+
+
+def perspective_image(canonical: np.ndarray, yaw: float, pitch: float, roll: float, distance_cm: float) -> np.ndarray:
+    """Pinhole projection of a canonical-frame face whose centre is ``distance_cm`` from the camera
+    (30 px per cm at that distance); depth kept in the mesh's style (pixels, into the scene)."""
+    cam = canonical @ rotation_from_euler(yaw, pitch, roll).T
+    focal = 30.0 * distance_cm
+    depth = distance_cm - cam[:, 2]
+    return np.stack([320 + focal * cam[:, 0] / depth, 240 - focal * cam[:, 1] / depth, -30.0 * cam[:, 2]], 1)
+
+
+def test_pose_invariance_under_perspective():
+    face = smile()
+    frontal = analyse_image(perspective_image(face, 0, 0, 0, 60.0))
+    posed = np.stack([perspective_image(face, yaw, pitch, 0, 60.0) for yaw in (-20, 0, 20) for pitch in (-20, 0, 20)])
+    res = analyse_image(posed)
+    worst = np.abs(res.intensity - frontal.intensity).max()
+    assert worst <= PERSPECTIVE_TOLERANCE, f"a head turn changed an intensity by {worst:.3f}"
+    assert (res.present == frontal.present).all()
+
+
+# ---------------------------------------------------------------------------------------------- mirror
+def test_mirror_image_swaps_left_and_right():
+    face = deform(deform(deform(NEUTRAL, "au12_lip_corner_puller_l", 2.5), "au02_outer_brow_raiser_r", 1.5),
+                  "au43_eyes_closed_l", 3.0)
+    image = to_image(face, yaw=12, pitch=-6, roll=4)
+    original = analyse_image(image)
+    mirrored = analyse_image(mirror_image(image))
+    swap = [COLS.index(re.sub(r"_([lr])$", lambda m: "_r" if m[1] == "l" else "_l", c)) for c in COLS]
+    # the canonical face is mirror-symmetric to ~1e-5 cm, so the pose fits agree to ~1e-7
+    np.testing.assert_allclose(mirrored.raw[0], original.raw[0][swap], atol=1e-5)
+    assert mirrored.present[0, COLS.index("au12_lip_corner_puller_r")]
+    assert not mirrored.present[0, COLS.index("au12_lip_corner_puller_l")]
+    assert mirrored.present[0, COLS.index("au43_eyes_closed_r")]
+
+
+# ---------------------------------------------------------------------------------------------- baseline
+def test_per_person_baseline():
+    person = deform(deform(NEUTRAL, "au12_lip_corner_puller_l", 1.5), "au12_lip_corner_puller_r", 1.5)
+    k = COLS.index("au12_lip_corner_puller_l")
+    # at rest, this person's corners sit high: the population neutral calls that a smile, their own does not
+    assert actions.analyse(person).present[0, k]
+    own = actions.analyse(person, baseline=person)
+    assert own.baseline == "person" and not own.present.any()
+    # a movement away from their own neutral is measured as the movement itself
+    moving = deform(person, "au25_lips_part", 2.0)
+    k25 = COLS.index("au25_lips_part")
+    assert actions.analyse(moving, baseline=person).intensity[0, k25] == pytest.approx(2.0, abs=0.05)
+    # measures (K,), per-face (N, K) and meshes (N, 468, 3) are all accepted
+    base_raw = actions.measures(person)[0]
+    batch = np.stack([moving, person])
+    a = actions.analyse(batch, baseline=base_raw)
+    b = actions.analyse(batch, baseline=np.stack([base_raw, base_raw]))
+    c = actions.analyse(batch, baseline=np.stack([person, person]))
+    np.testing.assert_allclose(a.change, b.change, atol=1e-12)
+    np.testing.assert_allclose(a.change, c.change, atol=1e-12)
+    with pytest.raises(ValueError, match="baseline"):
+        actions.analyse(batch, baseline=np.zeros(7))
+
+
+# ---------------------------------------------------------------------------------------------- pictures
+def test_pictures():
+    from mien import actions_plot
+    image = to_image(smile(3.0))
+    res = analyse_image(image)
+    rgb = np.full((480, 640, 3), 90, np.uint8)
+    out = actions_plot.draw_action_units(rgb, image, res, 0)
+    assert out.shape == rgb.shape and out.dtype == np.uint8 and (out != rgb).any()
+    assert (rgb == 90).all()  # input untouched
+    chart = actions_plot.bar_chart(res, 0)
+    assert chart.ndim == 3 and chart.shape[2] == 3 and chart.dtype == np.uint8
+    svg = actions_plot.bar_chart_svg(res, 0)
+    assert svg.startswith("<svg") and "au12_lip_corner_puller_l" in svg
+
+
+# ---------------------------------------------------------------------------------------------- real faces
+def test_smiling_ferplus_faces_move_their_lip_corners():
+    folder = DATA / "ferplus" / "data" / "FER2013Valid"
+    if not (folder / "label.csv").exists():
+        pytest.skip(f"FERPlus data not found at {folder} (../shared/data relative to the repository)")
+    import cv2
+    from oracle_inputs import upscale_with_border
+    from mien.analyzer import Analyzer, AnalyzerOptions
+
+    rows = [line.split(",") for line in (folder / "label.csv").read_text().splitlines()]
+    votes = {r[0]: [int(v) for v in r[-10:]] for r in rows}  # neutral, happiness, ... (box is quoted)
+    happy = [name for name, v in votes.items() if v[1] >= 9][:12]
+    neutral = [name for name, v in votes.items() if v[0] >= 9][:12]
+    analyzer = Analyzer(AnalyzerOptions(detector="short", iris=False, keep_landmarks=False))
+
+    def au12(names):
+        meshes = []
+        for name in names:
+            batch = analyzer.measure(upscale_with_border(cv2.imread(str(folder / name), cv2.IMREAD_GRAYSCALE)))
+            if len(batch.scores):
+                meshes.append(batch.meshes.points[0])
+        res = analyse_image(np.stack(meshes))
+        cols = [COLS.index("au12_lip_corner_puller_l"), COLS.index("au12_lip_corner_puller_r")]
+        return res.change[:, cols].mean(1)
+
+    h, n = au12(happy), au12(neutral)
+    assert np.median(h) > np.median(n) + 0.05  # IOD units
