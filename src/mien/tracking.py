@@ -1,8 +1,9 @@
 """Face tracks within one video, without identity.
 
 Each track carries its last mesh; the next frame's region of interest comes from it (as in
-MediaPipe's video mode), so the detector runs only every ``detect_every`` frames, or when no
-face is tracked, to pick up new faces. New detections are matched to tracks by box overlap;
+MediaPipe's video mode), so the detector runs only on every ``detect_every``-th frame (the first
+included), to pick up new faces: a face that enters is found within ``detect_every`` frames,
+and the cost per frame stays predictable whether or not faces are in view. New detections are matched to tracks by box overlap;
 a track ends when the landmark model's presence drops below the threshold. Track ids are
 integers that count up within one video: they do not recognise anyone, and a person who leaves
 and returns gets a new id unless they come back before the track is dropped.
@@ -51,7 +52,7 @@ class FaceTracker:
         self.min_presence = min_presence
         self.max_faces = max_faces
         self.state = TrackState()
-        self._since_detect = 0
+        self._frames_seen = 0
 
     def step(self, rgb: np.ndarray) -> TrackedFaces:
         s = self.state
@@ -59,8 +60,7 @@ class FaceTracker:
         ids = list(s.ids)
         scores = [np.nan] * len(ids)
         rois = tracked_rois
-        if not ids or self._since_detect >= self.detect_every - 1:
-            self._since_detect = 0
+        if self._frames_seen % self.detect_every == 0:
             det = self.detector(rgb, max_faces=self.max_faces)
             if len(det):
                 tracked_boxes = mesh_boxes(s.meshes)
@@ -79,8 +79,7 @@ class FaceTracker:
                         ids.append(s.next_id)
                         scores.append(float(det.scores[k]))
                         s.next_id += 1
-        else:
-            self._since_detect += 1
+        self._frames_seen += 1
         meshes = self.mesher(rgb, rois)
         keep = meshes.presence >= self.min_presence
         kept = Meshes(meshes.points[keep], meshes.presence[keep], meshes.crops[keep])
