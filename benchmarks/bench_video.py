@@ -18,7 +18,8 @@ from pathlib import Path  # noqa: E402
 import cv2  # noqa: E402
 
 from mien.analyzer import Analyzer, AnalyzerOptions  # noqa: E402
-from mien.video import analyze_video, frames  # noqa: E402
+from mien.video import frames  # noqa: E402
+from mien.video_analysis import analyze_frames  # noqa: E402
 
 DEFAULT = Path(__file__).resolve().parents[1].parent / "shared/data/demo/openmpf/new_face_video-90.mp4"
 
@@ -36,12 +37,12 @@ def main() -> None:
         decode.append(n / (time.perf_counter() - t))
         analyzer = Analyzer(AnalyzerOptions(iris=False, keep_landmarks=False))
         t = time.perf_counter()
-        results = list(analyze_video(args.video, analyzer))
+        results = list(analyze_frames(args.video, analyzer))
         full.append(len(results) / (time.perf_counter() - t))
         faces = sum(len(r.faces) for r in results)
     print(f"{Path(args.video).name}: {n} frames, {faces} face-frames, one thread, median of {args.repeats}")
     print(f"  decode only:                          {statistics.median(decode):7.1f} frames/s")
-    print(f"  decode + track + landmarks + pose + quality + action units: {statistics.median(full):7.1f} frames/s")
+    print(f"  decode + track + smooth + landmarks + pose + quality + action units: {statistics.median(full):7.1f} frames/s")
 
 
 if __name__ == "__main__":

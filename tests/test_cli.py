@@ -107,4 +107,4 @@ def test_schema_doc_is_up_to_date():
     from mien.results import schema_markdown
 
     doc = (Path(__file__).resolve().parents[1] / "docs" / "schema.md").read_text()
-    assert schema_markdown() in doc, "regenerate docs/schema.md from `mien schema`"
+    assert schema_markdown() in doc, "regenerate it: python tools/make_schema_doc.py"

@@ -8,7 +8,7 @@ import numpy as np
 
 from .detect import DetectorRange, FaceDetector
 from . import actions
-from .geometry import head_pose, to_canonical_frame
+from .geometry import gaze_angles, head_pose, to_canonical_frame
 from .images import ImageReadError, read_image
 from .landmarks import FaceMesher, IrisLocator, Meshes, roi_from_detections
 from .quality import QualityThresholds, assess
@@ -38,6 +38,7 @@ class FaceBatch:
     pose: object
     quality: object
     iris: np.ndarray | None
+    gaze: np.ndarray | None  # (N, 2) yaw, pitch degrees, when iris is on
     actions: actions.ActionUnitResult | None
 
 
@@ -64,9 +65,11 @@ class Analyzer:
         or tracking). ``baseline``: per-face neutral action-unit measures (N, K), else the population neutral."""
         pose = head_pose(meshes.points)
         quality = assess(meshes.points, meshes.crops, meshes.presence, pose.yaw, pose.pitch, self.options.quality)
-        iris = self.iris_locator(rgb, meshes.points) if self.iris_locator is not None else None
+        irises = self.iris_locator(rgb, meshes.points) if self.iris_locator is not None else None
+        iris = irises.centres if irises is not None else None
+        gaze = gaze_angles(meshes.points, irises.centres, irises.corners, pose) if irises is not None else None
         units = actions.analyse(to_canonical_frame(meshes.points, pose), baseline) if self.options.action_units else None
-        return FaceBatch(boxes, scores, meshes, pose, quality, iris, units)
+        return FaceBatch(boxes, scores, meshes, pose, quality, iris, gaze, units)
 
     def analyze_array(self, rgb: np.ndarray, source: str = "<array>", frame: int = 0) -> ImageResult:
         check_rgb(rgb)
@@ -95,6 +98,7 @@ class Analyzer:
             iod_px=float(q.iod_px[i]), sharpness=float(q.sharpness[i]), brightness=float(q.brightness[i]),
             clipped=float(q.clipped[i]), reliable=bool(q.reliable[i]), quality_reasons=q.reasons[i],
             iris=None if b.iris is None else b.iris[i],
+            gaze=None if b.gaze is None else b.gaze[i],
             landmarks=b.meshes.points[i] if self.options.keep_landmarks else None,
             extra=extra,
         )

@@ -51,25 +51,53 @@ def _progress(items, total: int):
 def run_analyze(args: argparse.Namespace) -> int:
     from .analyzer import Analyzer, AnalyzerOptions
 
-    try:
-        out = check_output_path(args.output)
-    except ValueError as exc:
-        print(f"mien: error: {exc}", file=sys.stderr)
-        return 2
     files, notes = expand_inputs(args.paths)
     for note in notes:
         print(f"mien: {note}", file=sys.stderr)
     if not files:
         print("mien: error: no input files", file=sys.stderr)
         return 2
-    analyzer = Analyzer(AnalyzerOptions(detector=args.detector, min_detection_score=args.min_score, iris=not args.no_iris,
+    videos = [f for f in files if f.suffix.lower() in VIDEO_SUFFIXES]
+    images = [f for f in files if f not in videos]
+    out = Path(args.output)
+    to_folder = out.suffix == ""
+    try:
+        if to_folder:
+            if args.format not in ("csv", "parquet", "json"):
+                raise ValueError(f"--format must be csv, parquet or json, not {args.format!r}")
+        else:
+            check_output_path(out)
+            if videos and (len(videos) > 1 or images):
+                raise ValueError("several inputs include a video: give -o a folder, and each video gets its own tables there")
+        if args.report and not (len(videos) == 1 and not to_folder) and not (to_folder and videos):
+            raise ValueError("--report is for video input")
+    except ValueError as exc:
+        print(f"mien: error: {exc}", file=sys.stderr)
+        return 2
+    video_mode = bool(videos)
+    analyzer = Analyzer(AnalyzerOptions(detector=args.detector, min_detection_score=args.min_score,
+                                        iris=args.gaze if video_mode and not images else not args.no_iris,
                                         keep_landmarks=bool(args.landmarks or args.annotate)))
+    failed = 0
+    if images:
+        table_path = out / f"images.{args.format}" if to_folder else out
+        failed += _analyze_images(images, analyzer, args, table_path)
+    for video in videos:
+        table_path = out / f"{video.stem}.{args.format}" if to_folder else out
+        report = None
+        if args.report:
+            report = Path(args.report) / f"{video.stem}.html" if to_folder else Path(args.report)
+        code = _analyze_video(video, analyzer, args, table_path, report)
+        if code == 130:
+            return 130
+        failed += code
+    return 1 if failed else 0
+
+
+def _analyze_images(images: list[Path], analyzer, args: argparse.Namespace, out: Path) -> int:
     annotate_dir = Path(args.annotate) if args.annotate else None
     results: list[ImageResult] = []
-    for path in _progress(files, len(files)):
-        if path.suffix.lower() in VIDEO_SUFFIXES:
-            results.extend(_analyze_video(path, analyzer, args))
-            continue
+    for path in _progress(images, len(images)):
         try:
             rgb = read_image(path)
         except ImageReadError as exc:
@@ -83,43 +111,53 @@ def run_analyze(args: argparse.Namespace) -> int:
             from .annotate import write_annotations
 
             write_annotations(annotate_dir, path.stem, rgb, result, batch)
-    frame = to_frame(results, landmarks=args.landmarks)
-    write_table(frame, out)
+    write_table(to_frame(results, landmarks=args.landmarks), out)
     failed = sum(r.status == "error" for r in results)
     faces = sum(len(r.faces) for r in results)
-    print(f"mien: {len(results)} image(s) or frame(s), {faces} face(s), {failed} failed -> {out}", file=sys.stderr)
+    print(f"mien: {len(results)} image(s), {faces} face(s), {failed} failed -> {out}", file=sys.stderr)
     if annotate_dir is not None:
         print(f"mien: annotated images in {annotate_dir}", file=sys.stderr)
     return 1 if failed else 0
 
 
-def _analyze_video(path: Path, analyzer, args: argparse.Namespace) -> list[ImageResult]:
+def _analyze_video(path: Path, analyzer, args: argparse.Namespace, out: Path, report: Path | None) -> int:
+    """0 when done, 1 when the video or some frames could not be read, 130 when interrupted."""
     from tqdm import tqdm
 
-    from .video import analyze_video, probe
-
-    def report(frame, message):
-        print(f"mien: error: {path}: frame {frame.index}: {message}", file=sys.stderr)
+    from .video import probe
+    from .video_analysis import RunInterrupted, VideoOptions, run_video
 
     try:
         info = probe(path)
-    except VideoReadError as exc:
+    except (VideoReadError, ImageReadError) as exc:
         print(f"mien: error: {path}: {exc}", file=sys.stderr)
-        return [ImageResult.failed(str(path), str(exc))]
-    results = []
-    stream = analyze_video(path, analyzer, detect_every=args.detect_every, stride=args.stride, target_fps=args.fps,
-                           start_s=args.start, end_s=args.end, on_error=report)
-    with tqdm(total=info.frame_count or None, unit="frame", desc=path.name, file=sys.stderr, dynamic_ncols=True,
-              disable=None) as bar:
-        for result in stream:
-            results.append(result)
-            bar.n = result.frame + 1
-            bar.refresh() if bar.n % 30 == 0 else None
-    if not results:
-        message = "no frames in the requested range" if args.start or args.end else "no decodable frames"
-        print(f"mien: error: {path}: {message}", file=sys.stderr)
-        results.append(ImageResult.failed(str(path), message))
-    return results
+        write_table(to_frame([ImageResult.failed(str(path), str(exc))]), out)
+        return 1
+    options = VideoOptions(detect_every=args.detect_every, stride=args.stride, target_fps=args.fps,
+                           start_s=args.start, end_s=args.end, smooth=not args.no_smoothing)
+    bar = tqdm(total=info.frame_count or None, unit="frame", desc=path.name, file=sys.stderr, dynamic_ncols=True, disable=None)
+
+    def on_frame(frame, _info):
+        bar.update(frame.index + 1 - bar.n)
+
+    def on_error(frame, message):
+        bar.write(f"mien: error: {path}: frame {frame.index}: {message}", file=sys.stderr)
+
+    try:
+        with bar:
+            result = run_video(path, out, analyzer, options, checkpoint_every=args.checkpoint_every, landmarks=args.landmarks,
+                               on_frame=on_frame, on_error=on_error, report=report)
+    except RunInterrupted as exc:
+        print(f"mien: {path}: {exc}", file=sys.stderr)
+        return 130
+    resumed = f" (resumed after frame {result.resumed_from})" if result.resumed_from >= 0 else ""
+    print(f"mien: {path}: {result.frames} frames{resumed}, {result.faces} face rows, {result.failed_frames} frames failed -> "
+          f"{result.frames_table}, {result.tracks_table.name}, {result.episodes_table.name}"
+          + (f", report {report}" if report else ""), file=sys.stderr)
+    if result.frames == 0:
+        print(f"mien: error: {path}: no frames in the requested range", file=sys.stderr)
+        return 1
+    return 1 if result.failed_frames else 0
 
 
 def run_demo(args: argparse.Namespace) -> int:
@@ -157,7 +195,9 @@ def build_parser() -> argparse.ArgumentParser:
         "face, and files that cannot be read, get a row with status no_face or error; the exit "
         "code is 1 when any file failed, 2 for usage errors."))
     an.add_argument("paths", nargs="+", metavar="PATH", help="image or video files, folders (searched recursively) or glob patterns")
-    an.add_argument("-o", "--output", required=True, metavar="OUT", help=f"output table; format by suffix: {', '.join(FORMATS)}")
+    an.add_argument("-o", "--output", required=True, metavar="OUT", help=f"output table, format by suffix ({', '.join(FORMATS)}); "
+                    "or a folder, for several videos, where each input gets its own tables")
+    an.add_argument("--format", default="parquet", help="table format when OUT is a folder: parquet (default), csv or json")
     an.add_argument("--annotate", metavar="DIR", help="also write, per image, an annotated PNG (box, mesh, pose axes, iris, "
                     "the regions and movements of the action units present) and a bar chart of each face's action units into DIR")
     an.add_argument("--landmarks", action="store_true", help="add the 468 landmarks (lmNNN_x/y/z, pixels) to the table; "
@@ -165,15 +205,22 @@ def build_parser() -> argparse.ArgumentParser:
     an.add_argument("--detector", choices=["auto", "short", "full"], default="auto",
                     help="face detector: short range (close-ups), full range (small, distant faces) or auto (both; default)")
     an.add_argument("--min-score", type=float, default=0.5, help="minimum face detection score, 0..1 (default 0.5)")
-    an.add_argument("--no-iris", action="store_true", help="skip the iris model (about 2 ms per face)")
+    an.add_argument("--no-iris", action="store_true", help="images: skip the iris model and gaze (about 2.5 ms per face)")
     video = an.add_argument_group("video", "options for video files (mp4, mov, mkv, avi, webm, ...): one row per face per frame, "
-                                  "with a track id and the frame's timestamp")
+                                  "with a track id and the frame's timestamp; also OUT.tracks (one row per track) and "
+                                  "OUT.episodes (action-unit onset, apex, offset). A stopped run resumes when the same command "
+                                  "is run again")
     video.add_argument("--detect-every", type=int, default=10, metavar="N",
                        help="run the face detector every N frames to find new faces; between, faces are tracked from their landmarks (default 10)")
     video.add_argument("--stride", type=int, default=1, metavar="N", help="analyse every N-th frame (default 1)")
     video.add_argument("--fps", type=float, metavar="RATE", help="analyse at most RATE frames per second of video, by timestamp")
     video.add_argument("--start", type=float, default=0.0, metavar="SECONDS", help="start time")
     video.add_argument("--end", type=float, metavar="SECONDS", help="end time")
+    video.add_argument("--report", metavar="FILE.html", help="write a self-contained HTML report (a folder when OUT is a folder)")
+    video.add_argument("--gaze", action="store_true", help="run the iris model for iris centres and estimated gaze (about 2.5 ms per face)")
+    video.add_argument("--no-smoothing", action="store_true", help="do not smooth landmarks over time (One Euro filter)")
+    video.add_argument("--checkpoint-every", type=int, default=1000, metavar="N",
+                       help="write a checkpoint every N frames, from which a stopped run resumes (default 1000)")
     an.set_defaults(func=run_analyze)
 
     demo = sub.add_parser("demo", help="run on the bundled sample photo", description=(

@@ -117,3 +117,29 @@ def from_canonical_frame(points: np.ndarray, yaw: float, pitch: float, roll: flo
     camera[:, 0] += centre_xy[0]
     camera[:, 1] -= centre_xy[1]
     return camera * IMAGE_TO_CAMERA
+
+
+EYEBALL_RADIUS_CM = 1.2
+EYE_DEPTH_LANDMARKS = ((33, 133, 159, 145), (362, 263, 386, 374))  # the image-left eye, then the image-right eye
+
+
+def gaze_angles(meshes: np.ndarray, centres: np.ndarray, corners: np.ndarray, pose: Pose) -> np.ndarray:
+    """Estimated gaze (N, 2): yaw and pitch in degrees, head pose plus eye-in-head rotation,
+    with head pose's sign conventions (yaw > 0 towards the image's right, pitch > 0 up).
+
+    ``centres`` (N, 2, 2) and ``corners`` (N, 2, 2, 2): iris centres and eye corners in pixels,
+    image-left eye first, from the iris model. Eye-in-head rotation is where the iris centre sits
+    relative to the midpoint of its eye's corners, in the pose-removed frame (depth taken from the
+    mesh around the eye), as arcsin(offset / eyeball radius), averaged over both eyes. It is an
+    estimate: the iris's resting place relative to the corners varies between people, and
+    nothing here was checked against measured gaze."""
+    meshes = np.asarray(meshes, np.float64)
+    eye_angles = np.zeros((len(meshes), 2, 2))
+    for e, depth_ids in enumerate(EYE_DEPTH_LANDMARKS):
+        depth = np.repeat(meshes[:, list(depth_ids), 2].mean(1)[:, None, None], 3, axis=1)
+        xy = np.concatenate([corners[:, e], centres[:, e, None]], axis=1)
+        canonical = to_canonical_frame(np.concatenate([xy, depth], axis=2), pose)
+        offset = canonical[:, 2, :2] - canonical[:, :2, :2].mean(1)
+        eye_angles[:, e] = np.degrees(np.arcsin(np.clip(offset / EYEBALL_RADIUS_CM, -1.0, 1.0)))
+    eye = eye_angles.mean(1)
+    return np.stack([pose.yaw + eye[:, 0], pose.pitch + eye[:, 1]], axis=1)

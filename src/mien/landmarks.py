@@ -112,25 +112,38 @@ class FaceMesher:
         return Meshes(tensor_to_image(raw, roi.centre, roi.side, roi.angle, MESH_INPUT), presence, crops)
 
 
-class IrisLocator:
-    """Iris centres (N, 2, 2): the image-left eye first, then the image-right eye, in pixels."""
+@dataclass(frozen=True)
+class Irises:
+    """Per face and eye (the image-left eye first): ``centres`` (N, 2, 2) iris centres and
+    ``corners`` (N, 2, 2, 2) the eye's outer and inner corner, pixels, all from the iris model,
+    so that the iris's position within the eye is measured by one model."""
 
+    centres: np.ndarray
+    corners: np.ndarray
+
+
+# Indices of the eye corners among the iris model's 71 contour points (its first 16 points follow
+# the face mesh's eye outline starting at the outer corner; point 8 is the inner corner).
+IRIS_MODEL_CORNERS = (0, 8)
+
+
+class IrisLocator:
     def __init__(self, num_threads: int = 1):
         self._model = TFLiteModel("iris_landmark.tflite", num_threads)
 
-    def __call__(self, image: np.ndarray, mesh: np.ndarray) -> np.ndarray:
+    def __call__(self, image: np.ndarray, mesh: np.ndarray) -> Irises:
         n = len(mesh)
-        centres = np.zeros((n, 2, 2), np.float32)
+        points = np.zeros((n, 2, 3, 2), np.float32)  # centre, outer corner, inner corner
         for e, (a, b) in enumerate(IRIS_EYE_CORNERS):
             mirror = e == 1
             p0, p1 = mesh[:, a, :2], mesh[:, b, :2]
             roi = roi_from_points(p0, p1, np.minimum(p0, p1), np.maximum(p0, p1), IRIS_ROI_SCALE)
             for i in range(n):
                 crop = crop_rotated(image, roi.centre[i], roi.side[i], roi.angle[i], IRIS_INPUT, mirror=mirror)
-                _, iris = self._model((crop.astype(np.float32) * (1.0 / 255.0))[None])
-                point = iris.reshape(5, 3)[0].copy()
+                contour, iris = self._model((crop.astype(np.float32) * (1.0 / 255.0))[None])
+                picked = np.vstack([iris.reshape(5, 3)[:1], contour.reshape(71, 3)[list(IRIS_MODEL_CORNERS)]])
                 if mirror:
-                    point[0] = IRIS_INPUT - point[0]
-                back = tensor_to_image(point[None, None], roi.centre[i : i + 1], roi.side[i : i + 1], roi.angle[i : i + 1], IRIS_INPUT)
-                centres[i, e] = back[0, 0, :2]
-        return centres
+                    picked[:, 0] = IRIS_INPUT - picked[:, 0]
+                back = tensor_to_image(picked[None], roi.centre[i : i + 1], roi.side[i : i + 1], roi.angle[i : i + 1], IRIS_INPUT)
+                points[i, e] = back[0, :, :2]
+        return Irises(points[:, :, 0], points[:, :, 1:])

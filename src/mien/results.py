@@ -34,6 +34,7 @@ COLUMNS: tuple[Column, ...] = (
     Column("face", "Int64", "face index within the image, by detection score; empty when no face"),
     Column("track", "Int64", "video only: face track id, stable within one video (no identity: not comparable across videos)"),
     Column("time_s", "float64", "video only: frame timestamp from the container, seconds"),
+    Column("au_baseline", "string", "video only: neutral reference of the action units: population, or track (the track's own median)"),
     Column("status", "string", "ok | no_face | error"),
     Column("error", "string", "what went wrong when status is error, else empty"),
     Column("image_width", "Int64", "image width in pixels, after EXIF rotation"),
@@ -57,6 +58,8 @@ COLUMNS: tuple[Column, ...] = (
     Column("iris_left_y", "float32", "iris centre of the eye on the image's left, pixels"),
     Column("iris_right_x", "float32", "iris centre of the eye on the image's right, pixels"),
     Column("iris_right_y", "float32", "iris centre of the eye on the image's right, pixels"),
+    Column("gaze_yaw", "float32", "estimated gaze direction, degrees, head yaw plus eye-in-head yaw (same signs); an estimate, see docs"),
+    Column("gaze_pitch", "float32", "estimated gaze direction, degrees, head pitch plus eye-in-head pitch; > 0 up"),
 )
 COLUMNS = COLUMNS + tuple(Column(name, dtype, meaning) for name, dtype, meaning in actions.column_table())
 LANDMARK_COUNT = 468
@@ -81,6 +84,7 @@ class FaceResult:
     reliable: bool
     quality_reasons: str
     iris: np.ndarray | None = field(default=None, repr=False)  # (2, 2) pixels
+    gaze: np.ndarray | None = field(default=None, repr=False)  # (2,) yaw, pitch degrees
     landmarks: np.ndarray = field(default=None, repr=False)  # (468, 3) pixels, image frame
     extra: dict = field(default_factory=dict)  # columns added by later layers
 
@@ -109,6 +113,8 @@ def _face_values(face: FaceResult) -> dict:
     if face.iris is not None:
         values.update(iris_left_x=face.iris[0, 0], iris_left_y=face.iris[0, 1],
                       iris_right_x=face.iris[1, 0], iris_right_y=face.iris[1, 1])
+    if face.gaze is not None:
+        values.update(gaze_yaw=face.gaze[0], gaze_pitch=face.gaze[1])
     values.update(face.extra)
     return values
 

@@ -80,9 +80,10 @@ def _sequence_files(folder: Path) -> list[Path]:
 
 
 def frames(path: str | Path, stride: int = 1, target_fps: float | None = None, start_s: float = 0.0,
-           end_s: float | None = None, sequence_fps: float = 30.0) -> Iterator[Frame]:
+           end_s: float | None = None, sequence_fps: float = 30.0, after_index: int = -1) -> Iterator[Frame]:
     """Yield frames in order. ``stride`` keeps every n-th frame; ``target_fps`` instead keeps the
     first frame of each 1/target_fps interval (by timestamp); ``start_s``/``end_s`` bound the time.
+    Frames up to ``after_index`` are skipped without being converted (for resuming).
     Image sequences get timestamps index / sequence_fps."""
     if stride < 1:
         raise ValueError("stride must be at least 1")
@@ -90,7 +91,8 @@ def frames(path: str | Path, stride: int = 1, target_fps: float | None = None, s
         raise ValueError("target_fps must be positive")
     path = Path(path)
     next_time = start_s
-    for frame in (_sequence_frames(path, sequence_fps) if path.is_dir() else _stream_frames(path)):
+    source = _sequence_frames(path, sequence_fps, after_index) if path.is_dir() else _stream_frames(path, after_index)
+    for frame in source:
         if frame.time_s < start_s - 1e-9:
             continue
         if end_s is not None and frame.time_s > end_s + 1e-9:
@@ -101,10 +103,11 @@ def frames(path: str | Path, stride: int = 1, target_fps: float | None = None, s
             next_time += 1.0 / target_fps * max(1, int((frame.time_s - next_time) * target_fps) + 1)
         elif frame.index % stride:
             continue
-        yield frame
+        if frame.index > after_index:
+            yield frame
 
 
-def _stream_frames(path: Path) -> Iterator[Frame]:
+def _stream_frames(path: Path, after_index: int = -1) -> Iterator[Frame]:
     cap = _open(path)
     try:
         index = 0
@@ -117,6 +120,10 @@ def _stream_frames(path: Path) -> Iterator[Frame]:
             if time_s <= last_time:  # some containers report no timestamp for a frame
                 time_s = last_time + 1.0 / fps
             last_time = time_s
+            if index <= after_index:
+                yield Frame(index, time_s, None, "skipped")
+                index += 1
+                continue
             ok, bgr = cap.retrieve()
             if ok and bgr is not None:
                 yield Frame(index, time_s, cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB))
@@ -127,37 +134,14 @@ def _stream_frames(path: Path) -> Iterator[Frame]:
         cap.release()
 
 
-def _sequence_frames(folder: Path, fps: float) -> Iterator[Frame]:
+def _sequence_frames(folder: Path, fps: float, after_index: int = -1) -> Iterator[Frame]:
     for index, file in enumerate(_sequence_files(folder)):
+        if index <= after_index:
+            yield Frame(index, index / fps, None, "skipped")
+            continue
         try:
             yield Frame(index, index / fps, read_image(file))
         except ImageReadError as exc:
             yield Frame(index, index / fps, None, f"{file.name}: {exc}")
 
 
-def analyze_video(path: str | Path, analyzer, detect_every: int = 10, stride: int = 1, target_fps: float | None = None,
-                  start_s: float = 0.0, end_s: float | None = None, on_error=None):
-    """Yield one ImageResult per kept frame, faces carrying ``track`` and ``time_s``.
-
-    ``analyzer`` is a :class:`mien.analyzer.Analyzer` (its detector, mesher and options are
-    reused). Frames that cannot be decoded give a result with status ``error`` and are reported
-    to ``on_error(frame, message)``; decoding goes on with the next frame."""
-    from .analyzer import ImageResult
-    from .tracking import FaceTracker
-
-    o = analyzer.options
-    tracker = FaceTracker(analyzer.detector, analyzer.mesher, detect_every, o.min_presence, o.max_faces)
-    source = str(path)
-    for frame in frames(path, stride, target_fps, start_s, end_s):
-        if frame.rgb is None:
-            if on_error is not None:
-                on_error(frame, frame.error)
-            yield ImageResult.failed(source, frame.error, frame.index, frame.time_s)
-            continue
-        tracked = tracker.step(frame.rgb)
-        batch = analyzer.measure_meshes(frame.rgb, tracked.boxes, tracked.scores, tracked.meshes)
-        extras = [{"track": int(t), "time_s": frame.time_s} for t in tracked.track_ids]
-        result = analyzer.result(frame.rgb, batch, source, frame.index, extras)
-        if not result.faces:
-            result = ImageResult(source, frame.index, "no_face", "", result.width, result.height, (), time_s=frame.time_s)
-        yield result

@@ -1,0 +1,287 @@
+"""A video, start to finish: tracking, smoothing, per-track baselines, checkpoints, outputs.
+
+``VideoSession`` turns frames into results and keeps all of its state in plain data, so a run
+can be checkpointed. ``run_video`` streams a file through a session, writes the per-frame rows
+in parts next to the output together with a checkpoint of the session, and at the end joins
+the parts into the final tables (per frame, per track, action-unit episodes), atomically. A run
+stopped by Ctrl-C or killed resumes from its last checkpoint when the same command is run
+again, and ends with the same output as a run that was never stopped.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import pickle
+import shutil
+from collections import deque
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pandas as pd
+
+from . import actions
+from .analyzer import Analyzer
+from .landmarks import Meshes
+from .results import ImageResult, atomic_path, to_frame, write_table
+from .smoothing import OneEuroSmoother
+from .tracking import FaceTracker
+from .video import Frame, frames, probe
+
+STATE_VERSION = 1
+
+
+@dataclass(frozen=True)
+class VideoOptions:
+    detect_every: int = 10
+    stride: int = 1
+    target_fps: float | None = None
+    start_s: float = 0.0
+    end_s: float | None = None
+    smooth: bool = True
+    track_baseline: bool = True
+    baseline_min_frames: int = 15  # reliable frames a track needs before its own baseline is used
+    baseline_window: int = 3600  # the baseline is the median over the track's last this-many reliable frames
+    thumbnails_every_s: float = 2.0
+    max_thumbnails: int = 12
+
+
+@dataclass
+class SessionState:
+    tracker: object = None
+    frames_seen: int = 0
+    smoother: OneEuroSmoother = field(default_factory=OneEuroSmoother)
+    baselines: dict = field(default_factory=dict)  # track -> deque of raw AU measures (reliable frames)
+    thumbnails: dict = field(default_factory=dict)  # track -> list of (time_s, jpeg bytes)
+    last_index: int = -1
+
+
+class VideoSession:
+    """Frame-by-frame analysis of one video; ``state`` can be pickled and restored."""
+
+    def __init__(self, analyzer: Analyzer, options: VideoOptions = VideoOptions()):
+        self.analyzer = analyzer
+        self.options = options
+        o = analyzer.options
+        self.tracker = FaceTracker(analyzer.detector, analyzer.mesher, options.detect_every, o.min_presence, o.max_faces)
+        self.state = SessionState(tracker=self.tracker.state)
+
+    def restore(self, state: SessionState) -> None:
+        self.state = state
+        self.tracker.state = state.tracker
+        self.tracker._frames_seen = state.frames_seen
+
+    def process(self, frame: Frame, source: str) -> ImageResult:
+        st = self.state
+        st.last_index = frame.index
+        if frame.rgb is None:
+            return ImageResult.failed(source, frame.error, frame.index, frame.time_s)
+        tracked = self.tracker.step(frame.rgb)
+        st.frames_seen = self.tracker._frames_seen
+        st.tracker = self.tracker.state
+        ids = [int(t) for t in tracked.track_ids]
+        meshes = tracked.meshes
+        if self.options.smooth and ids:
+            sizes = np.ptp(meshes.points[:, :, :2], axis=1).mean(1)
+            points = np.stack([st.smoother(t, frame.time_s, p, 1.0 / max(float(s), 1.0))
+                               for t, p, s in zip(ids, meshes.points, sizes)]).astype(np.float32)
+            meshes = Meshes(points, meshes.presence, meshes.crops)
+        st.smoother.forget(set(ids))
+        baseline, kinds = self._baselines(ids)
+        batch = self.analyzer.measure_meshes(frame.rgb, tracked.boxes, tracked.scores, meshes, baseline)
+        if batch.actions is not None:
+            for i, t in enumerate(ids):
+                if batch.quality.reliable[i] and np.isfinite(batch.actions.raw[i]).all():
+                    st.baselines.setdefault(t, deque(maxlen=self.options.baseline_window)).append(batch.actions.raw[i].astype(np.float32))
+        for t in [t for t in st.baselines if t not in ids]:
+            del st.baselines[t]
+        self._keep_thumbnails(ids, meshes, frame.time_s)
+        extras = [{"track": t, "time_s": frame.time_s, "au_baseline": k} for t, k in zip(ids, kinds)]
+        result = self.analyzer.result(frame.rgb, batch, source, frame.index, extras)
+        if not result.faces:
+            result = ImageResult(source, frame.index, "no_face", "", result.width, result.height, (), time_s=frame.time_s)
+        return result
+
+    def _baselines(self, ids: list[int]):
+        if not self.options.track_baseline or not ids or not self.analyzer.options.action_units:
+            return None, ["population"] * len(ids)
+        neutral = actions.population_neutral().raw
+        rows, kinds = [], []
+        for t in ids:
+            history = self.state.baselines.get(t)
+            if history is not None and len(history) >= self.options.baseline_min_frames:
+                rows.append(np.median(np.stack(history), axis=0))
+                kinds.append("track")
+            else:
+                rows.append(neutral)
+                kinds.append("population")
+        return np.stack(rows), kinds
+
+    def _keep_thumbnails(self, ids: list[int], meshes: Meshes, time_s: float) -> None:
+        for t, crop in zip(ids, meshes.crops):
+            kept = self.state.thumbnails.setdefault(t, [])
+            if len(kept) >= self.options.max_thumbnails or (kept and time_s - kept[-1][0] < self.options.thumbnails_every_s):
+                continue
+            small = cv2.resize(crop, (72, 72), interpolation=cv2.INTER_AREA)
+            ok, data = cv2.imencode(".jpg", cv2.cvtColor(small, cv2.COLOR_RGB2BGR), [cv2.IMWRITE_JPEG_QUALITY, 80])
+            if ok:
+                kept.append((time_s, data.tobytes()))
+
+
+def analyze_frames(path: str | Path, analyzer: Analyzer, options: VideoOptions = VideoOptions()):
+    """Yield one ImageResult per kept frame of a video, in memory (no checkpoints or files)."""
+    session = VideoSession(analyzer, options)
+    for frame in frames(path, options.stride, options.target_fps, options.start_s, options.end_s):
+        yield session.process(frame, str(path))
+
+
+# ------------------------------------------------------------------------------------- summaries
+EPISODE_GAP_S = 0.1  # gaps up to this long (missed or unreliable frames) do not end an episode
+BLINK_MAX_S = 0.5  # an eyes-closed episode this short is reported as AU45 (blink)
+
+
+def action_unit_episodes(table: pd.DataFrame) -> pd.DataFrame:
+    """Episodes per track and unit column: onset, apex, offset (seconds), duration, peak intensity.
+
+    An episode is a run of frames where the unit is present, joining gaps of up to EPISODE_GAP_S.
+    Eyes-closed episodes no longer than BLINK_MAX_S are labelled ``au45_blink``."""
+    rows = []
+    faces = table[table["track"].notna()]
+    for column in actions.columns():
+        present = f"{column}_present"
+        if present not in faces:
+            continue
+        for track, g in faces.groupby("track", sort=True):
+            g = g.sort_values("time_s")
+            on = g[present].fillna(False).to_numpy(bool)
+            if not on.any():
+                continue
+            times = g["time_s"].to_numpy(float)
+            values = g[column].to_numpy(float)
+            idx = np.flatnonzero(on)
+            breaks = np.flatnonzero(np.diff(times[idx]) > EPISODE_GAP_S)
+            for run in np.split(idx, breaks + 1):
+                span = slice(run[0], run[-1] + 1)
+                apex = run[0] + int(np.nanargmax(values[span]))
+                onset, offset = times[run[0]], times[run[-1]]
+                unit = column
+                if column.startswith("au43_") and offset - onset <= BLINK_MAX_S:
+                    unit = "au45_blink" + column[len("au43_eyes_closed"):]
+                rows.append(dict(track=int(track), unit=unit, onset_s=onset, apex_s=times[apex], offset_s=offset,
+                                 duration_s=offset - onset, frames=len(run), peak_intensity=float(values[apex])))
+    columns = ["track", "unit", "onset_s", "apex_s", "offset_s", "duration_s", "frames", "peak_intensity"]
+    return pd.DataFrame(rows, columns=columns).sort_values(["track", "onset_s", "unit"], ignore_index=True)
+
+
+def track_summary(table: pd.DataFrame, episodes: pd.DataFrame) -> pd.DataFrame:
+    faces = table[table["track"].notna()]
+    rows = []
+    for track, g in faces.groupby("track", sort=True):
+        row = dict(track=int(track), first_s=g["time_s"].min(), last_s=g["time_s"].max(), frames=len(g),
+                   reliable_share=float(g["reliable"].astype(float).mean()),
+                   median_yaw=g["yaw"].median(), median_pitch=g["pitch"].median(), median_roll=g["roll"].median(),
+                   median_iod_px=g["iod_px"].median(), episodes=int((episodes["track"] == track).sum()))
+        for column in actions.columns():
+            if f"{column}_present" in g:
+                row[f"{column}_present_share"] = float(g[f"{column}_present"].astype(float).mean())
+        rows.append(row)
+    return pd.DataFrame(rows)
+
+
+# --------------------------------------------------------------------------------------- running
+class RunInterrupted(RuntimeError):
+    """The run was stopped (Ctrl-C); its checkpoint is on disk."""
+
+
+@dataclass(frozen=True)
+class VideoRunResult:
+    frames_table: Path
+    tracks_table: Path
+    episodes_table: Path
+    frames: int
+    faces: int
+    failed_frames: int
+    resumed_from: int  # frame index the run resumed after, -1 for a fresh run
+
+
+def companion_path(out: Path, name: str) -> Path:
+    return out.with_name(f"{out.stem}.{name}{out.suffix}")
+
+
+def _fingerprint(path: Path, analyzer: Analyzer, options: VideoOptions) -> str:
+    stat = path.stat()
+    opts = {k: str(v) for k, v in asdict(analyzer.options).items()}
+    payload = json.dumps([str(path.resolve()), stat.st_size, int(stat.st_mtime), opts, asdict(options), STATE_VERSION], sort_keys=True)
+    return hashlib.sha256(payload.encode()).hexdigest()
+
+
+def run_video(path: str | Path, out: str | Path, analyzer: Analyzer, options: VideoOptions = VideoOptions(),
+              checkpoint_every: int = 1000, landmarks: bool = False, on_frame=None, on_error=None,
+              report: str | Path | None = None) -> VideoRunResult:
+    """Analyse a video into ``out`` (per frame), ``<out>.tracks`` and ``<out>.episodes``."""
+    path, out = Path(path), Path(out)
+    info = probe(path)
+    work = out.with_name(f".{out.name}.mien-partial")
+    fingerprint = _fingerprint(path, analyzer, options)
+    session = VideoSession(analyzer, options)
+    parts: list[str] = []
+    resumed_from = -1
+    state_file = work / "checkpoint.pkl"
+    if state_file.exists():
+        saved = pickle.loads(state_file.read_bytes())
+        if saved.get("fingerprint") == fingerprint:
+            session.restore(saved["session"])
+            parts = saved["parts"]
+            resumed_from = session.state.last_index
+    if resumed_from < 0 and work.exists():
+        shutil.rmtree(work)
+    work.mkdir(parents=True, exist_ok=True)
+    for stray in work.glob("part-*.parquet"):
+        if stray.name not in parts:
+            stray.unlink()
+
+    buffer: list[ImageResult] = []
+
+    def checkpoint() -> None:
+        if buffer:
+            name = f"part-{len(parts):05d}.parquet"
+            with atomic_path(work / name) as tmp:
+                to_frame(buffer, landmarks=landmarks).to_parquet(tmp, index=False)
+            parts.append(name)
+            buffer.clear()
+        with atomic_path(state_file) as tmp:
+            tmp.write_bytes(pickle.dumps({"fingerprint": fingerprint, "session": session.state, "parts": parts}))
+
+    source = str(path)
+    stream = frames(path, options.stride, options.target_fps, options.start_s, options.end_s, after_index=resumed_from)
+    try:
+        for frame in stream:
+            result = session.process(frame, source)
+            if result.status == "error" and on_error is not None:
+                on_error(frame, result.error)
+            buffer.append(result)
+            if on_frame is not None:
+                on_frame(frame, info)
+            if len(buffer) >= checkpoint_every:
+                checkpoint()
+    except KeyboardInterrupt:
+        checkpoint()
+        raise RunInterrupted(f"stopped at frame {session.state.last_index}; run the same command again to resume") from None
+    checkpoint()
+
+    tables = [pd.read_parquet(work / p) for p in parts]
+    table = pd.concat(tables, ignore_index=True) if tables else to_frame([])
+    episodes = action_unit_episodes(table)
+    tracks = track_summary(table, episodes)
+    tracks_path, episodes_path = companion_path(out, "tracks"), companion_path(out, "episodes")
+    write_table(table, out)
+    write_table(tracks, tracks_path)
+    write_table(episodes, episodes_path)
+    if report is not None:
+        from .report import write_report
+
+        write_report(report, table, tracks, episodes, session.state.thumbnails, info)
+    shutil.rmtree(work, ignore_errors=True)
+    return VideoRunResult(out, tracks_path, episodes_path, int(table["frame"].nunique()), int(table["face"].notna().sum()),
+                          int((table["status"] == "error").sum()), resumed_from)

@@ -1,0 +1,127 @@
+"""Long-run behaviour: resume after Ctrl-C or a kill gives the same output, the HTML report
+renders in a real browser, episodes and per-track baselines."""
+import os
+import pickle
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from mien.cli import main
+from mien.video_analysis import action_unit_episodes
+
+CLIP = "demo/openmpf/new_face_video-90.mp4"
+
+
+def start_run(video: Path, out: Path) -> subprocess.Popen:
+    cmd = [sys.executable, "-m", "mien", "analyze", str(video), "-o", str(out), "--checkpoint-every", "40"]
+    return subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+
+
+def wait_for_checkpoint_past(out: Path, frame: int, proc: subprocess.Popen, timeout: float = 60.0) -> None:
+    state = out.with_name(f".{out.name}.mien-partial") / "checkpoint.pkl"
+    end = time.monotonic() + timeout
+    while time.monotonic() < end:
+        assert proc.poll() is None, "the run finished before it could be stopped"
+        if state.exists():
+            try:
+                if pickle.loads(state.read_bytes())["session"].last_index >= frame:
+                    return
+            except (EOFError, pickle.UnpicklingError):
+                pass
+        time.sleep(0.01)
+    raise AssertionError("no checkpoint appeared")
+
+
+@pytest.fixture(scope="module")
+def uninterrupted(shared_data, tmp_path_factory) -> Path:
+    out = tmp_path_factory.mktemp("full") / "clip.parquet"
+    assert main(["analyze", str(shared_data / CLIP), "-o", str(out)]) == 0
+    return out
+
+
+def assert_same_outputs(a: Path, b: Path) -> None:
+    for name in ("", ".tracks", ".episodes"):
+        left = pd.read_parquet(a.with_name(a.stem + name + a.suffix))
+        right = pd.read_parquet(b.with_name(b.stem + name + b.suffix))
+        pd.testing.assert_frame_equal(left, right)
+
+
+@pytest.mark.parametrize("stop", [signal.SIGKILL, signal.SIGINT], ids=["kill", "ctrl-c"])
+def test_stopped_run_resumes_to_identical_output(shared_data, tmp_path, uninterrupted, stop):
+    out = tmp_path / "clip.parquet"
+    proc = start_run(shared_data / CLIP, out)
+    wait_for_checkpoint_past(out, 240, proc)  # about half of the 511 frames
+    proc.send_signal(stop)
+    code = proc.wait(timeout=60)
+    assert not out.exists()
+    if stop == signal.SIGINT:
+        assert code == 130 and b"run the same command again to resume" in proc.stderr.read()
+    assert main(["analyze", str(shared_data / CLIP), "-o", str(out)]) == 0
+    assert_same_outputs(uninterrupted, out)
+    assert not out.with_name(f".{out.name}.mien-partial").exists()
+
+
+def test_report_renders_in_a_browser_and_escapes_names(shared_data, tmp_path):
+    browser = shutil.which("chromium") or shutil.which("chromium-browser")
+    hostile = tmp_path / '<script>alert("x")<\\script> clip.mp4'
+    shutil.copy(shared_data / "demo/openmpf/video_01.mp4", hostile)
+    report = tmp_path / "report.html"
+    assert main(["analyze", str(hostile), "-o", str(tmp_path / "clip.parquet"), "--report", str(report)]) == 0
+    text = report.read_text()
+    assert "<script>" not in text and "&lt;script&gt;" in text
+    assert text.count("<section>") >= 2 and "data:image/jpeg;base64," in text
+    if browser is None:
+        pytest.skip("chromium is not installed (apt-get install chromium): the report was checked as text only")
+    shot = tmp_path / "shot.png"
+    subprocess.run([browser, "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+                    "--disable-background-networking", "--disable-component-update", "--disable-sync",
+                    f"--user-data-dir={tmp_path / 'profile'}", f"--screenshot={shot}", "--window-size=1000,1400",
+                    report.as_uri()], check=True, capture_output=True, timeout=120)
+    import cv2
+
+    picture = cv2.imread(str(shot))
+    assert picture is not None and picture.shape[:2] == (1400, 1000)
+    assert picture.std() > 10  # something was drawn, not a blank page
+
+
+def test_episodes_join_short_gaps_and_find_the_apex():
+    t = np.arange(30) / 30.0
+    on = np.zeros(30, bool)
+    on[5:12] = True
+    on[13:15] = True  # one missed frame (33 ms) inside the episode
+    on[25:27] = True
+    values = np.where(on, 1.5, 0.2)
+    values[9] = 2.5
+    table = pd.DataFrame({"track": 3, "time_s": t, "au12_lip_corner_puller_l": values, "au12_lip_corner_puller_l_present": on})
+    ep = action_unit_episodes(table)
+    assert len(ep) == 2
+    first = ep.iloc[0]
+    assert first["onset_s"] == pytest.approx(5 / 30) and first["offset_s"] == pytest.approx(14 / 30)
+    assert first["apex_s"] == pytest.approx(9 / 30) and first["peak_intensity"] == pytest.approx(2.5)
+
+
+def test_short_eye_closure_is_a_blink():
+    t = np.arange(60) / 30.0
+    on = np.zeros(60, bool)
+    on[10:14] = True  # 0.1 s
+    on[30:55] = True  # 0.8 s
+    table = pd.DataFrame({"track": 0, "time_s": t, "au43_eyes_closed_l": np.where(on, 2.0, 0.0), "au43_eyes_closed_l_present": on})
+    assert list(action_unit_episodes(table)["unit"]) == ["au45_blink_l", "au43_eyes_closed_l"]
+
+
+def test_track_baseline_takes_over_after_enough_reliable_frames(shared_data):
+    from mien.analyzer import Analyzer, AnalyzerOptions
+    from mien.video_analysis import VideoOptions, analyze_frames
+
+    results = list(analyze_frames(shared_data / "demo/openmpf/video_01.mp4", Analyzer(AnalyzerOptions(iris=False)),
+                                  VideoOptions(baseline_min_frames=15)))
+    kinds = [f.extra["au_baseline"] for r in results for f in r.faces if f.extra["track"] == 0]
+    assert kinds[:15] == ["population"] * 15
+    assert set(kinds[20:]) == {"track"}
