@@ -67,3 +67,25 @@ def test_rotating_the_photo_counterclockwise_gives_positive_roll(analyzer, astro
     rotated = cv2.warpAffine(astronaut, matrix, (512, 512), borderMode=cv2.BORDER_REFLECT)
     roll = analyzer.analyze_array(rotated).faces[0].roll
     assert roll - base == pytest.approx(15, abs=2)
+
+
+def test_gaze_adds_eye_rotation_to_head_pose():
+    from mien.geometry import EYEBALL_RADIUS_CM, gaze_angles
+
+    face = canonical_face().points
+    mesh = from_canonical_frame(face, 15, -10, 5, 10.0, (320, 240))
+    pose = head_pose(mesh[None])
+    corners = np.array([[mesh[[33, 133], :2], mesh[[263, 362], :2]]])
+    looking_ahead = corners.mean(2)
+    np.testing.assert_allclose(gaze_angles(mesh[None], looking_ahead, corners, pose)[0], [15, -10], atol=1.0)
+    # move both irises 0.3 cm towards the subject's left (canonical +x), in the head's frame
+    shift = from_canonical_frame(np.array([[0.3, 0, 0], [0, 0, 0]]), 15, -10, 5, 10.0, (0, 0))
+    moved = looking_ahead + (shift[0, :2] - shift[1, :2])
+    expected_yaw = 15 + np.degrees(np.arcsin(0.3 / EYEBALL_RADIUS_CM))
+    assert gaze_angles(mesh[None], moved, corners, pose)[0, 0] == pytest.approx(expected_yaw, abs=1.5)
+
+
+def test_mirrored_photo_flips_gaze_yaw(analyzer, astronaut):
+    a = analyzer.analyze_array(astronaut).faces[0].gaze
+    b = analyzer.analyze_array(np.ascontiguousarray(astronaut[:, ::-1])).faces[0].gaze
+    assert abs(a[0] + b[0]) < 2.0 and abs(a[1] - b[1]) < 2.0

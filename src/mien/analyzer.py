@@ -10,7 +10,7 @@ from .detect import DetectorRange, FaceDetector
 from . import actions
 from .geometry import gaze_angles, head_pose, to_canonical_frame
 from .images import ImageReadError, read_image
-from .landmarks import FaceMesher, IrisLocator, Meshes, roi_from_detections
+from .landmarks import FaceMesher, IrisLocator, Meshes, distinct_faces, roi_from_detections
 from .quality import QualityThresholds, assess
 from .results import FaceResult, ImageResult  # noqa: F401  (ImageResult is re-exported)
 
@@ -55,9 +55,9 @@ class Analyzer:
     def measure(self, rgb: np.ndarray) -> FaceBatch:
         det = self.detector(rgb, max_faces=self.options.max_faces)
         meshes = self.mesher(rgb, roi_from_detections(det))
-        keep = meshes.presence >= self.options.min_presence
-        meshes = Meshes(meshes.points[keep], meshes.presence[keep], meshes.crops[keep])
-        return self.measure_meshes(rgb, det.boxes[keep], det.scores[keep], meshes)
+        keep = np.flatnonzero(meshes.presence >= self.options.min_presence)
+        keep = keep[distinct_faces(meshes.points[keep], det.scores[keep] * meshes.presence[keep])]
+        return self.measure_meshes(rgb, det.boxes[keep], det.scores[keep], meshes.take(keep))
 
     def measure_meshes(self, rgb: np.ndarray, boxes: np.ndarray, scores: np.ndarray, meshes: Meshes,
                        baseline: np.ndarray | None = None) -> FaceBatch:

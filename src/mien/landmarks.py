@@ -85,6 +85,25 @@ def crop_rotated(image: np.ndarray, centre: np.ndarray, side: float, angle: floa
     return cv2.warpAffine(image, matrix, (size, size), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
 
 
+SAME_FACE_IOD = 1.25
+
+
+def distinct_faces(points: np.ndarray, priority: np.ndarray) -> np.ndarray:
+    """Indices (sorted) of the meshes to keep when several landed on one face: two meshes are the
+    same face when their eye midpoints are closer than SAME_FACE_IOD inter-ocular distances (two
+    real faces side by side are at least about 2.5 apart); the one with the higher priority stays."""
+    if len(points) < 2:
+        return np.arange(len(points))
+    eyes = np.stack([points[:, [33, 133], :2].mean(1), points[:, [362, 263], :2].mean(1)], axis=1)
+    mid = eyes.mean(1)
+    iod = np.linalg.norm(eyes[:, 0] - eyes[:, 1], axis=1)
+    keep: list[int] = []
+    for i in np.argsort(-np.asarray(priority), kind="stable"):
+        if all(np.linalg.norm(mid[i] - mid[j]) >= SAME_FACE_IOD * max(iod[i], iod[j]) for j in keep):
+            keep.append(int(i))
+    return np.array(sorted(keep), np.intp)
+
+
 @dataclass(frozen=True)
 class Meshes:
     """``points`` (N, 468, 3) pixels; ``presence`` (N,) the model's face-presence probability;
@@ -93,6 +112,9 @@ class Meshes:
     points: np.ndarray
     presence: np.ndarray
     crops: np.ndarray
+
+    def take(self, index) -> "Meshes":
+        return Meshes(self.points[index], self.presence[index], self.crops[index])
 
 
 class FaceMesher:

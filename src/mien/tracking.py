@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from .detect import Detections, FaceDetector, box_iou
-from .landmarks import FaceMesher, Meshes, Roi, roi_from_detections, roi_from_mesh
+from .landmarks import FaceMesher, Meshes, Roi, distinct_faces, roi_from_detections, roi_from_mesh
 
 MATCH_IOU = 0.3
 
@@ -81,22 +81,11 @@ class FaceTracker:
                         s.next_id += 1
         self._frames_seen += 1
         meshes = self.mesher(rgb, rois)
-        keep = meshes.presence >= self.min_presence
-        kept = Meshes(meshes.points[keep], meshes.presence[keep], meshes.crops[keep])
-        kept_ids = np.array(ids, np.int64)[keep]
-        kept_points = kept.points
-        # Two tracks that converged on the same face: keep the older one.
-        survivors = _drop_duplicates(kept_ids, kept_points)
-        kept = Meshes(kept.points[survivors], kept.presence[survivors], kept.crops[survivors])
-        s.ids = kept_ids[survivors].tolist()
+        keep = np.flatnonzero(meshes.presence >= self.min_presence)
+        all_ids = np.array(ids, np.int64)
+        # Two tracks on one face (a second detection, or tracks that converged): the older one stays.
+        keep = keep[distinct_faces(meshes.points[keep], -all_ids[keep].astype(np.float64))]
+        kept = meshes.take(keep)
+        s.ids = all_ids[keep].tolist()
         s.meshes = kept.points
-        return TrackedFaces(kept_ids[survivors], mesh_boxes(kept.points), np.array(scores, np.float32)[keep][survivors], kept)
-
-
-def _drop_duplicates(ids: np.ndarray, points: np.ndarray, iou: float = 0.6) -> np.ndarray:
-    boxes = mesh_boxes(points)
-    keep = []
-    for i in np.argsort(ids, kind="stable"):
-        if all(box_iou(boxes[i], boxes[[j]])[0] <= iou for j in keep):
-            keep.append(i)
-    return np.array(sorted(keep), np.intp)
+        return TrackedFaces(all_ids[keep], mesh_boxes(kept.points), np.array(scores, np.float32)[keep], kept)

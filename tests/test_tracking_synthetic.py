@@ -1,0 +1,61 @@
+"""Tracks without identity on a synthetic clip: two faces that cross paths keep their ids;
+a face that leaves and comes back gets a new id (mien does not recognise people)."""
+import cv2
+import numpy as np
+
+from mien.analyzer import Analyzer, AnalyzerOptions
+from mien.video import Frame
+from mien.video_analysis import VideoOptions, VideoSession
+
+W, H, SIDE, FRAMES = 800, 420, 150, 60
+
+
+def face_patches(astronaut, hopper):
+    face = astronaut[60:220, 150:300]
+    a = cv2.resize(face, (SIDE, SIDE))
+    b = cv2.resize(np.ascontiguousarray(face[:, ::-1]), (SIDE, SIDE))
+    c = cv2.resize(hopper, (SIDE, SIDE))
+    return a, b, c
+
+
+def positions(k: int):
+    """Top-left corners of faces A, B, C in frame k (None when C is out of view)."""
+    x_a = int(20 + (W - SIDE - 40) * k / (FRAMES - 1))
+    x_b = int(W - SIDE - 20 - (W - SIDE - 40) * k / (FRAMES - 1))
+    c = (W // 2 - SIDE // 2, 255) if (k < 20 or k >= 40) else None
+    return (x_a, 10), (x_b, 10 + SIDE - 40), c
+
+
+def render(k: int, patches) -> np.ndarray:
+    canvas = np.full((H, W, 3), 110, np.uint8)
+    for patch, pos in zip(patches, positions(k)):
+        if pos is not None:
+            x, y = pos
+            canvas[y : y + SIDE, x : x + SIDE] = patch
+    return canvas
+
+
+def test_crossing_faces_keep_their_ids_and_a_returning_face_gets_a_new_one(astronaut, shared_data):
+    from mien.images import read_image
+
+    patches = face_patches(astronaut, read_image(shared_data / "demo/pillow/hopper.png"))
+    session = VideoSession(Analyzer(AnalyzerOptions(iris=False, action_units=False)), VideoOptions(detect_every=10))
+    ids_of = {0: [], 1: [], 2: []}
+    for k in range(FRAMES):
+        result = session.process(Frame(k, k / 30.0, render(k, patches)), "synthetic")
+        truth = [np.array(p) + SIDE / 2 if p is not None else None for p in positions(k)]
+        for face in result.faces:
+            centre = np.array(face.box[:2]) + np.array(face.box[2:]) / 2
+            dists = [np.linalg.norm(centre - t) if t is not None else np.inf for t in truth]
+            g = int(np.argmin(dists))
+            assert dists[g] < SIDE / 2, "a track is not on any face"
+            ids_of[g].append((k, face.extra["track"]))
+    for g in (0, 1):  # A and B cross paths
+        ids = [t for _, t in ids_of[g]]
+        assert len(ids) == FRAMES, f"face {g} was lost in some frames"
+        assert len(set(ids)) == 1, f"face {g} switched track ids: {sorted(set(ids))}"
+    before = {t for k, t in ids_of[2] if k < 20}
+    after = {t for k, t in ids_of[2] if k >= 40}
+    assert len(before) == 1 and len(after) == 1 and before != after
+    assert not any(20 <= k < 40 for k, _ in ids_of[2])
+    assert min(k for k, _ in ids_of[2] if k >= 40) <= 50  # found again at the next detection frame
