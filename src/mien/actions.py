@@ -247,7 +247,13 @@ def action_units() -> tuple[ActionUnit, ...]:
 
 
 def columns() -> list[str]:
-    return [u.column for u in action_units()]
+    return list(_column_names()[0])
+
+
+@functools.cache
+def _column_names() -> tuple[tuple[str, ...], tuple[str, ...]]:
+    names = tuple(u.column for u in action_units())
+    return names, tuple(f"{n}_present" for n in names)
 
 
 def _check_meshes(meshes) -> np.ndarray:
@@ -316,12 +322,8 @@ class ActionUnitResult:
 
     def columns(self, i: int) -> dict:
         """Schema columns of face i: ``<column>`` (intensity, float) and ``<column>_present`` (bool)."""
-        out = {}
-        for k, u in enumerate(self.units):
-            out[u.column] = float(self.intensity[i, k])
-        for k, u in enumerate(self.units):
-            out[f"{u.column}_present"] = bool(self.present[i, k])
-        return out
+        intensity, present = _column_names()
+        return {**dict(zip(intensity, self.intensity[i].tolist())), **dict(zip(present, self.present[i].tolist()))}
 
 
 def analyse(canonical_meshes: np.ndarray, baseline: np.ndarray | None = None,
