@@ -57,3 +57,16 @@ def test_a_video_with_other_inputs_needs_an_output_folder(shared_data, tmp_path,
     code = main(["analyze", str(shared_data / "demo/openmpf/video_01.mp4"), str(shared_data / "demo/pillow/hopper.jpg"),
                  "-o", str(tmp_path / "x.csv")])
     assert code == 2 and "give -o a folder" in capsys.readouterr().err
+
+
+def test_annotated_video(shared_data, tmp_path):
+    import cv2
+
+    code = main(["analyze", str(shared_data / "demo/openmpf/video_01.mp4"), "-o", str(tmp_path / "clip.csv"),
+                 "--annotate", str(tmp_path / "pics"), "--end", "0.5"])
+    assert code == 0
+    cap = cv2.VideoCapture(str(tmp_path / "pics" / "video_01_annotated.mp4"))
+    count = 0
+    while cap.grab():
+        count += 1
+    assert count == 15 and cap.get(cv2.CAP_PROP_FRAME_WIDTH) == 640

@@ -5,6 +5,7 @@ import functools
 
 import cv2
 import numpy as np
+import pandas as pd
 
 from .geometry import canonical_face, rotation_from_euler
 from .results import ImageResult, atomic_path
@@ -71,3 +72,56 @@ def write_annotations(folder, stem: str, rgb: np.ndarray, result: ImageResult, b
             picture = draw_action_units(picture, batch.meshes.points[i], batch.actions, i)
             write_image(folder / f"{stem}_face{i}_action_units.png", bar_chart(batch.actions, i))
     write_image(folder / f"{stem}_annotated.png", picture)
+
+
+def _true(value) -> bool:
+    return value is not None and value is not pd.NA and bool(value)
+
+
+def _video_label(row) -> str:
+    present = [c.split("_")[0].upper() for c in row.index if c.endswith("_present") and c.startswith("au") and _true(row[c])]
+    label = f"track {int(row['track'])}"
+    if present:
+        label += " " + " ".join(dict.fromkeys(present))
+    if "perceived_top" in row and isinstance(row["perceived_top"], str):
+        label += f" | seen as {row['perceived_top']}"
+    return label
+
+
+def write_annotated_video(video, table, out, options) -> None:
+    """Draw each analysed frame's faces (box, track id, action units present, perceived label)
+    from the final per-frame table into a new MPEG-4 video, written atomically."""
+    import os
+    import tempfile
+    from pathlib import Path
+
+    from .video import frames, probe
+
+    out = Path(out)
+    info = probe(video)
+    rows = table[table["track"].notna()].groupby("frame")
+    fps = options.target_fps or (info.fps / options.stride if info.fps else 30.0)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{out.stem}.", suffix=".mp4", dir=out.parent)
+    os.close(fd)
+    writer = cv2.VideoWriter(tmp, cv2.VideoWriter_fourcc(*"mp4v"), fps, (info.width, info.height))
+    try:
+        for frame in frames(video, options.stride, options.target_fps, options.start_s, options.end_s):
+            if frame.rgb is None:
+                continue
+            picture = frame.rgb.copy()
+            if frame.index in rows.groups:
+                for _, row in rows.get_group(frame.index).iterrows():
+                    colour = RELIABLE if _true(row["reliable"]) else UNRELIABLE
+                    x, y, w, h = (int(row[k]) for k in ("x", "y", "w", "h"))
+                    cv2.rectangle(picture, (x, y), (x + w, y + h), colour, 2, cv2.LINE_AA)
+                    cv2.putText(picture, _video_label(row), (x, max(14, y - 6)), cv2.FONT_HERSHEY_SIMPLEX, 0.5, colour, 1, cv2.LINE_AA)
+            if picture.shape[:2] != (info.height, info.width):
+                picture = cv2.resize(picture, (info.width, info.height))
+            writer.write(cv2.cvtColor(picture, cv2.COLOR_RGB2BGR))
+        writer.release()
+        os.replace(tmp, out)
+    finally:
+        writer.release()
+        if os.path.exists(tmp):
+            os.unlink(tmp)

@@ -145,15 +145,16 @@ def _analyze_video(path: Path, analyzer, args: argparse.Namespace, out: Path, re
 
     try:
         with bar:
+            annotated = Path(args.annotate) / f"{path.stem}_annotated.mp4" if args.annotate else None
             result = run_video(path, out, analyzer, options, checkpoint_every=args.checkpoint_every, landmarks=args.landmarks,
-                               on_frame=on_frame, on_error=on_error, report=report)
+                               on_frame=on_frame, on_error=on_error, report=report, annotated_video=annotated)
     except RunInterrupted as exc:
         print(f"mien: {path}: {exc}", file=sys.stderr)
         return 130
     resumed = f" (resumed after frame {result.resumed_from})" if result.resumed_from >= 0 else ""
     print(f"mien: {path}: {result.frames} frames{resumed}, {result.faces} face rows, {result.failed_frames} frames failed -> "
           f"{result.frames_table}, {result.tracks_table.name}, {result.episodes_table.name}"
-          + (f", report {report}" if report else ""), file=sys.stderr)
+          + (f", report {report}" if report else "") + (f", video {annotated}" if annotated else ""), file=sys.stderr)
     if result.frames == 0:
         print(f"mien: error: {path}: no frames in the requested range", file=sys.stderr)
         return 1
@@ -199,7 +200,8 @@ def build_parser() -> argparse.ArgumentParser:
                     "or a folder, for several videos, where each input gets its own tables")
     an.add_argument("--format", default="parquet", help="table format when OUT is a folder: parquet (default), csv or json")
     an.add_argument("--annotate", metavar="DIR", help="also write, per image, an annotated PNG (box, mesh, pose axes, iris, "
-                    "the regions and movements of the action units present) and a bar chart of each face's action units into DIR")
+                    "the regions and movements of the action units present) and a bar chart of each face's action units "
+                    "into DIR; per video, an annotated MPEG-4 video (box, track id, action units present)")
     an.add_argument("--landmarks", action="store_true", help="add the 468 landmarks (lmNNN_x/y/z, pixels) to the table; "
                     "they are large and they are biometric data, so they are left out unless asked for")
     an.add_argument("--detector", choices=["auto", "short", "full"], default="auto",

@@ -218,7 +218,7 @@ def _fingerprint(path: Path, analyzer: Analyzer, options: VideoOptions) -> str:
 
 def run_video(path: str | Path, out: str | Path, analyzer: Analyzer, options: VideoOptions = VideoOptions(),
               checkpoint_every: int = 1000, landmarks: bool = False, on_frame=None, on_error=None,
-              report: str | Path | None = None) -> VideoRunResult:
+              report: str | Path | None = None, annotated_video: str | Path | None = None) -> VideoRunResult:
     """Analyse a video into ``out`` (per frame), ``<out>.tracks`` and ``<out>.episodes``."""
     path, out = Path(path), Path(out)
     info = probe(path)
@@ -282,6 +282,10 @@ def run_video(path: str | Path, out: str | Path, analyzer: Analyzer, options: Vi
         from .report import write_report
 
         write_report(report, table, tracks, episodes, session.state.thumbnails, info)
+    if annotated_video is not None:
+        from .annotate import write_annotated_video
+
+        write_annotated_video(path, table, annotated_video, options)
     shutil.rmtree(work, ignore_errors=True)
     return VideoRunResult(out, tracks_path, episodes_path, int(table["frame"].nunique()), int(table["face"].notna().sum()),
                           int((table["status"] == "error").sum()), resumed_from)
