@@ -3,7 +3,8 @@
     python benchmarks/bench_video.py [VIDEO] [--repeats 3]
 
 Default video: ../shared/data/demo/openmpf/new_face_video-90.mp4. Prints the median over
-repeats of: decoding alone, and decoding + tracking + landmarks + pose + quality + action units (no iris).
+repeats of: decoding alone, and the default video analysis (tracking, smoothing, landmarks, pose,
+quality, action units, perceived expression; no iris).
 """
 import os
 
@@ -42,7 +43,7 @@ def main() -> None:
         faces = sum(len(r.faces) for r in results)
     print(f"{Path(args.video).name}: {n} frames, {faces} face-frames, one thread, median of {args.repeats}")
     print(f"  decode only:                          {statistics.median(decode):7.1f} frames/s")
-    print(f"  decode + track + smooth + landmarks + pose + quality + action units: {statistics.median(full):7.1f} frames/s")
+    print(f"  decode + track + smooth + landmarks + pose + quality + action units + perceived: {statistics.median(full):7.1f} frames/s")
 
 
 if __name__ == "__main__":

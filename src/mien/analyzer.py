@@ -8,6 +8,7 @@ import numpy as np
 
 from .detect import DetectorRange, FaceDetector
 from . import actions
+from .perceived import Perceived, PerceivedModel, aligned_face_crops
 from .geometry import gaze_angles, head_pose, to_canonical_frame
 from .images import ImageReadError, read_image
 from .landmarks import FaceMesher, IrisLocator, Meshes, distinct_faces, roi_from_detections
@@ -23,6 +24,7 @@ class AnalyzerOptions:
     max_faces: int = 32
     iris: bool = True
     action_units: bool = True
+    perceived: bool = True
     keep_landmarks: bool = True
     quality: QualityThresholds = field(default_factory=QualityThresholds)
     num_threads: int = 1
@@ -40,6 +42,7 @@ class FaceBatch:
     iris: np.ndarray | None
     gaze: np.ndarray | None  # (N, 2) yaw, pitch degrees, when iris is on
     actions: actions.ActionUnitResult | None
+    perceived: Perceived | None
 
 
 class Analyzer:
@@ -51,6 +54,7 @@ class Analyzer:
         self.detector = FaceDetector(o.detector, o.min_detection_score, o.num_threads)
         self.mesher = FaceMesher(o.num_threads)
         self.iris_locator = IrisLocator(o.num_threads) if o.iris else None
+        self.perceiver = PerceivedModel(o.num_threads) if o.perceived else None
 
     def measure(self, rgb: np.ndarray) -> FaceBatch:
         det = self.detector(rgb, max_faces=self.options.max_faces)
@@ -69,7 +73,11 @@ class Analyzer:
         iris = irises.centres if irises is not None else None
         gaze = gaze_angles(meshes.points, irises.centres, irises.corners, pose) if irises is not None else None
         units = actions.analyse(to_canonical_frame(meshes.points, pose), baseline) if self.options.action_units else None
-        return FaceBatch(boxes, scores, meshes, pose, quality, iris, gaze, units)
+        perceived = None
+        if self.perceiver is not None:
+            crops = aligned_face_crops(rgb, meshes.points) if len(meshes.points) else np.zeros((0, 48, 48), np.uint8)
+            perceived = self.perceiver(crops, reliable=quality.reliable)
+        return FaceBatch(boxes, scores, meshes, pose, quality, iris, gaze, units, perceived)
 
     def analyze_array(self, rgb: np.ndarray, source: str = "<array>", frame: int = 0) -> ImageResult:
         check_rgb(rgb)
@@ -90,6 +98,8 @@ class Analyzer:
     def _face_result(self, b: FaceBatch, i: int, extra: dict) -> FaceResult:
         if b.actions is not None:
             extra = {**b.actions.columns(i), **extra}
+        if b.perceived is not None:
+            extra = {**b.perceived.columns(i), **extra}
         x0, y0, x1, y1 = (float(v) for v in b.boxes[i])
         q = b.quality
         return FaceResult(

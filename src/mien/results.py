@@ -4,7 +4,8 @@ A table has one row per face. An image with no face, or one that could not be re
 gets one row, with ``face`` empty and ``status`` saying why, so that nothing disappears
 silently from a batch. ``COLUMNS`` documents every column; writers only change the format.
 Action units add ``au<NN>_<name>[_l|_r]`` intensity columns and ``…_present`` flags
-(docs/action_units.md); perceived expression will add ``perceived_<class>`` columns.
+(docs/action_units.md); perceived expression adds ``perceived_<class>`` shares and
+``perceived_top`` (docs/perceived.md).
 """
 from __future__ import annotations
 
@@ -18,7 +19,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from . import actions
+from . import actions, perceived
 
 
 @dataclass(frozen=True)
@@ -62,6 +63,14 @@ COLUMNS: tuple[Column, ...] = (
     Column("gaze_pitch", "float32", "estimated gaze direction, degrees, head pitch plus eye-in-head pitch; > 0 up"),
 )
 COLUMNS = COLUMNS + tuple(Column(name, dtype, meaning) for name, dtype, meaning in actions.column_table())
+COLUMNS = COLUMNS + tuple(
+    Column(f"perceived_{c}", "float32", f"share of observers expected to call the face '{c}' (calibrated crowd-label "
+           "model, see docs/perceived.md); not what the person feels") for c in perceived.CLASSES) + (
+    Column("perceived_top", "string", "most likely crowd label, or 'uncertain' when its share is below the abstention "
+           "threshold or the face is not reliable"),
+    Column("perceived_top_p", "float32", "share of observers expected to choose the top label"),
+    Column("perceived_entropy", "float32", "spread of the expected crowd labels, nats (0 = all agree, 2.08 = uniform)"),
+)
 LANDMARK_COUNT = 468
 
 

@@ -13,8 +13,10 @@ import hashlib
 import json
 import pickle
 import shutil
+import signal
+import threading
 from collections import deque
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 
 import cv2
@@ -25,11 +27,14 @@ from . import actions
 from .analyzer import Analyzer
 from .landmarks import Meshes
 from .results import ImageResult, atomic_path, to_frame, write_table
-from .smoothing import OneEuroSmoother
+from .smoothing import OneEuroParams, OneEuroSmoother
 from .tracking import FaceTracker
 from .video import Frame, frames, probe
 
 STATE_VERSION = 1
+# Perceived distributions: a plain low-pass at 1.5 Hz (beta 0): label shares that flicker from frame
+# to frame are noise of the model, not changes of the face.
+PERCEIVED_SMOOTHING = OneEuroParams(min_cutoff=1.5, beta=0.0, derivative_cutoff=1.0)
 
 
 @dataclass(frozen=True)
@@ -52,6 +57,7 @@ class SessionState:
     tracker: object = None
     frames_seen: int = 0
     smoother: OneEuroSmoother = field(default_factory=OneEuroSmoother)
+    perceived_smoother: OneEuroSmoother = field(default_factory=lambda: OneEuroSmoother(PERCEIVED_SMOOTHING))
     baselines: dict = field(default_factory=dict)  # track -> deque of raw AU measures (reliable frames)
     thumbnails: dict = field(default_factory=dict)  # track -> list of (time_s, jpeg bytes)
     last_index: int = -1
@@ -90,6 +96,11 @@ class VideoSession:
         st.smoother.forget(set(ids))
         baseline, kinds = self._baselines(ids)
         batch = self.analyzer.measure_meshes(frame.rgb, tracked.boxes, tracked.scores, meshes, baseline)
+        if self.options.smooth and batch.perceived is not None and ids:
+            smoothed = np.stack([st.perceived_smoother(t, frame.time_s, p) for t, p in zip(ids, batch.perceived.probabilities)])
+            batch = replace(batch, perceived=self.analyzer.perceiver.from_probabilities(
+                smoothed / smoothed.sum(1, keepdims=True), batch.quality.reliable))
+        st.perceived_smoother.forget(set(ids))
         if batch.actions is not None:
             for i, t in enumerate(ids):
                 if batch.quality.reliable[i] and np.isfinite(batch.actions.raw[i]).all():
@@ -255,6 +266,11 @@ def run_video(path: str | Path, out: str | Path, analyzer: Analyzer, options: Vi
 
     source = str(path)
     stream = frames(path, options.stride, options.target_fps, options.start_s, options.end_s, after_index=resumed_from)
+    # Ctrl-C only raises a flag, checked between frames, so the checkpoint never holds half a frame.
+    stop = []
+    previous = None
+    if threading.current_thread() is threading.main_thread():
+        previous = signal.signal(signal.SIGINT, lambda *_: stop.append(True))
     try:
         for frame in stream:
             result = session.process(frame, source)
@@ -263,11 +279,13 @@ def run_video(path: str | Path, out: str | Path, analyzer: Analyzer, options: Vi
             buffer.append(result)
             if on_frame is not None:
                 on_frame(frame, info)
-            if len(buffer) >= checkpoint_every:
+            if len(buffer) >= checkpoint_every or stop:
                 checkpoint()
-    except KeyboardInterrupt:
-        checkpoint()
-        raise RunInterrupted(f"stopped at frame {session.state.last_index}; run the same command again to resume") from None
+            if stop:
+                raise RunInterrupted(f"stopped after frame {session.state.last_index}; run the same command again to resume")
+    finally:
+        if previous is not None:
+            signal.signal(signal.SIGINT, previous)
     checkpoint()
 
     tables = [pd.read_parquet(work / p) for p in parts]

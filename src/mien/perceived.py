@@ -1,0 +1,216 @@
+"""Perceived expression: what human observers would call a face, as a calibrated distribution.
+
+mien measures faces, not feelings. This model predicts how a crowd of FERPlus annotators would
+label a face (neutral, happiness, surprise, sadness, anger, disgust, fear, contempt). It says nothing
+about what the person feels: ``perceived_happiness = 0.9`` means that about 90% of observers would
+call the face happy, not that the person is happy. See docs/perceived.md (model card).
+
+Pipeline: (N, 468, 3) image-pixel meshes → :func:`aligned_face_crops` (FER2013-framed 48x48 grey)
+→ :class:`PerceivedModel` (onnxruntime, one thread by default; temperature-scaled softmax;
+abstention) → :class:`Perceived` → :func:`perceived_columns` (one face's output columns).
+"""
+from __future__ import annotations
+
+import functools
+import json
+from dataclasses import dataclass
+
+import cv2
+import numpy as np
+
+from .runtime import REPAIR_HINT, ModelFileError, models_dir, verified_model_path
+
+CLASSES = ("neutral", "happiness", "surprise", "sadness", "anger", "disgust", "fear", "contempt")
+UNCERTAIN = "uncertain"
+COLUMNS = tuple(f"perceived_{c}" for c in CLASSES) + ("perceived_top", "perceived_top_p", "perceived_entropy")
+MODEL_NAME = "perceived.onnx"
+SIDECAR_NAME = "perceived.json"
+FACE_SIZE = 48
+
+# FER2013 framing, measured with training/measure_framing.py (result in training/framing.json):
+# 600 seeded-random FERPlus Train images (593 with a face), each upscaled with
+# tests/oracle_inputs.upscale_with_border (4x bicubic + 64 px border) and run through
+# Analyzer(AnalyzerOptions(detector="short", iris=False)); eye centres = mean of landmarks 33,133
+# and of 362,263, mapped back to 48x48 pixels with (p - 64) / 4. Medians: image-left eye
+# (15.08, 18.88), image-right eye (32.68, 18.74), midpoint (24.00, 18.97), inter-ocular distance
+# 17.32 px (IQR 15.8-18.9), median roll -0.9°. Coordinates are pixel centres (x right, y down).
+FER_EYE_MID = (24.003, 18.969)
+FER_IOD = 17.317
+FER_EYE_LEFT = (FER_EYE_MID[0] - FER_IOD / 2, FER_EYE_MID[1])  # image-left eye (landmarks 33, 133)
+FER_EYE_RIGHT = (FER_EYE_MID[0] + FER_IOD / 2, FER_EYE_MID[1])  # image-right eye (landmarks 362, 263)
+EYE_CORNERS = ((33, 133), (362, 263))
+_SUPERSAMPLE = 4  # warp at 4x then area-downsample, so big faces are not aliased
+
+
+@dataclass(frozen=True)
+class Perceived:
+    """Perceived expression of N faces.
+
+    probabilities: (N, 8) float32 over ``CLASSES``, temperature-calibrated, rows sum to 1.
+    top: N labels, a class name or ``"uncertain"`` (top probability below the threshold, or the
+    face was marked unreliable). top_p: (N,) top probability. entropy: (N,) in nats (0 .. ln 8).
+    """
+
+    probabilities: np.ndarray
+    top: tuple[str, ...]
+    top_p: np.ndarray
+    entropy: np.ndarray
+
+    def __len__(self) -> int:
+        return len(self.top)
+
+    def columns(self, i: int) -> dict:
+        """The ``perceived_*`` output columns of face i."""
+        out = {f"perceived_{c}": float(p) for c, p in zip(CLASSES, self.probabilities[i])}
+        out.update(perceived_top=self.top[i], perceived_top_p=float(self.top_p[i]),
+                   perceived_entropy=float(self.entropy[i]))
+        return out
+
+
+def empty_columns() -> dict:
+    """Columns for a face the model was not run on (all NaN, top 'uncertain')."""
+    out = {c: float("nan") for c in COLUMNS}
+    out["perceived_top"] = UNCERTAIN
+    return out
+
+
+@functools.cache
+def model_card() -> dict:
+    """The sidecar perceived.json: sha256, provenance, temperature and abstention threshold."""
+    path = models_dir() / SIDECAR_NAME
+    try:
+        return json.loads(path.read_text())
+    except (OSError, ValueError) as exc:
+        raise ModelFileError(f"model sidecar {path} is missing or unreadable ({exc}). {REPAIR_HINT}") from exc
+
+
+def preprocess(faces: np.ndarray) -> np.ndarray:
+    """(48,48), (N,48,48), (N,48,48,1) grey or (N,48,48,3) RGB, any real dtype in 0..255 → (N,1,48,48) float32."""
+    x = np.asarray(faces)
+    if x.ndim == 2:
+        x = x[None]
+    if x.ndim == 4 and x.shape[-1] == 3:
+        x = np.stack([cv2.cvtColor(f.astype(np.uint8) if f.dtype != np.float32 else f, cv2.COLOR_RGB2GRAY)
+                      for f in x])
+    elif x.ndim == 4 and x.shape[-1] == 1:
+        x = x[..., 0]
+    if x.ndim != 3 or x.shape[1:] != (FACE_SIZE, FACE_SIZE):
+        raise ValueError(f"expected 48x48 grey faces shaped (N,48,48), (N,48,48,1) or (N,48,48,3); got {np.shape(faces)}")
+    if not np.issubdtype(x.dtype, np.number) or np.issubdtype(x.dtype, np.complexfloating):
+        raise ValueError(f"expected real-valued pixels 0..255, got dtype {x.dtype}")
+    return x.astype(np.float32)[:, None]
+
+
+def entropy_nats(p: np.ndarray) -> np.ndarray:
+    q = np.clip(p, 1e-12, 1.0)
+    return -(p * np.log(q)).sum(1)
+
+
+class PerceivedModel:
+    """The shipped perceived-expression model; create once, call on many batches of faces."""
+
+    def __init__(self, num_threads: int = 1, threshold: float | None = None, temperature: float | None = None):
+        import onnxruntime as ort
+
+        card = model_card()
+        self.temperature = float(card["temperature"] if temperature is None else temperature)
+        self.threshold = float(card["abstain_threshold"] if threshold is None else threshold)
+        so = ort.SessionOptions()
+        so.intra_op_num_threads = num_threads
+        so.inter_op_num_threads = 1
+        so.log_severity_level = 3
+        self._session = ort.InferenceSession(str(verified_model_path(MODEL_NAME)), so, providers=["CPUExecutionProvider"])
+        self._input = self._session.get_inputs()[0].name
+
+    def logits(self, faces: np.ndarray) -> np.ndarray:
+        """Uncalibrated (N, 8) logits."""
+        x = preprocess(faces)
+        if len(x) == 0:
+            return np.zeros((0, len(CLASSES)), np.float32)
+        return self._session.run(None, {self._input: x})[0]
+
+    def from_logits(self, logits: np.ndarray, reliable=None) -> Perceived:
+        z = logits.astype(np.float64) / self.temperature
+        z -= z.max(1, keepdims=True)
+        p = np.exp(z)
+        return self.from_probabilities(p / p.sum(1, keepdims=True), reliable)
+
+    def from_probabilities(self, p: np.ndarray, reliable=None) -> Perceived:
+        """Top label (or uncertain), top share and entropy of (N, 8) calibrated probabilities."""
+        p = np.asarray(p, np.float64).reshape(-1, len(CLASSES))
+        top_p = p.max(1)
+        ok = top_p >= self.threshold
+        if reliable is not None:
+            ok &= np.asarray(reliable, bool).reshape(-1)
+        top = tuple(CLASSES[k] if a else UNCERTAIN for k, a in zip(p.argmax(1), ok))
+        return Perceived(p.astype(np.float32), top, top_p.astype(np.float32), entropy_nats(p).astype(np.float32))
+
+    def __call__(self, faces: np.ndarray, reliable=None) -> Perceived:
+        """Perceived expression of (N, 48, 48) FER2013-framed grey faces.
+
+        reliable: optional (N,) bools (e.g. mien's quality ``reliable``); an unreliable face keeps its
+        probabilities but its top label is ``"uncertain"``.
+        """
+        return self.from_logits(self.logits(faces), reliable)
+
+
+def alignment_matrices(meshes: np.ndarray, size: int = FACE_SIZE) -> np.ndarray:
+    """(N, 2, 3) similarity transforms from image pixels to a size x size FER2013-framed crop.
+
+    Rotates so the eyes are level and scales/translates so the eye centres (mean of landmarks
+    33,133 and of 362,263) land on ``FER_EYE_LEFT`` / ``FER_EYE_RIGHT`` (scaled by size / 48).
+    """
+    m = np.asarray(meshes, np.float64)
+    if m.ndim != 3 or m.shape[1] != 468 or m.shape[2] < 2:
+        raise ValueError(f"expected meshes shaped (N, 468, 3) in image pixels, got {np.shape(meshes)}")
+    if not np.isfinite(m[:, [i for pair in EYE_CORNERS for i in pair], :2]).all():
+        raise ValueError("meshes have non-finite eye landmarks")
+    a = m[:, list(EYE_CORNERS[0]), :2].mean(1)
+    b = m[:, list(EYE_CORNERS[1]), :2].mean(1)
+    d = b - a
+    iod = np.linalg.norm(d, axis=1)
+    if (iod <= 0).any():
+        raise ValueError("meshes have coincident eye centres")
+    k = size / FACE_SIZE
+    scale = FER_IOD * k / iod
+    cos, sin = d[:, 0] / iod * scale, d[:, 1] / iod * scale
+    # dst = R(-angle) * scale * (src - mid) + target_mid ; pixel centres: FER coords are 48 px grid
+    # centres, so a k-times grid maps u -> (u + 0.5) * k - 0.5
+    mid = (a + b) / 2
+    tx = (FER_EYE_MID[0] + 0.5) * k - 0.5
+    ty = (FER_EYE_MID[1] + 0.5) * k - 0.5
+    out = np.empty((len(m), 2, 3))
+    out[:, 0, 0], out[:, 0, 1] = cos, sin
+    out[:, 1, 0], out[:, 1, 1] = -sin, cos
+    out[:, 0, 2] = tx - (cos * mid[:, 0] + sin * mid[:, 1])
+    out[:, 1, 2] = ty - (-sin * mid[:, 0] + cos * mid[:, 1])
+    return out
+
+
+def aligned_face_crops(rgb: np.ndarray, meshes: np.ndarray) -> np.ndarray:
+    """(N, 48, 48) uint8 grey FER2013-framed crops of the faces whose meshes are given.
+
+    rgb: (H, W, 3) uint8 RGB image (or (H, W) grey); meshes: (N, 468, 3) landmarks in its pixels.
+    Eyes are made level and placed where FER2013 puts them (see ``FER_EYE_MID`` / ``FER_IOD``).
+    Warped at 4x and area-downsampled; pixels outside the image repeat the border.
+    """
+    img = np.asarray(rgb)
+    if img.ndim == 3 and img.shape[2] == 3:
+        grey = cv2.cvtColor(img.astype(np.uint8), cv2.COLOR_RGB2GRAY)
+    elif img.ndim == 2:
+        grey = img.astype(np.uint8)
+    else:
+        raise ValueError(f"expected an (H, W, 3) RGB or (H, W) grey image, got shape {img.shape}")
+    big = FACE_SIZE * _SUPERSAMPLE
+    mats = alignment_matrices(meshes, big)
+    out = np.empty((len(mats), FACE_SIZE, FACE_SIZE), np.uint8)
+    for i, mat in enumerate(mats):
+        warped = cv2.warpAffine(grey, mat, (big, big), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
+        out[i] = cv2.resize(warped, (FACE_SIZE, FACE_SIZE), interpolation=cv2.INTER_AREA)
+    return out
+
+
+def perceived_columns(model: PerceivedModel, rgb: np.ndarray, mesh: np.ndarray, reliable: bool = True) -> dict:
+    """The ``perceived_*`` columns for one face, from the image and that face's (468, 3) mesh."""
+    crop = aligned_face_crops(rgb, np.asarray(mesh)[None])
+    return model(crop, reliable=[reliable]).columns(0)

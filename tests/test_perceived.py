@@ -1,0 +1,127 @@
+"""Perceived expression: model integrity, outputs, abstention, FER2013 framing, a few real faces."""
+from __future__ import annotations
+
+import hashlib
+import re
+
+import numpy as np
+import pytest
+
+from mien import perceived as P
+
+
+@pytest.fixture(scope="module")
+def model() -> P.PerceivedModel:
+    return P.PerceivedModel()
+
+
+def test_model_matches_its_sha256_and_size():
+    from mien.runtime import manifest, verified_model_path
+
+    data = verified_model_path(P.MODEL_NAME).read_bytes()
+    assert hashlib.sha256(data).hexdigest() == P.model_card()["sha256"] == manifest()[P.MODEL_NAME]["sha256"]
+    assert len(data) <= 10 * 1024 * 1024
+
+
+def test_probabilities_sum_to_one_and_columns(model):
+    faces = (np.random.default_rng(0).random((5, 48, 48)) * 255).astype(np.uint8)
+    res = model(faces)
+    assert res.probabilities.shape == (5, 8)
+    np.testing.assert_allclose(res.probabilities.sum(1), 1.0, atol=1e-5)
+    np.testing.assert_allclose(res.top_p, res.probabilities.max(1), atol=1e-6)
+    assert ((res.entropy >= 0) & (res.entropy <= np.log(8) + 1e-5)).all()
+    cols = res.columns(0)
+    assert tuple(cols) == P.COLUMNS
+    assert cols["perceived_top"] in P.CLASSES + (P.UNCERTAIN,)
+    assert not any(re.search(r"\bemotion", c) for c in P.COLUMNS)
+
+
+def test_accepts_batches_of_any_layout(model):
+    face = (np.random.default_rng(1).random((48, 48)) * 255).astype(np.uint8)
+    a = model(face).probabilities
+    b = model(face[None, :, :, None].astype(np.float32)).probabilities
+    c = model(np.repeat(face[None, :, :, None], 3, axis=3)).probabilities
+    np.testing.assert_allclose(a, b, atol=1e-5)
+    np.testing.assert_allclose(a, c, atol=1e-5)
+    assert model(np.zeros((0, 48, 48), np.uint8)).probabilities.shape == (0, 8)
+    with pytest.raises(ValueError, match="48x48"):
+        model(np.zeros((2, 64, 64), np.uint8))
+
+
+def test_uncertain_below_threshold_and_when_unreliable(model):
+    logits = np.array([[4.0, 0, 0, 0, 0, 0, 0, 0], [0.1, 0, 0, 0, 0, 0, 0, 0]], np.float32) * model.temperature
+    res = model.from_logits(logits)
+    assert res.top[0] == "neutral" and res.top_p[0] >= model.threshold
+    assert res.top[1] == P.UNCERTAIN and res.top_p[1] < model.threshold
+    res = model.from_logits(logits, reliable=[False, True])
+    assert res.top == (P.UNCERTAIN, P.UNCERTAIN)
+    high = P.PerceivedModel(threshold=1.01)
+    assert set(high.from_logits(logits).top) == {P.UNCERTAIN}
+
+
+def _synthetic_mesh(left, right) -> np.ndarray:
+    mesh = np.zeros((1, 468, 3), np.float32)
+    mesh[0, :, :2] = (np.asarray(left) + np.asarray(right)) / 2
+    for (i, j), c in zip(P.EYE_CORNERS, (left, right)):
+        mesh[0, i, :2] = np.asarray(c) - (3, 0)
+        mesh[0, j, :2] = np.asarray(c) + (3, 0)
+    return mesh
+
+
+def test_alignment_puts_eyes_where_the_constants_say():
+    # a tilted face at 6x scale: eye centres 100 px apart, rotated by 20 degrees
+    ang = np.radians(20)
+    left = np.array([200.0, 150.0])
+    right = left + 100 * np.array([np.cos(ang), np.sin(ang)])
+    mesh = _synthetic_mesh(left, right)
+    mat = P.alignment_matrices(mesh)[0]
+    for src, dst in ((left, P.FER_EYE_LEFT), (right, P.FER_EYE_RIGHT)):
+        np.testing.assert_allclose(mat[:, :2] @ src + mat[:, 2], dst, atol=1e-6)
+    # and in pixels: bright dots at the eye centres come out at the constants
+    import cv2
+    img = np.zeros((400, 400, 3), np.uint8)
+    for c in (left, right):
+        cv2.circle(img, tuple(int(round(v)) for v in c), 6, (255, 255, 255), -1)
+    crop = P.aligned_face_crops(img, mesh)[0].astype(np.float64)
+    ys, xs = np.mgrid[:48, :48]
+    for half, target in ((xs < 24, P.FER_EYE_LEFT), (xs >= 24, P.FER_EYE_RIGHT)):
+        w = crop * half
+        centroid = np.array([(w * xs).sum() / w.sum(), (w * ys).sum() / w.sum()])
+        np.testing.assert_allclose(centroid, target, atol=0.35)
+
+
+def test_alignment_rejects_bad_meshes():
+    with pytest.raises(ValueError, match="468"):
+        P.alignment_matrices(np.zeros((1, 10, 3)))
+    with pytest.raises(ValueError, match="coincident"):
+        P.alignment_matrices(np.zeros((1, 468, 3)))
+
+
+def test_real_ferplus_faces_through_the_pipeline(model, shared_data):
+    import cv2
+    from oracle_inputs import upscale_with_border
+
+    from mien.analyzer import Analyzer, AnalyzerOptions
+
+    folder = shared_data / "ferplus" / "data" / "FER2013Test"
+    votes = {}
+    for line in (folder / "label.csv").read_text().splitlines():
+        parts = [p.strip() for p in line.split(",")]
+        votes[parts[0]] = np.array([int(v) for v in parts[-10:]])
+    # clear cases: >= 8 of 10 votes for one expression; the first 12 in name order
+    names = sorted(n for n, v in votes.items() if v[:8].max() >= 8 and n != "fer0033120.png")[:12]
+    an = Analyzer(AnalyzerOptions(detector="short", iris=False))
+    hits = faces = 0
+    for name in names:
+        grey = cv2.imread(str(folder / name), cv2.IMREAD_GRAYSCALE)
+        rgb = upscale_with_border(grey)
+        batch = an.measure(rgb)
+        if not len(batch.scores):
+            continue
+        faces += 1
+        cols = P.perceived_columns(model, rgb, batch.meshes.points[0], reliable=bool(batch.quality.reliable[0]))
+        assert abs(sum(cols[f"perceived_{c}"] for c in P.CLASSES) - 1) < 1e-4
+        probs = np.array([cols[f"perceived_{c}"] for c in P.CLASSES])
+        hits += int(probs.argmax() == votes[name][:8].argmax())
+    assert faces >= 10
+    assert hits >= 0.75 * faces, f"only {hits} of {faces} clear FERPlus faces match the crowd through the pipeline"

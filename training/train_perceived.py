@@ -1,0 +1,263 @@
+"""Train mien's perceived-expression model on FERPlus crowd votes and ship it as ONNX.
+
+One command (training venv, see training/README.md):
+
+    .venv-train/bin/python training/train_perceived.py --out training/runs/main --epochs 26 --install
+
+What it does, in order, with fixed seeds (numpy, torch, python: --seed, default 0):
+1. reads FERPlus Train/Valid votes from label.csv (2016), targets = crowd vote distribution over
+   the 8 expressions (single votes dropped, unknown/NF removed, renormalised; images whose most-voted
+   column is unknown/NF are dropped) and the 48x48 grey images;
+2. trains PerceivedNet (training/net.py) with soft-label cross-entropy, SGD + nesterov, one-cycle LR,
+   augmentation (random shift/scale/rotation, horizontal flip, brightness/contrast, small erasing);
+3. exports ONNX (with and without test-time flip averaging; flip is kept only if it is better on
+   Valid and its one-thread latency stays under 1.3 ms), fits the temperature on Valid (NLL of the
+   majority labels) and the abstention threshold on Valid (accuracy on answered faces >= 90%);
+4. writes run_dir/{log.txt, history.json, perceived.onnx, calibration.json}; with --install also
+   src/mien/models/perceived.onnx + perceived.json (sha256, provenance, temperature, threshold),
+   then runs the Test evaluation (benchmarks/perceived_eval.py --skip-pipeline) which writes
+   training/perceived_metrics.json and docs/perceived.md.
+Nothing is tuned on Test.
+"""
+from __future__ import annotations
+
+import argparse
+import hashlib
+import json
+import logging
+import math
+import random
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.nn.functional as TF
+
+HERE = Path(__file__).resolve().parent
+ROOT = HERE.parent
+sys.path.insert(0, str(HERE))
+import ferplus as FP  # noqa: E402
+from net import FlipAveraged, PerceivedNet  # noqa: E402
+
+log = logging.getLogger("train_perceived")
+ABSTAIN_TARGET = 0.90  # Valid accuracy on answered faces that fixes the abstention threshold
+MAX_FLIP_LATENCY_MS = 1.3
+
+
+def seed_everything(seed: int) -> None:
+    random.seed(seed)
+    np.random.seed(seed)
+    torch.manual_seed(seed)
+
+
+def augment(x: torch.Tensor, g: torch.Generator) -> torch.Tensor:
+    """x: (B,1,48,48) float 0..255. Random affine (shift ±10%, scale 0.9-1.1, rotation ±12°, flip),
+    brightness/contrast jitter and a small random erase."""
+    b = x.shape[0]
+    r = lambda lo, hi: torch.rand(b, generator=g) * (hi - lo) + lo
+    ang = r(-12, 12) * math.pi / 180
+    sc = r(0.9, 1.1)
+    flip = torch.where(torch.rand(b, generator=g) < 0.5, -1.0, 1.0)
+    tx, ty = r(-0.1, 0.1) * 2, r(-0.1, 0.1) * 2
+    cos, sin = torch.cos(ang) / sc, torch.sin(ang) / sc
+    theta = torch.stack([torch.stack([cos * flip, -sin, tx], 1), torch.stack([sin * flip, cos, ty], 1)], 1)
+    grid = TF.affine_grid(theta, list(x.shape), align_corners=False)
+    x = TF.grid_sample(x, grid, mode="bilinear", padding_mode="border", align_corners=False)
+    c = r(0.7, 1.3).view(b, 1, 1, 1)
+    br = r(-25, 25).view(b, 1, 1, 1)
+    m = x.mean(dim=(1, 2, 3), keepdim=True)
+    x = ((x - m) * c + m + br).clamp(0, 255)
+    # random erasing of a 8-16 px square on 25% of faces
+    er = torch.rand(b, generator=g) < 0.25
+    if er.any():
+        idx = torch.nonzero(er).flatten()
+        for i in idx.tolist():
+            s = int(torch.randint(8, 17, (1,), generator=g))
+            y0, x0 = (int(v) for v in torch.randint(0, 48 - s, (2,), generator=g))
+            x[i, :, y0:y0 + s, x0:x0 + s] = float(torch.rand(1, generator=g) * 255)
+    return x
+
+
+@torch.no_grad()
+def predict_logits(model: torch.nn.Module, images: np.ndarray, batch: int = 512) -> np.ndarray:
+    model.eval()
+    out = []
+    for i in range(0, len(images), batch):
+        x = torch.from_numpy(images[i:i + batch]).float().unsqueeze(1)
+        out.append(model(x).numpy())
+    return np.concatenate(out)
+
+
+def ort_latency_ms(path: Path, repeats: int = 300) -> float:
+    import onnxruntime as ort
+    so = ort.SessionOptions()
+    so.intra_op_num_threads = 1
+    so.inter_op_num_threads = 1
+    s = ort.InferenceSession(str(path), so, providers=["CPUExecutionProvider"])
+    a = (np.random.default_rng(0).random((1, 1, 48, 48)) * 255).astype(np.float32)
+    name = s.get_inputs()[0].name
+    for _ in range(30):
+        s.run(None, {name: a})
+    ts = []
+    for _ in range(repeats):
+        t = time.perf_counter()
+        s.run(None, {name: a})
+        ts.append(time.perf_counter() - t)
+    return float(np.median(ts) * 1000)
+
+
+def ort_logits(path: Path, images: np.ndarray) -> np.ndarray:
+    import onnxruntime as ort
+    so = ort.SessionOptions()
+    so.intra_op_num_threads = 2
+    s = ort.InferenceSession(str(path), so, providers=["CPUExecutionProvider"])
+    name = s.get_inputs()[0].name
+    return np.concatenate([s.run(None, {name: images[i:i + 512, None].astype(np.float32)})[0]
+                           for i in range(0, len(images), 512)])
+
+
+def export(model: torch.nn.Module, path: Path) -> None:
+    model.eval()
+    torch.onnx.export(model, torch.zeros(1, 1, 48, 48), str(path), input_names=["face"], output_names=["logits"],
+                      dynamic_axes={"face": {0: "n"}, "logits": {0: "n"}}, opset_version=17, dynamo=False)
+
+
+def main(argv=None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--out", type=Path, default=HERE / "runs" / "main")
+    ap.add_argument("--epochs", type=int, default=26)
+    ap.add_argument("--batch", type=int, default=128)
+    ap.add_argument("--lr", type=float, default=0.1)
+    ap.add_argument("--wd", type=float, default=5e-4)
+    ap.add_argument("--widths", default="32,64,128,256")
+    ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--subset", type=int, default=0, help="use only this many Train images (smoke test)")
+    ap.add_argument("--install", action="store_true", help="copy the model into src/mien/models and evaluate on Test")
+    a = ap.parse_args(argv)
+
+    a.out.mkdir(parents=True, exist_ok=True)
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s",
+                        handlers=[logging.FileHandler(a.out / "log.txt", mode="w"), logging.StreamHandler()])
+    log.info("args %s", vars(a))
+    seed_everything(a.seed)
+    torch.set_num_threads(a.threads)
+
+    t0 = time.time()
+    tr_names, tr_votes = FP.read_votes("Train")
+    tr_dist, tr_ok = FP.soft_targets(tr_votes)
+    tr_names, tr_dist = tr_names[tr_ok], tr_dist[tr_ok]
+    if a.subset:
+        pick = np.random.default_rng(a.seed).choice(len(tr_names), a.subset, replace=False)
+        tr_names, tr_dist = tr_names[pick], tr_dist[pick]
+    tr_img = FP.read_images("Train", tr_names)
+    va_names, va_votes = FP.read_votes("Valid")
+    va_img = FP.read_images("Valid", va_names)
+    va_lab = FP.majority_labels(va_votes)
+    vk = va_lab >= 0
+    log.info("Train usable %d of %d images; Valid majority-protocol %d; read in %.1f s",
+             len(tr_names), int(len(tr_ok)), int(vk.sum()), time.time() - t0)
+
+    widths = tuple(int(w) for w in a.widths.split(","))
+    net = PerceivedNet(widths)
+    n_params = sum(p.numel() for p in net.parameters())
+    log.info("PerceivedNet widths=%s params=%d", widths, n_params)
+    decay = [p for n, p in net.named_parameters() if p.ndim > 1]
+    no_decay = [p for n, p in net.named_parameters() if p.ndim <= 1]
+    opt = torch.optim.SGD([{"params": decay, "weight_decay": a.wd}, {"params": no_decay, "weight_decay": 0}],
+                          lr=a.lr, momentum=0.9, nesterov=True)
+    steps = a.epochs * (len(tr_names) // a.batch)
+    sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=a.lr, total_steps=steps, pct_start=0.2,
+                                                div_factor=20, final_div_factor=200)
+    g = torch.Generator().manual_seed(a.seed)
+    X = torch.from_numpy(tr_img).float().unsqueeze(1)
+    Y = torch.from_numpy(tr_dist)
+    history = []
+    for ep in range(a.epochs):
+        net.train()
+        te = time.time()
+        perm = torch.randperm(len(X), generator=g)
+        tot = 0.0
+        nb = len(X) // a.batch
+        for bi in range(nb):
+            idx = perm[bi * a.batch:(bi + 1) * a.batch]
+            x = augment(X[idx], g)
+            loss = -(Y[idx] * torch.log_softmax(net(x), 1)).sum(1).mean()
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            opt.step()
+            sched.step()
+            tot += loss.item()
+        vl = predict_logits(net, va_img[vk])
+        acc = float((vl.argmax(1) == va_lab[vk]).mean())
+        history.append({"epoch": ep + 1, "train_loss": tot / nb, "valid_accuracy": acc, "seconds": time.time() - te})
+        log.info("epoch %d/%d loss %.4f valid acc %.4f (%.0f s)", ep + 1, a.epochs, tot / nb, acc, time.time() - te)
+    (a.out / "history.json").write_text(json.dumps(history, indent=1))
+    torch.save(net.state_dict(), a.out / "weights.pt")
+
+    # ---- export, flip decision, calibration, threshold (Valid only) ----
+    net.eval()
+    plain, flip = a.out / "plain.onnx", a.out / "flip.onnx"
+    export(net, plain)
+    export(FlipAveraged(net), flip)
+    choice = {}
+    for name, path in (("plain", plain), ("flip", flip)):
+        lg = ort_logits(path, va_img[vk])
+        choice[name] = {"valid_accuracy": float((lg.argmax(1) == va_lab[vk]).mean()), "latency_ms": ort_latency_ms(path)}
+    use_flip = (choice["flip"]["valid_accuracy"] > choice["plain"]["valid_accuracy"]
+                and choice["flip"]["latency_ms"] <= MAX_FLIP_LATENCY_MS)
+    log.info("export choice %s -> %s", choice, "flip" if use_flip else "plain")
+    model_path = a.out / "perceived.onnx"
+    model_path.write_bytes((flip if use_flip else plain).read_bytes())
+
+    va_logits = ort_logits(model_path, va_img[vk])
+    T = FP.fit_temperature(va_logits, va_lab[vk])
+    p1, pT = FP.softmax(va_logits), FP.softmax(va_logits, T)
+    thr = FP.threshold_for_accuracy(pT, va_lab[vk], ABSTAIN_TARGET)
+    answered = pT.max(1) >= thr
+    cal = {
+        "temperature": T, "abstain_threshold": thr, "abstain_target_valid_accuracy": ABSTAIN_TARGET,
+        "test_time_flip": use_flip, "export_choice": choice,
+        "valid": {"n": int(vk.sum()), "accuracy": float((p1.argmax(1) == va_lab[vk]).mean()),
+                  "nll_before": FP.nll(p1, va_lab[vk]), "nll_after": FP.nll(pT, va_lab[vk]),
+                  "ece_before": FP.ece(p1, va_lab[vk]), "ece_after": FP.ece(pT, va_lab[vk]),
+                  "coverage_at_threshold": float(answered.mean()),
+                  "accuracy_answered_at_threshold": float((pT.argmax(1) == va_lab[vk])[answered].mean())},
+    }
+    log.info("calibration %s", json.dumps(cal))
+    training = {"params": n_params, "widths": list(widths), "epochs": a.epochs, "batch": a.batch, "lr": a.lr,
+                "weight_decay": a.wd, "seed": a.seed, "threads": a.threads, "train_images": int(len(tr_names)),
+                "train_images_dropped_unknown_nf": int((~tr_ok).sum()), "subset": a.subset,
+                "torch": torch.__version__, "wall_seconds": time.time() - t0, "history": history}
+    (a.out / "calibration.json").write_text(json.dumps({**cal, "training": training}, indent=1))
+
+    if a.install:
+        dst = ROOT / "src" / "mien" / "models" / "perceived.onnx"
+        data = model_path.read_bytes()
+        dst.write_bytes(data)
+        sidecar = {
+            "file": "perceived.onnx", "sha256": hashlib.sha256(data).hexdigest(), "bytes": len(data),
+            "classes": list(FP.CLASSES), "input": "face: (N,1,48,48) float32 grey 0..255, FER2013 framing",
+            "output": "logits: (N,8); probabilities = softmax(logits / temperature)",
+            "temperature": T, "abstain_threshold": thr, "abstain_rule": f"top probability < threshold, "
+            f"threshold = lowest at which Valid accuracy on answered faces >= {ABSTAIN_TARGET:.0%}",
+            "test_time_flip": use_flip,
+            "source": "trained by mien: training/train_perceived.py (seed %d)" % a.seed,
+            "training_data": "FERPlus label.csv (2016) votes on FER2013 Train; Valid for calibration",
+            "licence": "model weights: same licence as mien; trained on FER2013 pixels (no stated licence, "
+                       "not redistributed) and FERPlus votes (MIT, Microsoft)",
+            "training": {k: v for k, v in training.items() if k != "history"},
+        }
+        (dst.parent / "perceived.json").write_text(json.dumps(sidecar, indent=1) + "\n")
+        (HERE / "perceived_training.json").write_text(json.dumps({**cal, "training": training}, indent=1) + "\n")
+        subprocess.run([sys.executable, str(ROOT / "tools" / "refresh_manifest.py")], check=True)
+        log.info("installed %s sha256 %s", dst, sidecar["sha256"])
+        subprocess.run([sys.executable, str(ROOT / "benchmarks" / "perceived_eval.py"), "--skip-pipeline"], check=True)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
