@@ -233,6 +233,10 @@ def build_parser() -> argparse.ArgumentParser:
     schema = sub.add_parser("schema", help="print the output columns and what each means",
                             description="Print the table schema (column, type, meaning) as Markdown.")
     schema.set_defaults(func=run_schema)
+
+    from .audit.cli import add_audit_parser
+
+    add_audit_parser(sub)
     return parser
 
 

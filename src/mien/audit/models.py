@@ -1,0 +1,342 @@
+"""Models that ``mien audit`` can score; each gives (N, 8) probabilities over mien's classes.
+
+- ``mien``: mien's own perceived-expression model (:mod:`mien.perceived`).
+- an ONNX image classifier described by a JSON config (see :class:`OnnxConfigModel`).
+- a predictions CSV written by any other tool (see :class:`PredictionsModel`); it cannot be re-run,
+  so robustness is not measured for it.
+
+A class the model cannot output (e.g. contempt for a 7-class model) gets probability 0 in every
+row, is listed in ``classes_out`` as absent, and is named on the card. A model class mapped to
+``null`` (e.g. a model's own "unknown") is dropped and the rest renormalised.
+"""
+from __future__ import annotations
+
+import csv
+import json
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+from .datasets import PATH_COLUMNS, class_index
+from .metrics import CLASSES, K
+
+
+class ModelError(ValueError):
+    """A model, config or predictions file that cannot be used; the message names the file (and row)."""
+
+
+class AuditModel:
+    name: str = "model"
+    description: str = ""
+    classes_out: tuple[int, ...] = tuple(range(K))
+    can_run: bool = True  # False: predictions given, images cannot be re-scored (no robustness)
+    hard_labels: bool = False  # True: one label per image, no probabilities (no calibration)
+    notes: list[str]
+
+    def predict(self, images: list[np.ndarray], names: list[str]) -> np.ndarray:
+        raise NotImplementedError
+
+
+def _grey(img: np.ndarray) -> np.ndarray:
+    return cv2.cvtColor(img, cv2.COLOR_RGB2GRAY) if img.ndim == 3 else img
+
+
+def _resize(img: np.ndarray, size: tuple[int, int]) -> np.ndarray:
+    h, w = size
+    if img.shape[:2] == (h, w):
+        return img
+    shrink = img.shape[0] > h or img.shape[1] > w
+    return cv2.resize(img, (w, h), interpolation=cv2.INTER_AREA if shrink else cv2.INTER_LINEAR)
+
+
+class MienModel(AuditModel):
+    """mien's perceived-expression model: images are made grey and resized to 48x48 (a FER2013-framed
+    image, as in FERPlus, goes in as it is)."""
+
+    def __init__(self, num_threads: int = 1, batch: int = 256):
+        from .. import perceived as P
+
+        self._model = P.PerceivedModel(num_threads=num_threads)
+        card = P.model_card()
+        self.name = "mien perceived"
+        self.description = (f"mien's perceived-expression model ({P.MODEL_NAME}, sha256 {card['sha256'][:12]}, "
+                            f"temperature {self._model.temperature:.3g})")
+        self.notes = []
+        self.batch = batch
+        assert tuple(P.CLASSES) == CLASSES
+
+    def predict(self, images, names=None) -> np.ndarray:
+        faces = np.stack([_resize(_grey(im), (48, 48)) for im in images]) if images else np.zeros((0, 48, 48), np.uint8)
+        out = [self._model(faces[i:i + self.batch]).probabilities for i in range(0, len(faces), self.batch)]
+        return np.concatenate(out).astype(np.float64) if out else np.zeros((0, K))
+
+
+def _class_map(names: list[str], mapping: dict | None, where: str) -> tuple[np.ndarray, list[str]]:
+    """(len(names),) target index per model class (-1 = dropped) and notes."""
+    mapping = {str(k).strip().lower(): v for k, v in (mapping or {}).items()}
+    target, dropped = [], []
+    for n in names:
+        key = str(n).strip().lower()
+        if key in mapping:
+            v = mapping[key]
+            if v is None:
+                target.append(-1)
+                dropped.append(n)
+                continue
+            c = class_index(v)
+            if c is None:
+                raise ModelError(f"{where}: mapping {n!r} -> {v!r}: {v!r} is not one of mien's classes ({', '.join(CLASSES)})")
+        else:
+            c = class_index(n)
+            if c is None:
+                raise ModelError(f"{where}: model class {n!r} is not one of mien's classes or a known synonym; "
+                                 "map it in \"mapping\" (to a class, or to null to drop it)")
+        target.append(c)
+    notes = [f"model class(es) {', '.join(map(str, dropped))} dropped and the rest renormalised"] if dropped else []
+    return np.array(target), notes
+
+
+def _to_mien(p: np.ndarray, target: np.ndarray, where: str) -> np.ndarray:
+    out = np.zeros((len(p), K))
+    for j, c in enumerate(target):
+        if c >= 0:
+            out[:, c] += p[:, j]
+    s = out.sum(1, keepdims=True)
+    if (s <= 0).any():
+        i = int(np.nonzero(s[:, 0] <= 0)[0][0])
+        raise ModelError(f"{where}: row {i}: no probability left on mien's classes")
+    return out / s
+
+
+class OnnxConfigModel(AuditModel):
+    """An ONNX image classifier described by a JSON config::
+
+        {"name": "my model", "onnx": "model.onnx",        # path relative to the config
+         "input_size": [64, 64], "color": "grey",          # grey | rgb | bgr
+         "layout": "NCHW",                                 # NCHW (default) | NHWC
+         "scale": 0.00392156862745098, "mean": [0.5], "std": [0.5],   # x = (pixel*scale - mean) / std
+         "output": "probabilities",                        # probabilities | logits (softmax applied)
+         "classes": ["angry", "disgust", "fear", "happy", "sad", "surprise", "neutral"],
+         "mapping": {"angry": "anger"}}                    # optional; names not listed use synonyms
+
+    Images are resized to ``input_size`` (area interpolation when shrinking).
+    """
+
+    def __init__(self, config_path: Path, num_threads: int = 1, batch: int = 256):
+        import onnxruntime as ort
+
+        self.path = Path(config_path)
+        try:
+            cfg = json.loads(self.path.read_text())
+        except (OSError, ValueError) as exc:
+            raise ModelError(f"{self.path}: cannot read the model config ({exc})") from exc
+        if not isinstance(cfg, dict):
+            raise ModelError(f"{self.path}: the model config must be a JSON object")
+        for key in ("onnx", "input_size", "classes"):
+            if key not in cfg:
+                raise ModelError(f"{self.path}: missing key {key!r}")
+        try:
+            h, w = (int(x) for x in cfg["input_size"])
+        except (TypeError, ValueError):
+            raise ModelError(f"{self.path}: input_size must be [height, width], got {cfg['input_size']!r}") from None
+        self.size = (h, w)
+        self.color = str(cfg.get("color", "grey")).lower()
+        if self.color not in ("grey", "gray", "rgb", "bgr"):
+            raise ModelError(f"{self.path}: color must be grey, rgb or bgr, got {self.color!r}")
+        self.layout = str(cfg.get("layout", "NCHW")).upper()
+        if self.layout not in ("NCHW", "NHWC"):
+            raise ModelError(f"{self.path}: layout must be NCHW or NHWC, got {self.layout!r}")
+        self.output = str(cfg.get("output", "probabilities")).lower()
+        if self.output not in ("probabilities", "logits"):
+            raise ModelError(f"{self.path}: output must be probabilities or logits, got {self.output!r}")
+        self.scale = float(cfg.get("scale", 1 / 255))
+        self.mean = np.asarray(cfg.get("mean", [0.0]), np.float32)
+        self.std = np.asarray(cfg.get("std", [1.0]), np.float32)
+        names = list(cfg["classes"])
+        self.target, self.notes = _class_map(names, cfg.get("mapping"), str(self.path))
+        self.classes_out = tuple(sorted({int(c) for c in self.target if c >= 0}))
+        onnx_path = (self.path.parent / cfg["onnx"]).resolve()
+        so = ort.SessionOptions()
+        so.intra_op_num_threads = num_threads
+        so.inter_op_num_threads = 1
+        so.log_severity_level = 3
+        try:
+            self._session = ort.InferenceSession(str(onnx_path), so, providers=["CPUExecutionProvider"])
+        except Exception as exc:  # onnxruntime raises its own exception types
+            raise ModelError(f"{self.path}: cannot load {onnx_path}: {exc}") from exc
+        inp = self._session.get_inputs()[0]
+        self._input = inp.name
+        self.batch = 1 if (inp.shape and inp.shape[0] == 1) else batch
+        out_dim = self._session.get_outputs()[0].shape[-1]
+        if isinstance(out_dim, int) and out_dim != len(names):
+            raise ModelError(f"{self.path}: the model has {out_dim} outputs but {len(names)} classes are named")
+        self.n_out = len(names)
+        self.name = str(cfg.get("name", self.path.stem))
+        self.description = f"ONNX model {onnx_path.name} via {self.path.name} ({h}x{w} {self.color}, {self.layout})"
+
+    def preprocess(self, images) -> np.ndarray:
+        arr = []
+        for im in images:
+            if self.color in ("grey", "gray"):
+                x = _resize(_grey(im), self.size)[..., None]
+            else:
+                x = _resize(im if im.ndim == 3 else cv2.cvtColor(im, cv2.COLOR_GRAY2RGB), self.size)
+                if self.color == "bgr":
+                    x = x[..., ::-1]
+            arr.append(x)
+        x = (np.stack(arr).astype(np.float32) * self.scale - self.mean) / self.std
+        return np.ascontiguousarray(x.transpose(0, 3, 1, 2) if self.layout == "NCHW" else x, np.float32)
+
+    def predict(self, images, names=None) -> np.ndarray:
+        if not images:
+            return np.zeros((0, K))
+        out = []
+        for i in range(0, len(images), self.batch):
+            x = self.preprocess(images[i:i + self.batch])
+            y = np.asarray(self._session.run(None, {self._input: x})[0], np.float64).reshape(len(x), -1)
+            out.append(y)
+        y = np.concatenate(out)
+        if y.shape[1] != self.n_out:
+            raise ModelError(f"{self.path}: the model returned {y.shape[1]} outputs, {self.n_out} classes are named")
+        if self.output == "logits":
+            y = np.exp(y - y.max(1, keepdims=True))
+            y /= y.sum(1, keepdims=True)
+        return _to_mien(y, self.target, str(self.path))
+
+
+class PredictionsModel(AuditModel):
+    """Predictions written by another tool: a CSV with a path column (``path``, ``file``, ``image`` or
+    ``name``, matched to the dataset's relative paths, or to file names when those are unique) and
+    either probability columns named by classes (mien's names, synonyms such as ``happy``, or
+    ``perceived_*``; other columns are ignored) or a ``label`` column (hard labels: no calibration).
+
+    Optional: a ``perturbation`` column (empty for the unchanged image, else a key of
+    :data:`mien.audit.robustness.PERTURBATIONS`) gives predictions on changed images made with
+    :func:`mien.audit.robustness.perturb`, so robustness can be scored without running the model here;
+    their seed is ``perturbation_seed`` in the optional sidecar ``<name>.json`` (default 0).
+    """
+
+    can_run = False
+
+    def __init__(self, path: Path):
+        self.path = Path(path)
+        self.notes = []
+        if not self.path.is_file():
+            raise ModelError(f"{self.path}: no such predictions file")
+        with open(self.path, newline="", encoding="utf-8-sig") as f:
+            reader = csv.DictReader(f)
+            header = [h for h in (reader.fieldnames or []) if h is not None]
+            lower = {h.strip().lower(): h for h in header}
+            path_col = next((lower[c] for c in PATH_COLUMNS if c in lower), None)
+            if path_col is None:
+                raise ModelError(f"{self.path}, row 1 (header): no path column (one of {', '.join(PATH_COLUMNS)})")
+            label_col = lower.get("label")
+            pert_col = lower.get("perturbation")
+            prob_cols = [h for h in header if h not in (path_col, label_col) and class_index(h) is not None]
+            if not prob_cols and not label_col:
+                raise ModelError(f"{self.path}, row 1 (header): needs probability columns named by classes "
+                                 f"({', '.join(CLASSES)}) or a label column")
+            ignored = [h for h in header if h not in prob_cols and h not in (path_col, label_col, pert_col)]
+            if ignored:
+                self.notes.append(f"columns ignored: {', '.join(ignored[:10])}{' …' if len(ignored) > 10 else ''}")
+            self.hard_labels = not prob_cols
+            target = np.array([class_index(h) for h in prob_cols])
+            from .robustness import PERTURBATIONS
+
+            known = {p.key for p in PERTURBATIONS}
+            tables: dict[str, dict[str, np.ndarray]] = {"": {}}
+            for row in reader:
+                where = f"{self.path}, row {reader.line_num}"
+                if None in row or any(v is None for v in row.values()):
+                    raise ModelError(f"{where}: expected {len(header)} fields like the header")
+                key = row[path_col].strip()
+                pert = row[pert_col].strip() if pert_col else ""
+                if pert and pert not in known:
+                    raise ModelError(f"{where}: perturbation {pert!r} is not one of {', '.join(sorted(known))} "
+                                     "(empty for the unchanged image)")
+                rows = tables.setdefault(pert, {})
+                if key in rows:
+                    raise ModelError(f"{where}: {key!r} has a second prediction"
+                                     + (f" for perturbation {pert!r}" if pert else ""))
+                p = np.zeros(K)
+                if prob_cols:
+                    try:
+                        vals = np.array([float(row[h]) for h in prob_cols])
+                    except ValueError:
+                        raise ModelError(f"{where}: probabilities must be numbers, got "
+                                         f"{[row[h] for h in prob_cols]}") from None
+                    if not np.isfinite(vals).all() or (vals < 0).any() or vals.sum() <= 0:
+                        raise ModelError(f"{where}: probabilities must be finite, >= 0 and not all 0")
+                    np.add.at(p, target, vals)
+                    p /= p.sum()
+                else:
+                    c = class_index(row[label_col])
+                    if c is None:
+                        raise ModelError(f"{where}: label {row[label_col]!r} is not one of mien's classes "
+                                         f"({', '.join(CLASSES)}) or a known synonym")
+                    p[c] = 1.0
+                rows[key] = p
+        if not tables[""]:
+            raise ModelError(f"{self.path}: no rows for unchanged images")
+        self._rows = tables.pop("")
+        self._perturbed = tables
+        rows = self._rows
+        self.classes_out = tuple(sorted({int(c) for c in target})) if prob_cols else tuple(range(K))
+        self.name = self.path.stem
+        kind = "hard labels" if self.hard_labels else f"probabilities over {len(prob_cols)} column(s)"
+        self.description = f"predictions file {self.path.name} ({kind}, {len(rows)} rows)"
+        sidecar = self.path.with_suffix(".json")  # optional provenance: {"name": ..., "description": ...}
+        seed = 0
+        if sidecar.is_file():
+            try:
+                info = json.loads(sidecar.read_text())
+            except ValueError as exc:
+                raise ModelError(f"{sidecar}: not valid JSON ({exc})") from exc
+            if isinstance(info, dict):
+                seed = int(info.get("perturbation_seed", 0))
+                self.name = str(info.get("name", self.name))
+                if info.get("description"):
+                    self.description += f"; {info['description']}"
+        # perturbation key -> the seed its changed images were made with (see robustness.image_rng)
+        self.perturbations = {k: seed for k in self._perturbed}
+        if self._perturbed:
+            self.description += f"; rows for {len(self._perturbed)} kinds of changed image"
+
+    def predict(self, images, names) -> np.ndarray:
+        return self._lookup(self._rows, names, "")
+
+    def predict_perturbed(self, key: str, names) -> np.ndarray:
+        return self._lookup(self._perturbed[key], names, f" (perturbation {key!r})")
+
+    def _lookup(self, table: dict, names, what: str) -> np.ndarray:
+        by_base: dict[str, list[str]] = {}
+        for k in table:
+            by_base.setdefault(Path(k).name, []).append(k)
+        out = np.zeros((len(names), K))
+        missing = []
+        for i, n in enumerate(names):
+            key = n if n in table else None
+            if key is None:
+                cands = by_base.get(Path(n).name, [])
+                key = cands[0] if len(cands) == 1 else None
+            if key is None:
+                missing.append(n)
+                continue
+            out[i] = table[key]
+        if missing:
+            raise ModelError(f"{self.path}: no prediction{what} for {len(missing)} of {len(names)} dataset images, "
+                             f"e.g. {missing[0]!r}")
+        return out
+
+
+def load_model(spec: str, num_threads: int = 1) -> AuditModel:
+    """``mien``, a ``.json`` ONNX config or a ``.csv`` predictions file."""
+    if spec in (None, "", "mien"):
+        return MienModel(num_threads=num_threads)
+    p = Path(spec)
+    if p.suffix.lower() == ".json":
+        return OnnxConfigModel(p, num_threads=num_threads)
+    if p.suffix.lower() == ".csv":
+        return PredictionsModel(p)
+    raise ModelError(f"{spec}: --model is 'mien', an ONNX config (.json) or a predictions file (.csv)")
