@@ -155,7 +155,7 @@ def main(argv=None) -> int:
         "valid": training["valid"] | {"abstain_target_valid_accuracy": training["abstain_target_valid_accuracy"]},
         "export_choice": training["export_choice"],
         "test": test_metrics(probs1, probsT, labels, FP.crowd_distribution(votes), names, dup, model.threshold),
-        "single_annotator_baseline": FP.single_annotator_accuracy(votes),
+        "single_annotator_baseline": FP.single_annotator_baseline(votes),
         "classes": list(P.CLASSES),
     }
     out["latency"] = latency_ms(a.latency_repeats)

@@ -9,8 +9,16 @@ from __future__ import annotations
 import csv
 from pathlib import Path
 
+import sys
+
 import cv2
 import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))
+# The FERPlus protocol and the metrics have one implementation, in mien's audit.
+from mien.audit.metrics import crowd_distribution, drop_single_votes, majority_labels, mean_kl  # noqa: E402,F401
+from mien.audit.metrics import ece as _ece  # noqa: E402
+from mien.audit.metrics import single_annotator_baseline  # noqa: E402,F401
 
 ROOT = Path(__file__).resolve().parents[1]
 DATA = ROOT.parent / "shared" / "data"
@@ -52,24 +60,8 @@ def read_images(split: str, names) -> np.ndarray:
     return out
 
 
-def drop_single_votes(votes: np.ndarray) -> np.ndarray:
-    """Classes that received exactly one vote are treated as noise and set to 0 (FERPlus reference code)."""
-    v = votes.copy()
-    v[v == 1] = 0
-    return v
 
 
-def majority_labels(votes: np.ndarray) -> np.ndarray:
-    """FERPlus 'majority' protocol: index 0..7, or -1 when the image is not kept.
-
-    Drop single votes; keep the image only if its top class holds more than half of the remaining
-    votes and is one of the 8 expressions (not unknown / NF).
-    """
-    v = drop_single_votes(votes)
-    total = v.sum(1)
-    top = v.argmax(1)
-    keep = (v.max(1) * 2 > total) & (top < 8) & (total > 0)
-    return np.where(keep, top, -1)
 
 
 def soft_targets(votes: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -87,40 +79,8 @@ def soft_targets(votes: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return dist.astype(np.float32), usable
 
 
-def crowd_distribution(votes: np.ndarray) -> np.ndarray:
-    """Same as the training targets, for every image (rows with no expression vote stay 0)."""
-    v = drop_single_votes(votes).astype(np.float64)[:, :8]
-    s = v.sum(1, keepdims=True)
-    return np.divide(v, s, out=np.zeros_like(v), where=s > 0)
 
 
-def single_annotator_accuracy(votes: np.ndarray) -> dict:
-    """Expected accuracy of one annotator against the other nine (leave-one-out), majority-protocol images.
-
-    For each image kept by the majority protocol and each of its (usually ten) votes: remove that
-    vote, take the most-voted class of the remaining votes (all ten columns; ties go to the earlier
-    column, as numpy's argmax does) and score the removed vote against it. A removed unknown / NF
-    vote can never match, so it counts as wrong. Averaged over all (image, vote) pairs.
-    A stricter variant re-applies the full majority protocol to the nine remaining votes and skips
-    pairs where it keeps no label; it is reported alongside.
-    """
-    keep = majority_labels(votes) >= 0
-    hits = pairs = 0.0
-    strict_hits = strict_pairs = 0.0
-    for row in votes[keep]:
-        for c in np.nonzero(row)[0]:
-            n = row[c]
-            rest = row.copy()
-            rest[c] -= 1
-            pairs += n
-            hits += n * (rest.argmax() == c)
-            lab = majority_labels(rest[None])[0]
-            if lab >= 0:
-                strict_pairs += n
-                strict_hits += n * (lab == c)
-    return {"accuracy": hits / pairs, "pairs": int(pairs), "images": int(keep.sum()),
-            "accuracy_vs_majority_protocol_of_other_nine": strict_hits / strict_pairs,
-            "pairs_with_majority_of_other_nine": int(strict_pairs)}
 
 
 def train_duplicate_names() -> dict[str, set[str]]:
@@ -136,6 +96,11 @@ def train_duplicate_names() -> dict[str, set[str]]:
 
 # ---- metrics on probabilities (N, 8) ----
 
+def ece(probs: np.ndarray, labels: np.ndarray, bins: int = 15) -> float:
+    """Expected calibration error with 15 equal-width bins (the figure the perceived-expression issue asks for)."""
+    return _ece(probs, labels, bins)
+
+
 def softmax(logits: np.ndarray, temperature: float = 1.0) -> np.ndarray:
     z = logits / temperature
     z = z - z.max(1, keepdims=True)
@@ -143,25 +108,8 @@ def softmax(logits: np.ndarray, temperature: float = 1.0) -> np.ndarray:
     return e / e.sum(1, keepdims=True)
 
 
-def ece(probs: np.ndarray, labels: np.ndarray, bins: int = 15) -> float:
-    """Expected calibration error: top-class confidence vs. correctness, equal-width bins."""
-    conf = probs.max(1)
-    correct = probs.argmax(1) == labels
-    edges = np.linspace(0, 1, bins + 1)
-    err = 0.0
-    for lo, hi in zip(edges[:-1], edges[1:]):
-        m = (conf > lo) & (conf <= hi)
-        if m.any():
-            err += m.mean() * abs(conf[m].mean() - correct[m].mean())
-    return float(err)
 
 
-def mean_kl(crowd: np.ndarray, probs: np.ndarray) -> float:
-    """Mean KL(crowd || model) in nats."""
-    p = np.clip(probs, 1e-12, 1)
-    with np.errstate(divide="ignore", invalid="ignore"):
-        terms = np.where(crowd > 0, crowd * (np.log(np.where(crowd > 0, crowd, 1)) - np.log(p)), 0.0)
-    return float(terms.sum(1).mean())
 
 
 def nll(probs: np.ndarray, labels: np.ndarray) -> float:

@@ -110,10 +110,10 @@ def render(m: dict) -> str:
       f"(p90 {lat['p90_ms_per_face_batch1']:.3f}; batch 64: {lat['median_ms_per_face_batch64']:.3f} ms/face; measured on a shared 2-core machine, so other jobs add noise) |")
     w(f"| model file | {mod['bytes'] / 1e6:.2f} MB, sha256 `{mod['sha256']}` |")
     w("")
-    w(f"Single-annotator baseline, as computed: for each Test image kept by the protocol and each of its votes, remove that vote and "
-      f"compare it with the most-voted class of the other nine (ties to the earlier column; an unknown/NF vote counts as wrong); "
-      f"{base['pairs']} (image, vote) pairs. Against the full majority protocol re-applied to the other nine (pairs without a "
-      f"majority skipped) it is {pct(base['accuracy_vs_majority_protocol_of_other_nine'], 2)}.")
+    w(f"Single-annotator baseline, as computed by `mien.audit.metrics.single_annotator_baseline`: for each Test image kept by "
+      f"the protocol and each of its votes, remove that vote and compare it with the most-voted class of the other nine; when "
+      f"k classes tie for the top, a matching vote scores 1/k (a random tie-break). {base['images']} images, {base['votes']} votes. "
+      f"Counting every tie as wrong gives {pct(base['accuracy_ties_wrong'], 2)}, as right {pct(base['accuracy_ties_right'], 2)}.")
     w("")
     w("### Per-class recall")
     w("| class | support | recall |")
