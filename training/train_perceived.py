@@ -2,7 +2,7 @@
 
 One command (training venv, see training/README.md):
 
-    .venv-train/bin/python training/train_perceived.py --out training/runs/main --epochs 26 --install
+    .venv-train/bin/python training/train_perceived.py --out training/runs/main --epochs 42 --install
 
 What it does, in order, with fixed seeds (numpy, torch, python: --seed, default 0):
 1. reads FERPlus Train/Valid votes from label.csv (2016), targets = crowd vote distribution over
@@ -128,7 +128,7 @@ def export(model: torch.nn.Module, path: Path) -> None:
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--out", type=Path, default=HERE / "runs" / "main")
-    ap.add_argument("--epochs", type=int, default=26)
+    ap.add_argument("--epochs", type=int, default=42)
     ap.add_argument("--batch", type=int, default=128)
     ap.add_argument("--lr", type=float, default=0.1)
     ap.add_argument("--wd", type=float, default=5e-4)
