@@ -81,24 +81,29 @@ def single_annotator_scores(votes) -> np.ndarray:
     so can only score when the others' top is also unknown / NF. The image's score is the mean over
     its votes (weighted by count); NaN for an image without votes.
     """
-    v = np.asarray(votes, np.int64)
+    expected, _, _ = _leave_one_out(np.asarray(votes, np.int64))
+    return expected
+
+
+def _leave_one_out(v: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Per image, the leave-one-out single-annotator score with k-way ties scored 1/k, and its
+    bounds with every tie counted wrong / right (NaN for an image without votes)."""
     n, c = v.shape
-    out = np.full(n, np.nan)
-    total = v.sum(1)
-    score = np.zeros(n)
+    expected, lo, hi, total = np.zeros(n), np.zeros(n), np.zeros(n), v.sum(1)
     for j in range(c):
         has = v[:, j] > 0
         if not has.any():
             continue
         rest = v[has].copy()
         rest[:, j] -= 1
-        top = rest.max(1, keepdims=True)
-        tied = rest == top
+        tied = rest == rest.max(1, keepdims=True)
         k = tied.sum(1)
-        score[has] += v[has, j] * np.where(tied[:, j], 1.0 / k, 0.0)
-    ok = total > 0
-    out[ok] = score[ok] / total[ok]
-    return out
+        weight = v[has, j]
+        expected[has] += weight * np.where(tied[:, j], 1.0 / k, 0.0)
+        lo[has] += weight * (tied[:, j] & (k == 1))
+        hi[has] += weight * tied[:, j]
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return expected / total, lo / total, hi / total
 
 
 def single_annotator_baseline(votes, labels=None) -> dict:
@@ -112,8 +117,7 @@ def single_annotator_baseline(votes, labels=None) -> dict:
     v = np.asarray(votes, np.int64)
     y = majority_labels(v) if labels is None else _check_labels(labels, len(v))
     keep = y >= 0
-    s = single_annotator_scores(v)
-    lo, hi = _tie_bounds(v)
+    s, lo, hi = _leave_one_out(v)
     recall = [float(s[keep & (y == c)].mean()) if (keep & (y == c)).any() else float("nan") for c in range(K)]
     present = [r for r in recall if np.isfinite(r)]
     return {
@@ -126,24 +130,6 @@ def single_annotator_baseline(votes, labels=None) -> dict:
         "votes": int(v[keep].sum()),
         "tie_rule": "a vote that ties with k classes for the top of the other votes scores 1/k",
     }
-
-
-def _tie_bounds(v: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    n, c = v.shape
-    lo, hi, total = np.zeros(n), np.zeros(n), v.sum(1)
-    for j in range(c):
-        has = v[:, j] > 0
-        if not has.any():
-            continue
-        rest = v[has].copy()
-        rest[:, j] -= 1
-        top = rest.max(1, keepdims=True)
-        tied = rest == top
-        alone = tied[:, j] & (tied.sum(1) == 1)
-        lo[has] += v[has, j] * alone
-        hi[has] += v[has, j] * tied[:, j]
-    with np.errstate(invalid="ignore", divide="ignore"):
-        return lo / total, hi / total
 
 
 # ---- agreement with the majority --------------------------------------------------------------------
