@@ -173,8 +173,9 @@ def run_demo(args: argparse.Namespace) -> int:
         print(f"mien demo: the sample is NASA's public-domain portrait of Eileen Collins ({sample.name}).\n"
               f"  table:     {table.resolve()}\n"
               f"  picture:   {(out_dir / 'astronaut_annotated.png').resolve()}\n"
-              "Each row is one face: box, detector score, head pose (degrees), quality and FACS action units "
-              "(facial movements, not feelings; see docs/action_units.md). "
+              "Each row is one face: box, detector score, head pose (degrees), quality, FACS action units "
+              "(facial movements, not feelings) and perceived expression (how observers would label the face, "
+              "not what the person feels). "
               "Run `mien analyze --help` for your own images.")
     return code
 
