@@ -23,6 +23,7 @@ MATCH_IOU = 0.3
 @dataclass
 class TrackState:
     next_id: int = 0
+    frames_seen: int = 0
     ids: list[int] = field(default_factory=list)
     meshes: np.ndarray = field(default_factory=lambda: np.zeros((0, 468, 3), np.float32))
 
@@ -52,7 +53,6 @@ class FaceTracker:
         self.min_presence = min_presence
         self.max_faces = max_faces
         self.state = TrackState()
-        self._frames_seen = 0
 
     def step(self, rgb: np.ndarray) -> TrackedFaces:
         s = self.state
@@ -60,7 +60,7 @@ class FaceTracker:
         ids = list(s.ids)
         scores = [np.nan] * len(ids)
         rois = tracked_rois
-        if self._frames_seen % self.detect_every == 0:
+        if s.frames_seen % self.detect_every == 0:
             det = self.detector(rgb, max_faces=self.max_faces)
             if len(det):
                 tracked_boxes = mesh_boxes(s.meshes)
@@ -79,7 +79,7 @@ class FaceTracker:
                         ids.append(s.next_id)
                         scores.append(float(det.scores[k]))
                         s.next_id += 1
-        self._frames_seen += 1
+        s.frames_seen += 1
         meshes = self.mesher(rgb, rois)
         keep = np.flatnonzero(meshes.presence >= self.min_presence)
         all_ids = np.array(ids, np.int64)

@@ -50,6 +50,10 @@ class DatasetError(ValueError):
     """A dataset that cannot be read; the message names the file and, where there is one, the row."""
 
 
+def unknown_label(value: str) -> str:
+    return f"label {value!r} is not one of mien's classes ({', '.join(CLASSES)}) or a known synonym"
+
+
 def class_index(name: str) -> int | None:
     """Index in ``CLASSES`` of a class name or a known synonym (case-insensitive), else None."""
     key = str(name).strip().lower()
@@ -314,8 +318,7 @@ def load_csv(manifest: Path) -> AuditDataset:
             else:
                 c = class_index(row[label_col])
                 if c is None:
-                    raise DatasetError(f"{where}: label {row[label_col]!r} is not one of mien's classes "
-                                       f"({', '.join(CLASSES)}) or a known synonym")
+                    raise DatasetError(f"{where}: {unknown_label(row[label_col])}")
                 v[c] = 1
             names.append(rel)
             paths.append(img)

@@ -18,7 +18,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from .datasets import PATH_COLUMNS, class_index
+from .datasets import PATH_COLUMNS, class_index, unknown_label
 from .metrics import CLASSES, K
 
 
@@ -273,8 +273,7 @@ class PredictionsModel(AuditModel):
                 else:
                     c = class_index(row[label_col])
                     if c is None:
-                        raise ModelError(f"{where}: label {row[label_col]!r} is not one of mien's classes "
-                                         f"({', '.join(CLASSES)}) or a known synonym")
+                        raise ModelError(f"{where}: {unknown_label(row[label_col])}")
                     p[c] = 1.0
                 rows[key] = p
         if not tables[""]:
