@@ -1,10 +1,20 @@
 """End-to-end frames per second on a video, one thread, decoding included.
 
-    python benchmarks/bench_video.py [VIDEO] [--repeats 3]
+    python benchmarks/bench_video.py [VIDEO] [--repeats 5]
 
-Default video: ../shared/data/demo/openmpf/new_face_video-90.mp4. Prints the median over
-repeats of: decoding alone, and the default video analysis (tracking, smoothing, landmarks, pose,
-quality, action units, perceived expression; no iris).
+Default video: ../shared/data/demo/openmpf/new_face_video-90.mp4. The process is pinned to one
+CPU core (decoder threads included) and the models run on one thread. Prints medians over repeats
+(all in this one process, taking turns, so that drift of the machine's speed hits each alike) of:
+
+- decoding alone;
+- the default video analysis (tracking, smoothing, landmarks, pose, quality, action units,
+  perceived expression at most 10 times a second per face; no iris), and the share of its time
+  spent inside the models;
+- the same with the perceived-expression model on every frame (``--perceived-hz 0``), and how
+  far the default's perceived columns are from it.
+
+"Floor" is decoding plus model inference alone: what no change outside the models and the
+decoder can beat on this machine.
 """
 import os
 
@@ -14,36 +24,83 @@ os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
 import argparse  # noqa: E402
 import statistics  # noqa: E402
 import time  # noqa: E402
+from collections import defaultdict  # noqa: E402
 from pathlib import Path  # noqa: E402
 
 import cv2  # noqa: E402
+import numpy as np  # noqa: E402
 
 from mien.analyzer import Analyzer, AnalyzerOptions  # noqa: E402
+from mien.perceived import CLASSES, PerceivedModel  # noqa: E402
+from mien.results import to_frame  # noqa: E402
+from mien.runtime import TFLiteModel  # noqa: E402
 from mien.video import frames  # noqa: E402
-from mien.video_analysis import analyze_frames  # noqa: E402
+from mien.video_analysis import VideoOptions, analyze_frames  # noqa: E402
 
 DEFAULT = Path(__file__).resolve().parents[1].parent / "shared/data/demo/openmpf/new_face_video-90.mp4"
+inference_s: dict[str, float] = defaultdict(float)
+
+
+def timed(method, label_of):
+    def wrapper(self, *args, **kwargs):
+        start = time.perf_counter()
+        try:
+            return method(self, *args, **kwargs)
+        finally:
+            inference_s[label_of(self)] += time.perf_counter() - start
+    return wrapper
+
+
+TFLiteModel.__call__ = timed(TFLiteModel.__call__, lambda m: "detector" if "detection" in m.name else "landmarks")
+PerceivedModel.logits = timed(PerceivedModel.logits, lambda m: "perceived")
+
+
+def ms(seconds: float, frames_: int) -> str:
+    return f"{seconds / frames_ * 1e3:5.2f} ms/frame"
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__)
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("video", nargs="?", default=str(DEFAULT))
-    parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--repeats", type=int, default=5)
     args = parser.parse_args()
+    core = min(os.sched_getaffinity(0))
+    os.sched_setaffinity(0, {core})
     cv2.setNumThreads(1)
-    decode, full, faces = [], [], 0
+    analyzer = Analyzer(AnalyzerOptions(iris=False, keep_landmarks=False))
+    configs = {"default (perceived <= 10 Hz)": VideoOptions(), "perceived every frame": VideoOptions(perceived_hz=None)}
+    decode: list[float] = []
+    runs: dict[str, list[tuple[float, dict]]] = {name: [] for name in configs}
+    n = faces = 0
+    tables = {}
     for _ in range(args.repeats):
-        t = time.perf_counter()
+        start = time.perf_counter()
         n = sum(1 for _ in frames(args.video))
-        decode.append(n / (time.perf_counter() - t))
-        analyzer = Analyzer(AnalyzerOptions(iris=False, keep_landmarks=False))
-        t = time.perf_counter()
-        results = list(analyze_frames(args.video, analyzer))
-        full.append(len(results) / (time.perf_counter() - t))
-        faces = sum(len(r.faces) for r in results)
-    print(f"{Path(args.video).name}: {n} frames, {faces} face-frames, one thread, median of {args.repeats}")
-    print(f"  decode only:                          {statistics.median(decode):7.1f} frames/s")
-    print(f"  decode + track + smooth + landmarks + pose + quality + action units + perceived: {statistics.median(full):7.1f} frames/s")
+        decode.append(time.perf_counter() - start)
+        for name, options in configs.items():
+            inference_s.clear()
+            start = time.perf_counter()
+            results = list(analyze_frames(args.video, analyzer, options))
+            runs[name].append((time.perf_counter() - start, dict(inference_s)))
+            faces = sum(len(r.faces) for r in results)
+            tables[name] = to_frame(results)
+    decode_s = statistics.median(decode)
+    print(f"{Path(args.video).name}: {n} frames, {faces} face-frames, pinned to CPU core {core}, median of {args.repeats}")
+    print(f"  decode only: {n / decode_s:6.1f} frames/s  ({ms(decode_s, n)})")
+    for name, timings in runs.items():
+        total = statistics.median(t for t, _ in timings)
+        parts = {k: statistics.median(i.get(k, 0.0) for _, i in timings) for k in ("landmarks", "detector", "perceived")}
+        models = sum(parts.values())
+        floor = decode_s + models
+        print(f"  {name}: {n / total:6.1f} frames/s  ({ms(total, n)})")
+        print("    inside the models: " + ", ".join(f"{k} {ms(v, n)}" for k, v in parts.items()))
+        print(f"    floor (decode + models): {n / floor:6.1f} frames/s; everything else {ms(total - floor, n)}")
+    sampled, every = (t[t["track"].notna()] for t in tables.values())
+    shares = [f"perceived_{c}" for c in CLASSES]
+    diff = np.abs(sampled[shares].to_numpy() - every[shares].to_numpy())
+    print(f"  perceived <= 10 Hz vs every frame, {len(diff)} face rows: |difference| of the 8 shares mean {diff.mean():.4f}, "
+          f"95th percentile {np.percentile(diff, 95):.4f}, max {diff.max():.4f}; "
+          f"same perceived_top on {np.mean(sampled['perceived_top'].to_numpy() == every['perceived_top'].to_numpy()):.1%} of rows")
 
 
 if __name__ == "__main__":

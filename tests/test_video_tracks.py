@@ -1,8 +1,12 @@
 import numpy as np
 import pandas as pd
+import pytest
 
 from mien.analyzer import Analyzer, AnalyzerOptions
 from mien.cli import main
+from mien.detect import DetectorRange
+from mien.perceived import CLASSES
+from mien.results import to_frame
 from mien.video_analysis import VideoOptions, analyze_frames
 
 
@@ -20,13 +24,21 @@ def test_tracks_are_stable_in_the_group_video(shared_data):
     assert np.all(np.diff(times) > 0)
 
 
-def test_detector_runs_only_every_n_frames(shared_data, monkeypatch):
+def test_detector_runs_every_n_frames_with_both_models_only_while_nothing_is_tracked(shared_data, monkeypatch):
     analyzer = lean_analyzer()
     calls = []
     original = analyzer.detector.__call__
-    monkeypatch.setattr(type(analyzer.detector), "__call__", lambda self, rgb, max_faces=None: calls.append(1) or original(rgb, max_faces))
-    list(analyze_frames(shared_data / "demo/openmpf/video_01.mp4", analyzer, VideoOptions(detect_every=10, end_s=1.0)))
-    assert 2 <= len(calls) <= 5  # ~31 frames: detection on frames 0, 10, 20, 30
+
+    def spy(self, rgb, max_faces=None, only=None):
+        calls.append(only)
+        return original(rgb, max_faces, only)
+
+    monkeypatch.setattr(type(analyzer.detector), "__call__", spy)
+    results = list(analyze_frames(shared_data / "demo/openmpf/video_01.mp4", analyzer, VideoOptions(detect_every=10, end_s=1.0)))
+    assert len(results) >= 30 and all(r.faces for r in results)
+    # frame 0: nothing tracked yet, both models; frames 10 and 20: faces tracked, the models take turns
+    assert calls[:3] == [None, DetectorRange.FULL, DetectorRange.SHORT]
+    assert len(calls) == (len(results) + 9) // 10
 
 
 def test_video_through_the_command(shared_data, tmp_path):
@@ -70,3 +82,39 @@ def test_annotated_video(shared_data, tmp_path):
     while cap.grab():
         count += 1
     assert count == 15 and cap.get(cv2.CAP_PROP_FRAME_WIDTH) == 640
+
+
+def perceived_rows(shared_data, monkeypatch, options):
+    """Face rows of video_01's first second, and how many faces the perceived model saw per frame."""
+    analyzer = lean_analyzer()
+    seen = []
+    original = analyzer.perceiver.logits
+    monkeypatch.setattr(analyzer.perceiver, "logits", lambda faces: seen.append(len(faces)) or original(faces))
+    table = to_frame(list(analyze_frames(shared_data / "demo/openmpf/video_01.mp4", analyzer, options)))
+    return table[table["track"].notna()].sort_values(["track", "frame"]), seen
+
+
+def test_perceived_expression_is_sampled_about_10_times_a_second_and_held_between(shared_data, monkeypatch):
+    rows, seen = perceived_rows(shared_data, monkeypatch, VideoOptions(end_s=1.0))
+    shares = [f"perceived_{c}" for c in CLASSES]
+    assert np.isfinite(rows[shares].to_numpy()).all()
+    assert np.allclose(rows[shares].sum(axis=1), 1.0, atol=1e-5)
+    for _, track in rows.groupby("track"):
+        values = track[shares].to_numpy()
+        changed = np.flatnonzero(np.abs(np.diff(values, axis=0)).max(axis=1) > 0) + 1
+        # at ~30 frames/s a track's value is new on every 3rd of its frames and held on the two between
+        assert len(track) >= 27 and set(np.diff(changed)) == {3}
+    assert sum(seen) == pytest.approx(len(rows) / 3, abs=len(rows.groupby("track")))
+
+
+def test_without_smoothing_perceived_expression_is_measured_on_every_frame(shared_data, monkeypatch):
+    rows, seen = perceived_rows(shared_data, monkeypatch, VideoOptions(end_s=1.0, smooth=False))
+    assert sum(seen) == len(rows)
+
+
+@pytest.mark.parametrize("flag", [["--detect-every", "0"], ["--perceived-hz", "-1"]])
+def test_bad_video_options_are_refused(shared_data, tmp_path, capsys, flag):
+    code = main(["analyze", str(shared_data / "demo/openmpf/video_01.mp4"), "-o", str(tmp_path / "x.csv"), *flag])
+    assert code == 2
+    assert flag[0] in capsys.readouterr().err
+    assert not (tmp_path / "x.csv").exists()

@@ -8,7 +8,7 @@ import numpy as np
 
 from .detect import DetectorRange, FaceDetector
 from . import actions
-from .perceived import Perceived, PerceivedModel, aligned_face_crops
+from .perceived import CLASSES as PERCEIVED_CLASSES, Perceived, PerceivedModel, aligned_face_crops
 from .geometry import gaze_angles, head_pose, to_canonical_frame
 from .images import ImageReadError, read_image
 from .landmarks import FaceMesher, IrisLocator, Meshes, distinct_faces, roi_from_detections
@@ -64,9 +64,11 @@ class Analyzer:
         return self.measure_meshes(rgb, det.boxes[keep], det.scores[keep], meshes.take(keep))
 
     def measure_meshes(self, rgb: np.ndarray, boxes: np.ndarray, scores: np.ndarray, meshes: Meshes,
-                       baseline: np.ndarray | None = None) -> FaceBatch:
+                       baseline: np.ndarray | None = None, perceive: np.ndarray | None = None) -> FaceBatch:
         """Pose, quality, iris and action units for faces whose meshes are known (from detection
-        or tracking). ``baseline``: per-face neutral action-unit measures (N, K), else the population neutral."""
+        or tracking). ``baseline``: per-face neutral action-unit measures (N, K), else the population neutral.
+        ``perceive``: (N,) bools, the faces to run the perceived-expression model on (default all);
+        the others get NaN probabilities, for the caller to fill."""
         pose = head_pose(meshes.points)
         quality = assess(meshes.points, meshes.crops, meshes.presence, pose.yaw, pose.pitch, self.options.quality)
         irises = self.iris_locator(rgb, meshes.points) if self.iris_locator is not None else None
@@ -75,8 +77,11 @@ class Analyzer:
         units = actions.analyse(to_canonical_frame(meshes.points, pose), baseline) if self.options.action_units else None
         perceived = None
         if self.perceiver is not None:
-            crops = aligned_face_crops(rgb, meshes.points) if len(meshes.points) else np.zeros((0, 48, 48), np.uint8)
-            perceived = self.perceiver(crops, reliable=quality.reliable)
+            wanted = np.arange(len(meshes.points)) if perceive is None else np.flatnonzero(perceive)
+            logits = np.full((len(meshes.points), len(PERCEIVED_CLASSES)), np.nan, np.float32)
+            if len(wanted):
+                logits[wanted] = self.perceiver.logits(aligned_face_crops(rgb, meshes.points[wanted]))
+            perceived = self.perceiver.from_logits(logits, reliable=quality.reliable)
         return FaceBatch(boxes, scores, meshes, pose, quality, iris, gaze, units, perceived)
 
     def analyze_array(self, rgb: np.ndarray, source: str = "<array>", frame: int = 0) -> ImageResult:

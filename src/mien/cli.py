@@ -50,6 +50,7 @@ def _progress(items, total: int):
 
 def run_analyze(args: argparse.Namespace) -> int:
     from .analyzer import Analyzer, AnalyzerOptions
+    from .video_analysis import VideoOptions
 
     files, notes = expand_inputs(args.paths)
     for note in notes:
@@ -71,6 +72,9 @@ def run_analyze(args: argparse.Namespace) -> int:
                 raise ValueError("several inputs include a video: give -o a folder, and each video gets its own tables there")
         if args.report and not (len(videos) == 1 and not to_folder) and not (to_folder and videos):
             raise ValueError("--report is for video input")
+        video_options = VideoOptions(detect_every=args.detect_every, stride=args.stride, target_fps=args.fps,
+                                     start_s=args.start, end_s=args.end, smooth=not args.no_smoothing,
+                                     perceived_hz=args.perceived_hz or None)
     except ValueError as exc:
         print(f"mien: error: {exc}", file=sys.stderr)
         return 2
@@ -87,7 +91,7 @@ def run_analyze(args: argparse.Namespace) -> int:
         report = None
         if args.report:
             report = Path(args.report) / f"{video.stem}.html" if to_folder else Path(args.report)
-        code = _analyze_video(video, analyzer, args, table_path, report)
+        code = _analyze_video(video, analyzer, args, video_options, table_path, report)
         if code == 130:
             return 130
         failed += code
@@ -120,12 +124,12 @@ def _analyze_images(images: list[Path], analyzer, args: argparse.Namespace, out:
     return 1 if failed else 0
 
 
-def _analyze_video(path: Path, analyzer, args: argparse.Namespace, out: Path, report: Path | None) -> int:
+def _analyze_video(path: Path, analyzer, args: argparse.Namespace, options, out: Path, report: Path | None) -> int:
     """0 when done, 1 when the video or some frames could not be read, 130 when interrupted."""
     from tqdm import tqdm
 
     from .video import probe
-    from .video_analysis import RunInterrupted, VideoOptions, run_video
+    from .video_analysis import RunInterrupted, run_video
 
     try:
         info = probe(path)
@@ -133,8 +137,6 @@ def _analyze_video(path: Path, analyzer, args: argparse.Namespace, out: Path, re
         print(f"mien: error: {path}: {exc}", file=sys.stderr)
         write_table(to_frame([ImageResult.failed(str(path), str(exc))]), out)
         return 1
-    options = VideoOptions(detect_every=args.detect_every, stride=args.stride, target_fps=args.fps,
-                           start_s=args.start, end_s=args.end, smooth=not args.no_smoothing)
     bar = tqdm(total=info.frame_count or None, unit="frame", desc=path.name, file=sys.stderr, dynamic_ncols=True, disable=None)
 
     def on_frame(frame, _info):
@@ -221,7 +223,11 @@ def build_parser() -> argparse.ArgumentParser:
     video.add_argument("--end", type=float, metavar="SECONDS", help="end time")
     video.add_argument("--report", metavar="FILE.html", help="write a self-contained HTML report (a folder when OUT is a folder)")
     video.add_argument("--gaze", action="store_true", help="run the iris model for iris centres and estimated gaze (about 2.5 ms per face)")
-    video.add_argument("--no-smoothing", action="store_true", help="do not smooth landmarks over time (One Euro filter)")
+    video.add_argument("--no-smoothing", action="store_true", help="do not smooth landmarks, pose and perceived expression over time "
+                       "(then perceived expression is measured on every frame)")
+    video.add_argument("--perceived-hz", type=float, default=10.0, metavar="HZ",
+                       help="with smoothing, run the perceived-expression model on each face at most HZ times a second; rows "
+                       "in between carry the smoothed value (default 10; 0: every frame)")
     video.add_argument("--checkpoint-every", type=int, default=1000, metavar="N",
                        help="write a checkpoint every N frames, from which a stopped run resumes (default 1000)")
     an.set_defaults(func=run_analyze)

@@ -145,16 +145,24 @@ class FaceDetector:
         self.range = DetectorRange(detector_range)
         self.min_score = float(min_score)
         kinds = [DetectorRange.SHORT, DetectorRange.FULL] if self.range is DetectorRange.AUTO else [self.range]
-        self._stages = []
+        self._stages = {}
         for kind in kinds:
             spec = _SPECS[kind]
             anchors = ssd_anchor_centres(spec.size, spec.strides, spec.anchors_per_layer)
-            self._stages.append((spec, anchors, TFLiteModel(spec.model, num_threads)))
+            self._stages[kind] = (spec, anchors, TFLiteModel(spec.model, num_threads))
 
-    def __call__(self, image: np.ndarray, max_faces: int | None = None) -> Detections:
+    @property
+    def ranges(self) -> tuple[DetectorRange, ...]:
+        """The models this detector runs (both for ``auto``)."""
+        return tuple(self._stages)
+
+    def __call__(self, image: np.ndarray, max_faces: int | None = None, only: DetectorRange | None = None) -> Detections:
+        """Faces in an RGB image; ``only`` runs just one of this detector's ``ranges``."""
+        if only is not None and only not in self._stages:
+            raise ValueError(f"this detector runs {[r.value for r in self.ranges]}, not {DetectorRange(only).value!r}")
         h, w = image.shape[:2]
         all_boxes, all_scores, all_kps = [], [], []
-        for spec, anchors, model in self._stages:
+        for spec, anchors, model in (self._stages.values() if only is None else [self._stages[only]]):
             matrix, side, x0, y0 = letterbox_transform(h, w, spec.size)
             square = cv2.warpAffine(image, matrix, (spec.size, spec.size), flags=cv2.INTER_LINEAR,
                                     borderMode=cv2.BORDER_CONSTANT, borderValue=0)

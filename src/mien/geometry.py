@@ -62,8 +62,10 @@ class Pose:
 def weighted_procrustes(source: np.ndarray, target: np.ndarray, weights: np.ndarray):
     """Similarity (scale, rotation, translation) per face minimising
     sum_i w_i |s R source_i + t - target_i|^2. source (P, 3) or (N, P, 3); target (N, P, 3)."""
-    w = weights / weights.sum()
-    src = np.broadcast_to(source, target.shape)
+    used = np.flatnonzero(weights)  # MediaPipe's weights are zero for all but 33 points
+    w = weights[used] / weights[used].sum()
+    target = target[:, used]
+    src = np.broadcast_to(np.asarray(source)[..., used, :], target.shape)
     mu_s = np.einsum("p,npk->nk", w, src)
     mu_t = np.einsum("p,npk->nk", w, target)
     cs = src - mu_s[:, None]

@@ -116,6 +116,10 @@ class Meshes:
     def take(self, index) -> "Meshes":
         return Meshes(self.points[index], self.presence[index], self.crops[index])
 
+    @staticmethod
+    def empty() -> "Meshes":
+        return Meshes(np.zeros((0, 468, 3), np.float32), np.zeros(0, np.float32), np.zeros((0, MESH_INPUT, MESH_INPUT, 3), np.uint8))
+
 
 class FaceMesher:
     def __init__(self, num_threads: int = 1):

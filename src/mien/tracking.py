@@ -2,8 +2,10 @@
 
 Each track carries its last mesh; the next frame's region of interest comes from it (as in
 MediaPipe's video mode), so the detector runs only on every ``detect_every``-th frame (the first
-included), to pick up new faces: a face that enters is found within ``detect_every`` frames,
-and the cost per frame stays predictable whether or not faces are in view. New detections are matched to tracks by box overlap;
+included), to pick up new faces, and the cost per frame stays predictable whether or not faces
+are in view. While no face is tracked, the ``auto`` detector runs both its models; while faces
+are tracked, the models take turns (short range, then full range), so a face that joins them is
+found within ``detect_every`` frames when it suits both models, else within ``2 * detect_every``. New detections are matched to tracks by box overlap;
 a track ends when the landmark model's presence drops below the threshold. Track ids are
 integers that count up within one video: they do not recognise anyone, and a person who leaves
 and returns gets a new id unless they come back before the track is dropped.
@@ -61,7 +63,9 @@ class FaceTracker:
         scores = [np.nan] * len(ids)
         rois = tracked_rois
         if s.frames_seen % self.detect_every == 0:
-            det = self.detector(rgb, max_faces=self.max_faces)
+            ranges = self.detector.ranges
+            only = ranges[(s.frames_seen // self.detect_every) % len(ranges)] if ids else None
+            det = self.detector(rgb, self.max_faces, only)
             if len(det):
                 tracked_boxes = mesh_boxes(s.meshes)
                 new = []
@@ -80,6 +84,8 @@ class FaceTracker:
                         scores.append(float(det.scores[k]))
                         s.next_id += 1
         s.frames_seen += 1
+        if not len(rois.side):
+            return TrackedFaces(np.zeros(0, np.int64), np.zeros((0, 4), np.float32), np.zeros(0, np.float32), Meshes.empty())
         meshes = self.mesher(rgb, rois)
         keep = np.flatnonzero(meshes.presence >= self.min_presence)
         all_ids = np.array(ids, np.int64)

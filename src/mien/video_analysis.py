@@ -36,6 +36,9 @@ BASELINE_REFRESH = 15  # reliable frames between recomputations of a track's neu
 # Perceived distributions: a plain low-pass at 1.5 Hz (beta 0): label shares that flicker from frame
 # to frame are noise of the model, not changes of the face.
 PERCEIVED_SMOOTHING = OneEuroParams(min_cutoff=1.5, beta=0.0, derivative_cutoff=1.0)
+# A sample is due once this share of the sampling interval has passed, so that 30 frames/s at
+# 10 Hz samples every 3rd frame despite rounding in the timestamps.
+SAMPLE_TOLERANCE = 0.9
 
 
 @dataclass(frozen=True)
@@ -46,11 +49,21 @@ class VideoOptions:
     start_s: float = 0.0
     end_s: float | None = None
     smooth: bool = True
+    # With smoothing, the perceived-expression model runs on each track at most this often (Hz);
+    # the 1.5 Hz low-pass needs no more, and rows in between carry the track's filtered value.
+    # None: every frame. Without smoothing it always runs on every frame.
+    perceived_hz: float | None = 10.0
     track_baseline: bool = True
     baseline_min_frames: int = 15  # reliable frames a track needs before its own baseline is used
     baseline_window: int = 3600  # the baseline is the median over the track's last this-many reliable frames
     thumbnails_every_s: float = 2.0
     max_thumbnails: int = 12
+
+    def __post_init__(self):
+        if self.detect_every < 1:
+            raise ValueError(f"detect_every (--detect-every) must be at least 1, not {self.detect_every}")
+        if self.perceived_hz is not None and not self.perceived_hz > 0:
+            raise ValueError(f"perceived_hz (--perceived-hz) must be positive, not {self.perceived_hz}")
 
 
 @dataclass
@@ -87,34 +100,50 @@ class VideoSession:
         tracked = self.tracker.step(frame.rgb)
         st.tracker = self.tracker.state
         ids = [int(t) for t in tracked.track_ids]
+        self._forget_ended(set(ids))
+        if not ids:
+            h, w = frame.rgb.shape[:2]
+            return ImageResult(source, frame.index, "no_face", "", w, h, (), time_s=frame.time_s)
         meshes = tracked.meshes
-        if self.options.smooth and ids:
+        if self.options.smooth:
             sizes = np.ptp(meshes.points[:, :, :2], axis=1).mean(1)
             points = np.stack([st.smoother(t, frame.time_s, p, 1.0 / max(float(s), 1.0))
                                for t, p, s in zip(ids, meshes.points, sizes)]).astype(np.float32)
             meshes = Meshes(points, meshes.presence, meshes.crops)
-        st.smoother.forget(set(ids))
         baseline, kinds = self._baselines(ids)
-        batch = self.analyzer.measure_meshes(frame.rgb, tracked.boxes, tracked.scores, meshes, baseline)
-        if self.options.smooth and batch.perceived is not None and ids:
-            smoothed = np.stack([st.perceived_smoother(t, frame.time_s, p) for t, p in zip(ids, batch.perceived.probabilities)])
+        due = self._perceived_due(ids, frame.time_s)
+        batch = self.analyzer.measure_meshes(frame.rgb, tracked.boxes, tracked.scores, meshes, baseline, due)
+        if self.options.smooth and batch.perceived is not None:
+            fresh = due if due is not None else np.ones(len(ids), bool)
+            filters = st.perceived_smoother
+            smoothed = np.stack([filters(t, frame.time_s, p) if f else filters.tracks[t].value
+                                 for t, p, f in zip(ids, batch.perceived.probabilities, fresh)])
             batch = replace(batch, perceived=self.analyzer.perceiver.from_probabilities(
                 smoothed / smoothed.sum(1, keepdims=True), batch.quality.reliable))
-        st.perceived_smoother.forget(set(ids))
         if batch.actions is not None:
             for i, t in enumerate(ids):
                 if batch.quality.reliable[i] and np.isfinite(batch.actions.raw[i]).all():
                     st.baselines.setdefault(t, deque(maxlen=self.options.baseline_window)).append(batch.actions.raw[i].astype(np.float32))
                     st.baseline_added[t] = st.baseline_added.get(t, 0) + 1
-        for store in (st.baselines, st.baseline_added, st.baseline_cache):
-            for t in [t for t in store if t not in ids]:
-                del store[t]
         self._keep_thumbnails(ids, meshes, frame.time_s)
         extras = [{"track": t, "time_s": frame.time_s, "au_baseline": k} for t, k in zip(ids, kinds)]
-        result = self.analyzer.result(frame.rgb, batch, source, frame.index, extras)
-        if not result.faces:
-            result = ImageResult(source, frame.index, "no_face", "", result.width, result.height, (), time_s=frame.time_s)
-        return result
+        return self.analyzer.result(frame.rgb, batch, source, frame.index, extras)
+
+    def _forget_ended(self, live: set[int]) -> None:
+        st = self.state
+        st.smoother.forget(live)
+        st.perceived_smoother.forget(live)
+        for store in (st.baselines, st.baseline_added, st.baseline_cache):
+            for t in [t for t in store if t not in live]:
+                del store[t]
+
+    def _perceived_due(self, ids: list[int], time_s: float) -> np.ndarray | None:
+        """Which tracks' faces the perceived-expression model runs on this frame (None: all)."""
+        hz = self.options.perceived_hz
+        if not self.options.smooth or hz is None or self.analyzer.perceiver is None:
+            return None
+        last = self.state.perceived_smoother.tracks
+        return np.array([t not in last or time_s - last[t].time_s >= SAMPLE_TOLERANCE / hz for t in ids], bool)
 
     def _baselines(self, ids: list[int]):
         if not self.options.track_baseline or not ids or not self.analyzer.options.action_units:
