@@ -46,3 +46,46 @@ def test_bad_video_files(tmp_path, content, message):
     path.write_bytes(content)
     with pytest.raises(VideoReadError, match=message):
         list(frames(path))
+
+
+def test_image_sequence_is_read_in_natural_order(tmp_path, astronaut):
+    import cv2
+
+    for i in (10, 2, 1):
+        shade = np.full_like(astronaut, i * 20)
+        cv2.imwrite(str(tmp_path / f"frame_{i}.png"), shade)
+    got = list(frames(tmp_path, sequence_fps=4))
+    assert [int(f.rgb[0, 0, 0]) for f in got] == [20, 40, 200]
+    assert [f.time_s for f in got] == [0.0, 0.25, 0.5]
+
+
+def test_folder_as_a_video_through_the_command(tmp_path, astronaut):
+    import pandas as pd
+
+    from mien.cli import main
+
+    folder = tmp_path / "session.v1"
+    folder.mkdir()
+    for i in range(6):
+        Image.fromarray(np.roll(astronaut, 3 * i, axis=1)).save(folder / f"{i}.png")
+    (folder / "6.png").write_bytes(b"broken")
+    out = tmp_path / "out"
+    code = main(["analyze", str(folder), "-o", str(out), "--format", "csv", "--sequence", "12.5", "--report", str(tmp_path / "reports")])
+    assert code == 1  # the broken image is reported; the rest is analysed
+    table = pd.read_csv(out / "session.v1.csv")
+    faces = table[table["track"].notna()]
+    assert sorted(faces["frame"]) == [0, 1, 2, 3, 4, 5] and faces["track"].nunique() == 1
+    assert faces["time_s"].tolist() == pytest.approx([i / 12.5 for i in range(6)])
+    assert (table["status"] == "error").sum() == 1
+    assert (out / "session.v1.tracks.csv").exists() and (tmp_path / "reports/session.v1.html").exists()
+
+
+def test_without_sequence_a_folder_is_a_set_of_images(tmp_path, astronaut):
+    import pandas as pd
+
+    from mien.cli import main
+
+    for i in range(2):
+        Image.fromarray(astronaut).save(tmp_path / f"{i}.png")
+    assert main(["analyze", str(tmp_path), "-o", str(tmp_path / "t.csv")]) == 0
+    assert "track" not in pd.read_csv(tmp_path / "t.csv") or pd.read_csv(tmp_path / "t.csv")["track"].isna().all()

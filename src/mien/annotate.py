@@ -100,13 +100,14 @@ def write_annotated_video(video, table, out, options) -> None:
     out = Path(out)
     info = probe(video)
     rows = table[table["track"].notna()].groupby("frame")
-    fps = options.target_fps or (info.fps / options.stride if info.fps else 30.0)
+    source_fps = options.sequence_fps if Path(video).is_dir() else info.fps or 30.0
+    fps = options.target_fps or source_fps / options.stride
     out.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{out.stem}.", suffix=".mp4", dir=out.parent)
     os.close(fd)
     writer = cv2.VideoWriter(tmp, cv2.VideoWriter_fourcc(*"mp4v"), fps, (info.width, info.height))
     try:
-        for frame in frames(video, options.stride, options.target_fps, options.start_s, options.end_s):
+        for frame in frames(video, options.stride, options.target_fps, options.start_s, options.end_s, options.sequence_fps):
             if frame.rgb is None:
                 continue
             picture = frame.rgb.copy()

@@ -52,13 +52,15 @@ def run_analyze(args: argparse.Namespace) -> int:
     from .analyzer import Analyzer, AnalyzerOptions
     from .video_analysis import VideoOptions
 
-    files, notes = expand_inputs(args.paths)
+    sequences = [Path(a) for a in args.paths if args.sequence is not None and Path(a).is_dir()]
+    files, notes = expand_inputs([a for a in args.paths if Path(a) not in sequences])
+    files = sequences + files
     for note in notes:
         print(f"mien: {note}", file=sys.stderr)
     if not files:
         print("mien: error: no input files", file=sys.stderr)
         return 2
-    videos = [f for f in files if f.suffix.lower() in VIDEO_SUFFIXES]
+    videos = [f for f in files if f in sequences or f.suffix.lower() in VIDEO_SUFFIXES]
     images = [f for f in files if f not in videos]
     out = Path(args.output)
     to_folder = out.suffix == ""
@@ -74,7 +76,8 @@ def run_analyze(args: argparse.Namespace) -> int:
             raise ValueError("--report is for video input")
         video_options = VideoOptions(detect_every=args.detect_every, stride=args.stride, target_fps=args.fps,
                                      start_s=args.start, end_s=args.end, smooth=not args.no_smoothing,
-                                     perceived_hz=args.perceived_hz or None)
+                                     perceived_hz=args.perceived_hz or None,
+                                     sequence_fps=30.0 if args.sequence is None else args.sequence)
     except ValueError as exc:
         print(f"mien: error: {exc}", file=sys.stderr)
         return 2
@@ -87,10 +90,11 @@ def run_analyze(args: argparse.Namespace) -> int:
         table_path = out / f"images.{args.format}" if to_folder else out
         failed += _analyze_images(images, analyzer, args, table_path)
     for video in videos:
-        table_path = out / f"{video.stem}.{args.format}" if to_folder else out
+        name = video.name if video in sequences else video.stem
+        table_path = out / f"{name}.{args.format}" if to_folder else out
         report = None
         if args.report:
-            report = Path(args.report) / f"{video.stem}.html" if to_folder else Path(args.report)
+            report = Path(args.report) / f"{name}.html" if to_folder else Path(args.report)
         code = _analyze_video(video, analyzer, args, video_options, table_path, report)
         if code == 130:
             return 130
@@ -217,6 +221,9 @@ def build_parser() -> argparse.ArgumentParser:
                                   "is run again")
     video.add_argument("--detect-every", type=int, default=10, metavar="N",
                        help="run the face detector every N frames to find new faces; between, faces are tracked from their landmarks (default 10)")
+    video.add_argument("--sequence", type=float, metavar="FPS",
+                       help="read each folder given as a video: its images, in file-name order (frame_2 before frame_10), "
+                       "are frames at FPS frames per second (without it, a folder is a set of separate images)")
     video.add_argument("--stride", type=int, default=1, metavar="N", help="analyse every N-th frame (default 1)")
     video.add_argument("--fps", type=float, metavar="RATE", help="analyse at most RATE frames per second of video, by timestamp")
     video.add_argument("--start", type=float, default=0.0, metavar="SECONDS", help="start time")

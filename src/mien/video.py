@@ -7,6 +7,7 @@ frame rate is kept), not from frame index / nominal fps.
 """
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterator
@@ -72,8 +73,13 @@ def probe(path: str | Path) -> VideoInfo:
         cap.release()
 
 
+def _natural_key(path: Path) -> list:
+    """frame_2.png before frame_10.png: digit runs compare as numbers."""
+    return [(0, int(part), "") if part.isdigit() else (1, 0, part) for part in re.split(r"(\d+)", path.name)]
+
+
 def _sequence_files(folder: Path) -> list[Path]:
-    files = sorted(f for f in folder.iterdir() if f.is_file() and f.suffix.lower() in IMAGE_SUFFIXES)
+    files = sorted((f for f in folder.iterdir() if f.is_file() and f.suffix.lower() in IMAGE_SUFFIXES), key=_natural_key)
     if not files:
         raise VideoReadError(f"folder {folder} holds no image files to read as a sequence")
     return files

@@ -56,6 +56,7 @@ class VideoOptions:
     track_baseline: bool = True
     baseline_min_frames: int = 15  # reliable frames a track needs before its own baseline is used
     baseline_window: int = 3600  # the baseline is the median over the track's last this-many reliable frames
+    sequence_fps: float = 30.0  # frame rate given to a folder of images read as a video
     thumbnails_every_s: float = 2.0
     max_thumbnails: int = 12
 
@@ -64,6 +65,8 @@ class VideoOptions:
             raise ValueError(f"detect_every (--detect-every) must be at least 1, not {self.detect_every}")
         if self.perceived_hz is not None and not self.perceived_hz > 0:
             raise ValueError(f"perceived_hz (--perceived-hz) must be positive, not {self.perceived_hz}")
+        if not self.sequence_fps > 0:
+            raise ValueError(f"sequence_fps (--sequence) must be positive, not {self.sequence_fps}")
 
 
 @dataclass
@@ -184,7 +187,7 @@ class VideoSession:
 def analyze_frames(path: str | Path, analyzer: Analyzer, options: VideoOptions = VideoOptions()):
     """Yield one ImageResult per kept frame of a video, in memory (no checkpoints or files)."""
     session = VideoSession(analyzer, options)
-    for frame in frames(path, options.stride, options.target_fps, options.start_s, options.end_s):
+    for frame in frames(path, options.stride, options.target_fps, options.start_s, options.end_s, options.sequence_fps):
         yield session.process(frame, str(path))
 
 
@@ -274,6 +277,8 @@ def run_video(path: str | Path, out: str | Path, analyzer: Analyzer, options: Vi
     """Analyse a video into ``out`` (per frame), ``<out>.tracks`` and ``<out>.episodes``."""
     path, out = Path(path), Path(out)
     info = probe(path)
+    if path.is_dir():
+        info = replace(info, fps=options.sequence_fps)
     work = out.with_name(f".{out.name}.mien-partial")
     fingerprint = _fingerprint(path, analyzer, options)
     session = VideoSession(analyzer, options)
@@ -306,7 +311,7 @@ def run_video(path: str | Path, out: str | Path, analyzer: Analyzer, options: Vi
             tmp.write_bytes(pickle.dumps({"fingerprint": fingerprint, "session": session.state, "parts": parts}))
 
     source = str(path)
-    stream = frames(path, options.stride, options.target_fps, options.start_s, options.end_s, after_index=resumed_from)
+    stream = frames(path, options.stride, options.target_fps, options.start_s, options.end_s, options.sequence_fps, resumed_from)
     # Ctrl-C only raises a flag, checked between frames, so the checkpoint never holds half a frame.
     stop = []
     previous = None
