@@ -89,3 +89,27 @@ def test_without_sequence_a_folder_is_a_set_of_images(tmp_path, astronaut):
         Image.fromarray(astronaut).save(tmp_path / f"{i}.png")
     assert main(["analyze", str(tmp_path), "-o", str(tmp_path / "t.csv")]) == 0
     assert "track" not in pd.read_csv(tmp_path / "t.csv") or pd.read_csv(tmp_path / "t.csv")["track"].isna().all()
+
+
+def test_variable_frame_rate_keeps_the_container_timestamps():
+    from pathlib import Path
+
+    times = [f.time_s for f in frames(Path(__file__).parent / "fixtures/vfr.mp4")]
+    # tools/make_vfr_fixture.py wrote these presentation times; index / fps would be evenly spaced
+    assert times == pytest.approx([0.0, 0.04, 0.08, 0.2, 0.24, 0.5, 0.54, 0.58, 1.0, 1.04, 1.08, 1.5], abs=1e-3)
+    assert [f.index for f in frames(Path(__file__).parent / "fixtures/vfr.mp4", start_s=0.45, end_s=1.02)] == [5, 6, 7, 8]
+
+
+@pytest.mark.parametrize("suffix,fourcc", [(".mp4", "mp4v"), (".mov", "mp4v"), (".mkv", "mp4v"), (".avi", "MJPG"), (".webm", "VP80")])
+def test_containers_decode_with_their_faces(tmp_path, astronaut, suffix, fourcc):
+    import cv2
+
+    path = tmp_path / f"clip{suffix}"
+    face = cv2.resize(astronaut, (256, 256))
+    writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*fourcc), 25, (256, 256))
+    for i in range(8):
+        writer.write(cv2.cvtColor(np.roll(face, 2 * i, axis=1), cv2.COLOR_RGB2BGR))
+    writer.release()
+    got = list(frames(path))
+    assert [f.time_s for f in got] == pytest.approx([i / 25 for i in range(8)], abs=1e-3)
+    assert Analyzer(AnalyzerOptions(iris=False)).analyze_array(got[4].rgb).faces
