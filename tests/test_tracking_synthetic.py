@@ -59,3 +59,23 @@ def test_crossing_faces_keep_their_ids_and_a_returning_face_gets_a_new_one(astro
     assert len(before) == 1 and len(after) == 1 and before != after
     assert not any(20 <= k < 40 for k, _ in ids_of[2])
     assert min(k for k, _ in ids_of[2] if k >= 40) <= 50  # found again at the next detection frame
+
+
+def test_a_face_hidden_for_a_moment_keeps_its_track_and_one_gone_longer_gets_a_new_one(astronaut):
+    patch = cv2.resize(astronaut[60:220, 150:300], (SIDE, SIDE))
+    canvas = np.full((H, W, 3), 110, np.uint8)
+    canvas[100 : 100 + SIDE, 300 : 300 + SIDE] = patch
+    blank = np.full_like(canvas, 110)
+    hidden = {10} | set(range(25, 45))  # one frame (a blink of the camera), then ~0.7 s
+    session = VideoSession(Analyzer(AnalyzerOptions(iris=False, action_units=False, perceived=False)), VideoOptions(detect_every=10))
+    track_of = {}
+    for k in range(60):
+        result = session.process(Frame(k, k / 30.0, blank if k in hidden else canvas), "synthetic")
+        assert len(result.faces) <= 1
+        if result.faces:
+            track_of[k] = result.faces[0].extra["track"]
+    assert not hidden & set(track_of)
+    assert 11 in track_of  # looked for again on the frame after it was lost
+    assert {track_of[k] for k in track_of if k < 25} == {0}
+    assert min(k for k in track_of if k >= 45) == 50  # the next scheduled detection
+    assert {track_of[k] for k in track_of if k >= 45} == {1}  # gone too long to be continued

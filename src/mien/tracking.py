@@ -3,12 +3,16 @@
 Each track carries its last mesh; the next frame's region of interest comes from it (as in
 MediaPipe's video mode), so the detector runs only on every ``detect_every``-th frame (the first
 included), to pick up new faces, and the cost per frame stays predictable whether or not faces
-are in view. While no face is tracked, the ``auto`` detector runs both its models; while faces
-are tracked, the models take turns (short range, then full range), so a face that joins them is
-found within ``detect_every`` frames when it suits both models, else within ``2 * detect_every``. New detections are matched to tracks by box overlap;
-a track ends when the landmark model's presence drops below the threshold. Track ids are
-integers that count up within one video: they do not recognise anyone, and a person who leaves
-and returns gets a new id unless they come back before the track is dropped.
+are in view; and on the frame after a track was lost, to pick the face up again at once if it is
+still there. While no face is tracked, and after a loss, the ``auto`` detector runs both its
+models; otherwise the models take turns (short range, then full range), so a face that joins
+tracked ones is found within ``detect_every`` frames when it suits both models, else within
+``2 * detect_every``. New detections are matched to tracks by box overlap;
+a track ends when the landmark model's presence drops below the threshold. A detection within
+``relink_frames`` (default 10) of a track's end that overlaps that track's last box continues
+it: the same place a moment later, which is continuity in space and time, not recognition.
+Track ids are integers that count up within one video: they do not recognise anyone, and a
+person who leaves and comes back later, or somewhere else, gets a new id.
 """
 from __future__ import annotations
 
@@ -23,11 +27,19 @@ MATCH_IOU = 0.3
 
 
 @dataclass
+class LostTrack:
+    id: int
+    box: np.ndarray  # (4,) its last mesh box
+    frame: int  # the tracker's frame count when it was lost
+
+
+@dataclass
 class TrackState:
     next_id: int = 0
     frames_seen: int = 0
     ids: list[int] = field(default_factory=list)
     meshes: np.ndarray = field(default_factory=lambda: np.zeros((0, 468, 3), np.float32))
+    lost: list[LostTrack] = field(default_factory=list)  # tracks lost within the last ``relink_frames``
 
 
 @dataclass(frozen=True)
@@ -48,26 +60,30 @@ def _concat_rois(a: Roi, b: Roi) -> Roi:
 
 class FaceTracker:
     def __init__(self, detector: FaceDetector, mesher: FaceMesher, detect_every: int = 10,
-                 min_presence: float = 0.5, max_faces: int = 32):
+                 min_presence: float = 0.5, max_faces: int = 32, relink_frames: int = 10):
         self.detector = detector
         self.mesher = mesher
         self.detect_every = detect_every
+        self.relink_frames = relink_frames
         self.min_presence = min_presence
         self.max_faces = max_faces
         self.state = TrackState()
 
     def step(self, rgb: np.ndarray) -> TrackedFaces:
         s = self.state
+        s.lost = [t for t in s.lost if s.frames_seen - t.frame < self.relink_frames]
         tracked_rois = roi_from_mesh(s.meshes)
+        tracked_boxes = mesh_boxes(s.meshes)
         ids = list(s.ids)
         scores = [np.nan] * len(ids)
         rois = tracked_rois
-        if s.frames_seen % self.detect_every == 0:
+        scheduled = s.frames_seen % self.detect_every == 0
+        just_lost = any(t.frame == s.frames_seen for t in s.lost)
+        if scheduled or just_lost:
             ranges = self.detector.ranges
-            only = ranges[(s.frames_seen // self.detect_every) % len(ranges)] if ids else None
+            only = ranges[(s.frames_seen // self.detect_every) % len(ranges)] if ids and not just_lost else None
             det = self.detector(rgb, self.max_faces, only)
             if len(det):
-                tracked_boxes = mesh_boxes(s.meshes)
                 new = []
                 for k in range(len(det)):
                     overlaps = box_iou(det.boxes[k], tracked_boxes) if len(tracked_boxes) else np.zeros(0)
@@ -80,9 +96,8 @@ class FaceTracker:
                     picked = Detections(det.boxes[new], det.scores[new], det.keypoints[new])
                     rois = _concat_rois(tracked_rois, roi_from_detections(picked))
                     for k in new:
-                        ids.append(s.next_id)
+                        ids.append(self._id_for(det.boxes[k]))
                         scores.append(float(det.scores[k]))
-                        s.next_id += 1
         s.frames_seen += 1
         if not len(rois.side):
             return TrackedFaces(np.zeros(0, np.int64), np.zeros((0, 4), np.float32), np.zeros(0, np.float32), Meshes.empty())
@@ -92,6 +107,20 @@ class FaceTracker:
         # Two tracks on one face (a second detection, or tracks that converged): the older one stays.
         keep = keep[distinct_faces(meshes.points[keep], -all_ids[keep].astype(np.float64))]
         kept = meshes.take(keep)
+        live = set(all_ids[keep].tolist())
+        s.lost += [LostTrack(t, box, s.frames_seen) for t, box in zip(s.ids, tracked_boxes) if t not in live]
         s.ids = all_ids[keep].tolist()
         s.meshes = kept.points
         return TrackedFaces(all_ids[keep], mesh_boxes(kept.points), np.array(scores, np.float32)[keep], kept)
+
+    def _id_for(self, box: np.ndarray) -> int:
+        """The id of a track lost within ``relink_frames`` whose last box this detection overlaps
+        (the same place, a moment later: most likely the same face found again); else a new id."""
+        s = self.state
+        if s.lost:
+            overlaps = box_iou(box, np.stack([t.box for t in s.lost]))
+            j = int(overlaps.argmax())
+            if overlaps[j] > MATCH_IOU:
+                return s.lost.pop(j).id
+        s.next_id += 1
+        return s.next_id - 1

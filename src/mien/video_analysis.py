@@ -31,7 +31,7 @@ from .smoothing import OneEuroParams, OneEuroSmoother
 from .tracking import FaceTracker
 from .video import Frame, frames, probe
 
-STATE_VERSION = 2
+STATE_VERSION = 3
 BASELINE_REFRESH = 15  # reliable frames between recomputations of a track's neutral (about 0.5 s)
 # Perceived distributions: a plain low-pass at 1.5 Hz (beta 0): label shares that flicker from frame
 # to frame are noise of the model, not changes of the face.
@@ -103,7 +103,8 @@ class VideoSession:
         tracked = self.tracker.step(frame.rgb)
         st.tracker = self.tracker.state
         ids = [int(t) for t in tracked.track_ids]
-        self._forget_ended(set(ids))
+        # a lost track may still be picked up again (see FaceTracker): its state waits until then
+        self._forget_ended(set(ids) | {t.id for t in self.tracker.state.lost})
         if not ids:
             h, w = frame.rgb.shape[:2]
             return ImageResult(source, frame.index, "no_face", "", w, h, (), time_s=frame.time_s)
