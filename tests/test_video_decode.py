@@ -113,3 +113,20 @@ def test_containers_decode_with_their_faces(tmp_path, astronaut, suffix, fourcc)
     got = list(frames(path))
     assert [f.time_s for f in got] == pytest.approx([i / 25 for i in range(8)], abs=1e-3)
     assert Analyzer(AnalyzerOptions(iris=False)).analyze_array(got[4].rgb).faces
+
+
+def test_truncated_video_is_reported_after_its_frames_are_analysed(shared_data, tmp_path, capsys):
+    import pandas as pd
+
+    from mien.cli import main
+
+    whole = (shared_data / "demo/openmpf/video_01.mp4").read_bytes()
+    cut = tmp_path / "cut.mp4"
+    cut.write_bytes(whole[: len(whole) * 6 // 10])
+    assert main(["analyze", str(cut), "-o", str(tmp_path / "cut.csv"), "--stride", "4"]) == 1
+    table = pd.read_csv(tmp_path / "cut.csv")
+    error = table[table["status"] == "error"]
+    assert len(error) == 1 and "truncated" in error["error"].item() and "of the 90 frames" in error["error"].item()
+    analysed = table.loc[table["status"] == "ok", "frame"]
+    assert analysed.nunique() >= 8 and (analysed % 4 == 0).all() and analysed.max() < error["frame"].item()
+    assert "truncated" in capsys.readouterr().err

@@ -90,7 +90,9 @@ def frames(path: str | Path, stride: int = 1, target_fps: float | None = None, s
     """Yield frames in order. ``stride`` keeps every n-th frame; ``target_fps`` instead keeps the
     first frame of each 1/target_fps interval (by timestamp); ``start_s``/``end_s`` bound the time.
     Frames up to ``after_index`` are skipped without being converted (for resuming).
-    Image sequences get timestamps index / sequence_fps."""
+    Image sequences get timestamps index / sequence_fps. A frame that failed (``rgb`` None, with
+    ``error``) within the time range is always yielded, whatever the stride or rate, so that
+    every failure is reported."""
     if stride < 1:
         raise ValueError("stride must be at least 1")
     if target_fps is not None and target_fps <= 0:
@@ -103,13 +105,15 @@ def frames(path: str | Path, stride: int = 1, target_fps: float | None = None, s
             continue
         if end_s is not None and frame.time_s > end_s + 1e-9:
             return
-        if target_fps is not None:
-            if frame.time_s + 1e-9 < next_time:
+        done_before = frame.index <= after_index  # still runs through the rate filter, as it did then
+        if done_before or frame.rgb is not None:
+            if target_fps is not None:
+                if frame.time_s + 1e-9 < next_time:
+                    continue
+                next_time += 1.0 / target_fps * max(1, int((frame.time_s - next_time) * target_fps) + 1)
+            elif frame.index % stride:
                 continue
-            next_time += 1.0 / target_fps * max(1, int((frame.time_s - next_time) * target_fps) + 1)
-        elif frame.index % stride:
-            continue
-        if frame.index > after_index:
+        if not done_before:
             yield frame
 
 
@@ -119,8 +123,13 @@ def _stream_frames(path: Path, after_index: int = -1) -> Iterator[Frame]:
         index = 0
         last_time = -1.0
         fps = cap.get(cv2.CAP_PROP_FPS) or 30.0
+        listed = int(cap.get(cv2.CAP_PROP_FRAME_COUNT))
         while True:
             if not cap.grab():
+                if listed - index > max(2, 0.02 * listed):  # the count is an estimate in some containers
+                    yield Frame(index, last_time + 1.0 / fps, None,
+                                f"decoding stopped after {index} of the {listed} frames the container lists: "
+                                "the file is truncated or damaged (the frames before were analysed)")
                 return
             time_s = cap.get(cv2.CAP_PROP_POS_MSEC) / 1000.0
             if time_s <= last_time:  # some containers report no timestamp for a frame
