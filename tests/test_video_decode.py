@@ -130,3 +130,11 @@ def test_truncated_video_is_reported_after_its_frames_are_analysed(shared_data, 
     analysed = table.loc[table["status"] == "ok", "frame"]
     assert analysed.nunique() >= 8 and (analysed % 4 == 0).all() and analysed.max() < error["frame"].item()
     assert "truncated" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("options", [dict(target_fps=7.0), dict(stride=4), dict(start_s=0.5, target_fps=11.0)])
+def test_resuming_picks_the_same_frames_as_an_uninterrupted_read(shared_data, options):
+    path = shared_data / "demo/openmpf/video_01.mp4"
+    whole = [f.index for f in frames(path, **options)]
+    for after in (whole[2], whole[3] + 1):
+        assert [f.index for f in frames(path, after_index=after, **options)] == [i for i in whole if i > after]
