@@ -91,8 +91,6 @@ def _video_label(row) -> str:
 def write_annotated_video(video, table, out, options) -> None:
     """Draw each analysed frame's faces (box, track id, action units present, perceived label)
     from the final per-frame table into a new MPEG-4 video, written atomically."""
-    import os
-    import tempfile
     from pathlib import Path
 
     from .video import frames, probe
@@ -102,27 +100,21 @@ def write_annotated_video(video, table, out, options) -> None:
     rows = table[table["track"].notna()].groupby("frame")
     source_fps = options.sequence_fps if Path(video).is_dir() else info.fps or 30.0
     fps = options.target_fps or source_fps / options.stride
-    out.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{out.stem}.", suffix=".mp4", dir=out.parent)
-    os.close(fd)
-    writer = cv2.VideoWriter(tmp, cv2.VideoWriter_fourcc(*"mp4v"), fps, (info.width, info.height))
-    try:
-        for frame in frames(video, options.stride, options.target_fps, options.start_s, options.end_s, options.sequence_fps):
-            if frame.rgb is None:
-                continue
-            picture = frame.rgb.copy()
-            if frame.index in rows.groups:
-                for _, row in rows.get_group(frame.index).iterrows():
-                    colour = RELIABLE if _true(row["reliable"]) else UNRELIABLE
-                    x, y, w, h = (int(row[k]) for k in ("x", "y", "w", "h"))
-                    cv2.rectangle(picture, (x, y), (x + w, y + h), colour, 2, cv2.LINE_AA)
-                    cv2.putText(picture, _video_label(row), (x, max(14, y - 6)), cv2.FONT_HERSHEY_SIMPLEX, 0.5, colour, 1, cv2.LINE_AA)
-            if picture.shape[:2] != (info.height, info.width):
-                picture = cv2.resize(picture, (info.width, info.height))
-            writer.write(cv2.cvtColor(picture, cv2.COLOR_RGB2BGR))
-        writer.release()
-        os.replace(tmp, out)
-    finally:
-        writer.release()
-        if os.path.exists(tmp):
-            os.unlink(tmp)
+    with atomic_path(out) as tmp:
+        writer = cv2.VideoWriter(str(tmp), cv2.VideoWriter_fourcc(*"mp4v"), fps, (info.width, info.height))
+        try:
+            for frame in frames(video, options.stride, options.target_fps, options.start_s, options.end_s, options.sequence_fps):
+                if frame.rgb is None:
+                    continue
+                picture = frame.rgb.copy()
+                if frame.index in rows.groups:
+                    for _, row in rows.get_group(frame.index).iterrows():
+                        colour = RELIABLE if _true(row["reliable"]) else UNRELIABLE
+                        x, y, w, h = (int(row[k]) for k in ("x", "y", "w", "h"))
+                        cv2.rectangle(picture, (x, y), (x + w, y + h), colour, 2, cv2.LINE_AA)
+                        cv2.putText(picture, _video_label(row), (x, max(14, y - 6)), cv2.FONT_HERSHEY_SIMPLEX, 0.5, colour, 1, cv2.LINE_AA)
+                if picture.shape[:2] != (info.height, info.width):
+                    picture = cv2.resize(picture, (info.width, info.height))
+                writer.write(cv2.cvtColor(picture, cv2.COLOR_RGB2BGR))
+        finally:
+            writer.release()

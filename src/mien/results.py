@@ -161,18 +161,26 @@ FORMATS = (".csv", ".parquet", ".json")
 
 @contextlib.contextmanager
 def atomic_path(path: str | Path):
-    """Yield a temporary path beside ``path``; it replaces ``path`` only if the block succeeds,
-    so a crash never leaves a half-written output."""
+    """Yield a temporary path beside ``path`` (ending in the same suffix, for writers that go by
+    it); it replaces ``path`` only if the block succeeds, so a crash never leaves a half-written
+    output. The result gets the usual permissions (0666 less the umask), not mkstemp's 0600."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=f".tmp{path.suffix}", dir=path.parent)
     os.close(fd)
     try:
         yield Path(tmp)
+        os.chmod(tmp, 0o666 & ~_umask())
         os.replace(tmp, path)
     finally:
         if os.path.exists(tmp):
             os.unlink(tmp)
+
+
+def _umask() -> int:
+    current = os.umask(0)
+    os.umask(current)
+    return current
 
 
 def check_output_path(path: str | Path) -> Path:

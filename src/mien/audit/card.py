@@ -13,6 +13,7 @@ from pathlib import Path
 
 import numpy as np
 
+from ..results import atomic_path
 from .metrics import CLASSES
 
 
@@ -464,7 +465,7 @@ def write_card(result: dict, out_dir, stem: str = "card") -> dict[str, Path]:
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     paths = {"html": out / f"{stem}.html", "md": out / f"{stem}.md", "json": out / f"{stem}.json"}
-    paths["json"].write_text(to_json(result), encoding="utf-8")
-    paths["md"].write_text(to_markdown(result), encoding="utf-8")
-    paths["html"].write_text(to_html(result), encoding="utf-8")
+    for kind, render in (("json", to_json), ("md", to_markdown), ("html", to_html)):
+        with atomic_path(paths[kind]) as tmp:
+            tmp.write_text(render(result), encoding="utf-8")
     return paths
