@@ -77,6 +77,8 @@ def test_report_renders_in_a_browser_and_escapes_names(shared_data, tmp_path):
     text = report.read_text()
     assert "<script>" not in text and "&lt;script&gt;" in text
     assert text.count("<section>") >= 2 and "data:image/jpeg;base64," in text
+    assert "<polygon" in text and "mien abstains" in text  # perceived shares stacked, abstentions shaded
+    assert text.count(">extreme_pose</text>") == text.count("<section>")  # a quality strip per track
     if browser is None:
         pytest.skip("chromium is not installed (apt-get install chromium): the report was checked as text only")
     shot = tmp_path / "shot.png"
