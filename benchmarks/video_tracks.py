@@ -7,7 +7,7 @@ Without ground truth, a switch is counted when a new track starts within 0.5 s o
 track ending, with its first face box centre within one face width of the ended track's last
 box centre (the same face, most likely). Also printed: tracks, face-frames, median track length,
 and gaps: times a track went on after frames without its face (mien continues a track whose face
-is found again within 10 frames at the place it was lost).
+is found again within 0.5 s at the place it was lost; such returns are gaps, not switches).
 """
 from pathlib import Path
 

@@ -111,13 +111,10 @@ def test_schema_doc_is_up_to_date():
 
 
 def test_outputs_get_the_usual_permissions_not_those_of_a_temporary_file(batch, tmp_path):
-    import os
     import stat
 
-    old = os.umask(0o022)
-    try:
-        main(["analyze", str(batch / "a.png"), "-o", str(tmp_path / "out.csv")])
-    finally:
-        os.umask(old)
-    assert stat.S_IMODE((tmp_path / "out.csv").stat().st_mode) == 0o644
+    main(["analyze", str(batch / "a.png"), "-o", str(tmp_path / "out.csv")])
+    (tmp_path / "plain.txt").write_text("made the usual way")
+    mode = stat.S_IMODE((tmp_path / "out.csv").stat().st_mode)
+    assert mode == stat.S_IMODE((tmp_path / "plain.txt").stat().st_mode)
     assert not [p for p in tmp_path.iterdir() if p.name.startswith(".")]

@@ -79,3 +79,19 @@ def test_a_face_hidden_for_a_moment_keeps_its_track_and_one_gone_longer_gets_a_n
     assert {track_of[k] for k in track_of if k < 25} == {0}
     assert min(k for k in track_of if k >= 45) == 50  # the next scheduled detection
     assert {track_of[k] for k in track_of if k >= 45} == {1}  # gone too long to be continued
+
+
+def test_the_track_is_continued_within_half_a_second_and_not_after(astronaut):
+    patch = cv2.resize(astronaut[60:220, 150:300], (SIDE, SIDE))
+    canvas = np.full((H, W, 3), 110, np.uint8)
+    canvas[100 : 100 + SIDE, 300 : 300 + SIDE] = patch
+    blank = np.full_like(canvas, 110)
+    analyzer = Analyzer(AnalyzerOptions(iris=False, action_units=False, perceived=False))
+    for hidden, back, continued in ((range(10, 20), 20, True), (range(10, 30), 30, False)):
+        # lost at 0.33 s; found again by the scheduled detection at 0.67 s (0.33 s later) or 1.0 s (0.67 s later)
+        session = VideoSession(analyzer, VideoOptions(detect_every=10))
+        tracks = {}
+        for k in range(back + 1):
+            faces = session.process(Frame(k, k / 30.0, blank if k in hidden else canvas), "synthetic").faces
+            tracks[k] = [f.extra["track"] for f in faces]
+        assert tracks[9] == [0] and tracks[back] == ([0] if continued else [1])

@@ -138,3 +138,39 @@ def test_resuming_picks_the_same_frames_as_an_uninterrupted_read(shared_data, op
     whole = [f.index for f in frames(path, **options)]
     for after in (whole[2], whole[3] + 1):
         assert [f.index for f in frames(path, after_index=after, **options)] == [i for i in whole if i > after]
+
+
+def test_resuming_past_a_failed_frame_selects_the_same_frames(tmp_path, astronaut):
+    small = np.ascontiguousarray(astronaut[::8, ::8])
+    for i in range(12):
+        Image.fromarray(small).save(tmp_path / f"f{i:02d}.png")
+    (tmp_path / "f03.png").write_bytes(b"broken")
+    whole = [(f.index, f.rgb is None) for f in frames(tmp_path, target_fps=10.0, sequence_fps=30.0)]
+    assert (3, True) in whole
+    for after, _ in whole:
+        resumed = [(f.index, f.rgb is None) for f in frames(tmp_path, target_fps=10.0, sequence_fps=30.0, after_index=after)]
+        assert resumed == [w for w in whole if w[0] > after]
+
+
+def test_a_video_cut_before_its_first_frame_is_reported_as_truncated(shared_data, tmp_path):
+    whole = (shared_data / "demo/openmpf/video_01.mp4").read_bytes()
+    cut = tmp_path / "cut.mp4"
+    cut.write_bytes(whole[: len(whole) // 50])
+    got = list(frames(cut))
+    assert [f.rgb for f in got] == [None] and "truncated" in got[-1].error
+
+
+def test_a_sequence_whose_first_image_is_broken_still_runs(tmp_path, astronaut, monkeypatch, capsys):
+    import pandas as pd
+
+    from mien.cli import main
+
+    folder = tmp_path / "takes"
+    folder.mkdir()
+    (folder / "0.png").write_bytes(b"broken")
+    for i in (1, 2):
+        Image.fromarray(astronaut).save(folder / f"{i}.png")
+    monkeypatch.chdir(folder)
+    assert main(["analyze", ".", "-o", str(tmp_path / "out"), "--format", "csv", "--sequence", "25"]) == 1
+    table = pd.read_csv(tmp_path / "out" / "takes.csv")  # "." is named after the folder it is
+    assert table["status"].tolist()[0] == "error" and (table["status"] == "ok").sum() == 2

@@ -90,12 +90,12 @@ def run_analyze(args: argparse.Namespace) -> int:
         table_path = out / f"images.{args.format}" if to_folder else out
         failed += _analyze_images(images, analyzer, args, table_path)
     for video in videos:
-        name = video.name if video in sequences else video.stem
+        name = video.resolve().name if video in sequences else video.stem
         table_path = out / f"{name}.{args.format}" if to_folder else out
         report = None
         if args.report:
             report = Path(args.report) / f"{name}.html" if to_folder else Path(args.report)
-        code = _analyze_video(video, analyzer, args, video_options, table_path, report)
+        code = _analyze_video(video, name, analyzer, args, video_options, table_path, report)
         if code == 130:
             return 130
         failed += code
@@ -128,7 +128,7 @@ def _analyze_images(images: list[Path], analyzer, args: argparse.Namespace, out:
     return 1 if failed else 0
 
 
-def _analyze_video(path: Path, analyzer, args: argparse.Namespace, options, out: Path, report: Path | None) -> int:
+def _analyze_video(path: Path, name: str, analyzer, args: argparse.Namespace, options, out: Path, report: Path | None) -> int:
     """0 when done, 1 when the video or some frames could not be read, 130 when interrupted."""
     from tqdm import tqdm
 
@@ -151,7 +151,7 @@ def _analyze_video(path: Path, analyzer, args: argparse.Namespace, options, out:
 
     try:
         with bar:
-            annotated = Path(args.annotate) / f"{path.stem}_annotated.mp4" if args.annotate else None
+            annotated = Path(args.annotate) / f"{name}_annotated.mp4" if args.annotate else None
             result = run_video(path, out, analyzer, options, checkpoint_every=args.checkpoint_every, landmarks=args.landmarks,
                                on_frame=on_frame, on_error=on_error, report=report, annotated_video=annotated)
     except RunInterrupted as exc:

@@ -5,12 +5,12 @@ MediaPipe's video mode), so the detector runs only on every ``detect_every``-th 
 included), to pick up new faces, and the cost per frame stays predictable whether or not faces
 are in view; and on the frame after a track was lost, to pick the face up again at once if it is
 still there. While no face is tracked, and after a loss, the ``auto`` detector runs both its
-models; otherwise the models take turns (short range, then full range), so a face that joins
-tracked ones is found within ``detect_every`` frames when it suits both models, else within
-``2 * detect_every``. New detections are matched to tracks by box overlap;
-a track ends when the landmark model's presence drops below the threshold. A detection within
-``relink_frames`` (default 10) of a track's end that overlaps that track's last box continues
-it: the same place a moment later, which is continuity in space and time, not recognition.
+models; otherwise the two take turns, so a face that joins tracked ones is found within
+``detect_every`` frames when it suits both models, else within ``2 * detect_every``. New
+detections are matched to tracks by box overlap; a track ends when the landmark model's
+presence drops below the threshold. A detection within ``relink_s`` seconds (default 0.5) of a
+track's end that overlaps that track's last box continues it: the same place a moment later,
+which is continuity in space and time, not recognition.
 Track ids are integers that count up within one video: they do not recognise anyone, and a
 person who leaves and comes back later, or somewhere else, gets a new id.
 """
@@ -30,7 +30,7 @@ MATCH_IOU = 0.3
 class LostTrack:
     id: int
     box: np.ndarray  # (4,) its last mesh box
-    frame: int  # the tracker's frame count when it was lost
+    time_s: float  # the time of the first frame without it
 
 
 @dataclass
@@ -39,7 +39,8 @@ class TrackState:
     frames_seen: int = 0
     ids: list[int] = field(default_factory=list)
     meshes: np.ndarray = field(default_factory=lambda: np.zeros((0, 468, 3), np.float32))
-    lost: list[LostTrack] = field(default_factory=list)  # tracks lost within the last ``relink_frames``
+    lost: list[LostTrack] = field(default_factory=list)  # tracks lost within the last ``relink_s``
+    lost_last_frame: bool = False
 
 
 @dataclass(frozen=True)
@@ -60,28 +61,27 @@ def _concat_rois(a: Roi, b: Roi) -> Roi:
 
 class FaceTracker:
     def __init__(self, detector: FaceDetector, mesher: FaceMesher, detect_every: int = 10,
-                 min_presence: float = 0.5, max_faces: int = 32, relink_frames: int = 10):
+                 min_presence: float = 0.5, max_faces: int = 32, relink_s: float = 0.5):
         self.detector = detector
         self.mesher = mesher
         self.detect_every = detect_every
-        self.relink_frames = relink_frames
+        self.relink_s = relink_s
         self.min_presence = min_presence
         self.max_faces = max_faces
         self.state = TrackState()
 
-    def step(self, rgb: np.ndarray) -> TrackedFaces:
+    def step(self, rgb: np.ndarray, time_s: float) -> TrackedFaces:
         s = self.state
-        s.lost = [t for t in s.lost if s.frames_seen - t.frame < self.relink_frames]
+        s.lost = [t for t in s.lost if time_s - t.time_s <= self.relink_s]
         tracked_rois = roi_from_mesh(s.meshes)
         tracked_boxes = mesh_boxes(s.meshes)
         ids = list(s.ids)
         scores = [np.nan] * len(ids)
         rois = tracked_rois
         scheduled = s.frames_seen % self.detect_every == 0
-        just_lost = any(t.frame == s.frames_seen for t in s.lost)
-        if scheduled or just_lost:
+        if scheduled or s.lost_last_frame:
             ranges = self.detector.ranges
-            only = ranges[(s.frames_seen // self.detect_every) % len(ranges)] if ids and not just_lost else None
+            only = ranges[(s.frames_seen // self.detect_every) % len(ranges)] if ids and not s.lost_last_frame else None
             det = self.detector(rgb, self.max_faces, only)
             if len(det):
                 new = []
@@ -96,9 +96,10 @@ class FaceTracker:
                     picked = Detections(det.boxes[new], det.scores[new], det.keypoints[new])
                     rois = _concat_rois(tracked_rois, roi_from_detections(picked))
                     for k in new:
-                        ids.append(self._id_for(det.boxes[k]))
+                        ids.append(self._id_for(det.boxes[k], taken=ids))
                         scores.append(float(det.scores[k]))
         s.frames_seen += 1
+        s.lost_last_frame = False
         if not len(rois.side):
             return TrackedFaces(np.zeros(0, np.int64), np.zeros((0, 4), np.float32), np.zeros(0, np.float32), Meshes.empty())
         meshes = self.mesher(rgb, rois)
@@ -108,19 +109,23 @@ class FaceTracker:
         keep = keep[distinct_faces(meshes.points[keep], -all_ids[keep].astype(np.float64))]
         kept = meshes.take(keep)
         live = set(all_ids[keep].tolist())
-        s.lost += [LostTrack(t, box, s.frames_seen) for t, box in zip(s.ids, tracked_boxes) if t not in live]
+        ended = [LostTrack(t, box, time_s) for t, box in zip(s.ids, tracked_boxes) if t not in live]
+        s.lost = [t for t in s.lost if t.id not in live] + ended
+        s.lost_last_frame = bool(ended)
         s.ids = all_ids[keep].tolist()
         s.meshes = kept.points
         return TrackedFaces(all_ids[keep], mesh_boxes(kept.points), np.array(scores, np.float32)[keep], kept)
 
-    def _id_for(self, box: np.ndarray) -> int:
-        """The id of a track lost within ``relink_frames`` whose last box this detection overlaps
-        (the same place, a moment later: most likely the same face found again); else a new id."""
+    def _id_for(self, box: np.ndarray, taken: list[int]) -> int:
+        """The id of a track lost within ``relink_s`` whose last box this detection overlaps (the
+        same place, a moment later: most likely the same face found again); else a new id. The
+        lost track stays on the list until its face's mesh is accepted."""
         s = self.state
-        if s.lost:
-            overlaps = box_iou(box, np.stack([t.box for t in s.lost]))
+        candidates = [t for t in s.lost if t.id not in taken]
+        if candidates:
+            overlaps = box_iou(box, np.stack([t.box for t in candidates]))
             j = int(overlaps.argmax())
             if overlaps[j] > MATCH_IOU:
-                return s.lost.pop(j).id
+                return candidates[j].id
         s.next_id += 1
         return s.next_id - 1

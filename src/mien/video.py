@@ -62,8 +62,13 @@ def probe(path: str | Path) -> VideoInfo:
     path = Path(path)
     if path.is_dir():
         files = _sequence_files(path)
-        first = read_image(files[0])
-        return VideoInfo(str(path), first.shape[1], first.shape[0], 0.0, len(files), 0)
+        for file in files:
+            try:
+                first = read_image(file)
+            except ImageReadError:
+                continue  # reported as that frame's error when the sequence is read
+            return VideoInfo(str(path), first.shape[1], first.shape[0], 0.0, len(files), 0)
+        raise VideoReadError(f"none of the {len(files)} images in folder {path} can be read")
     cap = _open(path)
     try:
         return VideoInfo(str(path), int(cap.get(cv2.CAP_PROP_FRAME_WIDTH)), int(cap.get(cv2.CAP_PROP_FRAME_HEIGHT)),
@@ -75,7 +80,8 @@ def probe(path: str | Path) -> VideoInfo:
 
 def _natural_key(path: Path) -> list:
     """frame_2.png before frame_10.png: digit runs compare as numbers."""
-    return [(0, int(part), "") if part.isdigit() else (1, 0, part) for part in re.split(r"(\d+)", path.name)]
+    parts = [(0, int(part), "") if part.isdigit() else (1, 0, part) for part in re.split(r"(\d+)", path.name)]
+    return parts + [(2, 0, path.name)]  # 1.png and 01.png: a fixed order, not the directory's
 
 
 def _sequence_files(folder: Path) -> list[Path]:
@@ -99,25 +105,25 @@ def frames(path: str | Path, stride: int = 1, target_fps: float | None = None, s
         raise ValueError("target_fps must be positive")
     path = Path(path)
     next_time = start_s
-    source = _sequence_frames(path, sequence_fps, after_index) if path.is_dir() else _stream_frames(path, after_index)
+    source = _sequence_frames(path, sequence_fps, after_index) if path.is_dir() else _stream_frames(path, after_index, start_s)
     for frame in source:
         if frame.time_s < start_s - 1e-9:
             continue
         if end_s is not None and frame.time_s > end_s + 1e-9:
             return
-        done_before = frame.index <= after_index  # still runs through the rate filter, as it did then
-        if done_before or frame.rgb is not None:
-            if target_fps is not None:
-                if frame.time_s + 1e-9 < next_time:
-                    continue
+        # Selection depends on index and timestamp only, failed or not, so a resumed run (which
+        # sees the frames before the resume point as "skipped") selects the same frames.
+        if target_fps is not None:
+            selected = frame.time_s + 1e-9 >= next_time
+            if selected:
                 next_time += 1.0 / target_fps * max(1, int((frame.time_s - next_time) * target_fps) + 1)
-            elif frame.index % stride:
-                continue
-        if not done_before:
+        else:
+            selected = frame.index % stride == 0
+        if frame.index > after_index and (selected or frame.rgb is None):
             yield frame
 
 
-def _stream_frames(path: Path, after_index: int = -1) -> Iterator[Frame]:
+def _stream_frames(path: Path, after_index: int = -1, start_s: float = 0.0) -> Iterator[Frame]:
     cap = _open(path)
     try:
         index = 0
@@ -126,10 +132,9 @@ def _stream_frames(path: Path, after_index: int = -1) -> Iterator[Frame]:
         listed = int(cap.get(cv2.CAP_PROP_FRAME_COUNT))
         while True:
             if not cap.grab():
-                if listed - index > max(2, 0.02 * listed):  # the count is an estimate in some containers
-                    yield Frame(index, last_time + 1.0 / fps, None,
-                                f"decoding stopped after {index} of the {listed} frames the container lists: "
-                                "the file is truncated or damaged (the frames before were analysed)")
+                message = _truncation(path, index, last_time, listed, fps)
+                if message:
+                    yield Frame(index, max(last_time + 1.0 / fps, start_s), None, message)
                 return
             time_s = cap.get(cv2.CAP_PROP_POS_MSEC) / 1000.0
             if time_s <= last_time:  # some containers report no timestamp for a frame
@@ -147,6 +152,26 @@ def _stream_frames(path: Path, after_index: int = -1) -> Iterator[Frame]:
             index += 1
     finally:
         cap.release()
+
+
+# Containers whose frame count is stored (a sample table or index), not estimated from duration x fps
+COUNTED_CONTAINERS = {".mp4", ".mov", ".m4v", ".avi"}
+
+
+def _truncation(path: Path, decoded: int, last_time: float, listed: int, fps: float) -> str:
+    """Why a stream that ended after ``decoded`` frames looks cut short, or "" if it does not."""
+    if listed <= 0:
+        return ""
+    if path.suffix.lower() in COUNTED_CONTAINERS:
+        if listed - decoded <= max(2, 0.02 * listed):
+            return ""
+        told = f"{decoded} of the {listed} frames the container lists"
+    else:  # the count is duration x a guessed rate: compare durations, with room for a longer audio track
+        duration, reached = listed / fps, max(last_time, 0.0) + 1.0 / fps
+        if duration - reached <= max(1.0, 0.05 * duration):
+            return ""
+        told = f"{reached:.1f} s of the {duration:.1f} s the container gives"
+    return f"decoding stopped after {told}: the file is truncated or damaged (the frames before were analysed)"
 
 
 def _sequence_frames(folder: Path, fps: float, after_index: int = -1) -> Iterator[Frame]:

@@ -100,7 +100,7 @@ class VideoSession:
         st.last_index = frame.index
         if frame.rgb is None:
             return ImageResult.failed(source, frame.error, frame.index, frame.time_s)
-        tracked = self.tracker.step(frame.rgb)
+        tracked = self.tracker.step(frame.rgb, frame.time_s)
         st.tracker = self.tracker.state
         ids = [int(t) for t in tracked.track_ids]
         # a lost track may still be picked up again (see FaceTracker): its state waits until then
