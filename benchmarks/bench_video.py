@@ -35,7 +35,7 @@ from mien.perceived import CLASSES, PerceivedModel  # noqa: E402
 from mien.results import to_frame  # noqa: E402
 from mien.runtime import TFLiteModel  # noqa: E402
 from mien.video import frames  # noqa: E402
-from mien.video_analysis import VideoOptions, analyze_frames  # noqa: E402
+from mien.video.analysis import VideoOptions, analyze_frames  # noqa: E402
 
 DEFAULT = Path(__file__).resolve().parents[1].parent / "shared/data/demo/openmpf/new_face_video-90.mp4"
 inference_s: dict[str, float] = defaultdict(float)

@@ -16,7 +16,7 @@ import pandas as pd
 
 from mien.analyzer import Analyzer, AnalyzerOptions
 from mien.results import to_frame
-from mien.video_analysis import analyze_frames
+from mien.video.analysis import analyze_frames
 
 DEMO = Path(__file__).resolve().parents[1].parent / "shared/data/demo/openmpf"
 

@@ -5,7 +5,7 @@ import numpy as np
 
 from mien.analyzer import Analyzer, AnalyzerOptions
 from mien.video import Frame
-from mien.video_analysis import VideoOptions, VideoSession
+from mien.video.analysis import VideoOptions, VideoSession
 
 W, H, SIDE, FRAMES = 800, 420, 150, 60
 

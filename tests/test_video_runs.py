@@ -14,7 +14,7 @@ import pandas as pd
 import pytest
 
 from mien.cli import main
-from mien.video_analysis import action_unit_episodes
+from mien.video.analysis import action_unit_episodes
 
 CLIP = "demo/openmpf/new_face_video-90.mp4"
 
@@ -66,6 +66,16 @@ def test_stopped_run_resumes_to_identical_output(shared_data, tmp_path, uninterr
     assert main(["analyze", str(shared_data / CLIP), "-o", str(out)]) == 0
     assert_same_outputs(uninterrupted, out)
     assert not out.with_name(f".{out.name}.mien-partial").exists()
+
+
+def test_a_damaged_checkpoint_starts_the_run_afresh(shared_data, tmp_path, uninterrupted):
+    out = tmp_path / "clip.parquet"
+    work = out.with_name(f".{out.name}.mien-partial")
+    work.mkdir()
+    (work / "checkpoint.pkl").write_bytes(b"\x80\x04not a pickle at all")
+    (work / "part-00000.parquet").write_bytes(b"stale")
+    assert main(["analyze", str(shared_data / CLIP), "-o", str(out)]) == 0
+    assert_same_outputs(uninterrupted, out)
 
 
 def test_report_renders_in_a_browser_and_escapes_names(shared_data, tmp_path):
@@ -120,7 +130,7 @@ def test_short_eye_closure_is_a_blink():
 
 def test_track_baseline_takes_over_after_enough_reliable_frames(shared_data):
     from mien.analyzer import Analyzer, AnalyzerOptions
-    from mien.video_analysis import VideoOptions, analyze_frames
+    from mien.video.analysis import VideoOptions, analyze_frames
 
     results = list(analyze_frames(shared_data / "demo/openmpf/video_01.mp4", Analyzer(AnalyzerOptions(iris=False)),
                                   VideoOptions(baseline_min_frames=15)))

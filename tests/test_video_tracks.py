@@ -7,7 +7,7 @@ from mien.cli import main
 from mien.detect import DetectorRange
 from mien.perceived import CLASSES
 from mien.results import to_frame
-from mien.video_analysis import VideoOptions, analyze_frames
+from mien.video.analysis import VideoOptions, analyze_frames
 
 
 def lean_analyzer() -> Analyzer:

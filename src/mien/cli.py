@@ -50,7 +50,7 @@ def _progress(items, total: int):
 
 def run_analyze(args: argparse.Namespace) -> int:
     from .analyzer import Analyzer, AnalyzerOptions
-    from .video_analysis import VideoOptions
+    from .video.analysis import VideoOptions
 
     sequences = [Path(a) for a in args.paths if args.sequence is not None and Path(a).is_dir()]
     files, notes = expand_inputs([a for a in args.paths if Path(a) not in sequences])
@@ -133,7 +133,7 @@ def _analyze_video(path: Path, name: str, analyzer, args: argparse.Namespace, op
     from tqdm import tqdm
 
     from .video import probe
-    from .video_analysis import RunInterrupted, run_video
+    from .video.analysis import RunInterrupted, run_video
 
     try:
         info = probe(path)

@@ -20,8 +20,8 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from .detect import Detections, FaceDetector, box_iou
-from .landmarks import FaceMesher, Meshes, Roi, distinct_faces, roi_from_detections, roi_from_mesh
+from ..detect import Detections, FaceDetector, box_iou
+from ..landmarks import FaceMesher, Meshes, Roi, distinct_faces, roi_from_detections, roi_from_mesh
 
 MATCH_IOU = 0.3
 

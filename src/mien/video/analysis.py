@@ -23,13 +23,13 @@ import cv2
 import numpy as np
 import pandas as pd
 
-from . import actions
-from .analyzer import Analyzer
-from .landmarks import Meshes
-from .results import ImageResult, atomic_path, to_frame, write_table
+from .. import actions
+from ..analyzer import Analyzer
+from ..landmarks import Meshes
+from ..results import ImageResult, atomic_path, to_frame, write_table
 from .smoothing import OneEuroParams, OneEuroSmoother
 from .tracking import FaceTracker
-from .video import Frame, frames, probe
+from .decode import Frame, frames, probe
 
 STATE_VERSION = 3
 BASELINE_REFRESH = 15  # reliable frames between recomputations of a track's neutral (about 0.5 s)
@@ -272,6 +272,16 @@ def _fingerprint(path: Path, analyzer: Analyzer, options: VideoOptions) -> str:
     return hashlib.sha256(payload.encode()).hexdigest()
 
 
+def _read_checkpoint(path: Path) -> dict:
+    """The saved checkpoint, or {} when it cannot be used (damaged, or from another mien version
+    whose classes moved): the run then starts afresh, as for changed options."""
+    try:
+        saved = pickle.loads(path.read_bytes())
+    except Exception:  # unpickling can raise almost anything on a damaged or foreign file
+        return {}
+    return saved if isinstance(saved, dict) else {}
+
+
 def run_video(path: str | Path, out: str | Path, analyzer: Analyzer, options: VideoOptions = VideoOptions(),
               checkpoint_every: int = 1000, landmarks: bool = False, on_frame=None, on_error=None,
               report: str | Path | None = None, annotated_video: str | Path | None = None) -> VideoRunResult:
@@ -287,7 +297,7 @@ def run_video(path: str | Path, out: str | Path, analyzer: Analyzer, options: Vi
     resumed_from = -1
     state_file = work / "checkpoint.pkl"
     if state_file.exists():
-        saved = pickle.loads(state_file.read_bytes())
+        saved = _read_checkpoint(state_file)
         if saved.get("fingerprint") == fingerprint:
             session.restore(saved["session"])
             parts = saved["parts"]
@@ -348,7 +358,7 @@ def run_video(path: str | Path, out: str | Path, analyzer: Analyzer, options: Vi
 
         write_report(report, table, tracks, episodes, session.state.thumbnails, info)
     if annotated_video is not None:
-        from .annotate import write_annotated_video
+        from ..annotate import write_annotated_video
 
         write_annotated_video(path, table, annotated_video, options)
     shutil.rmtree(work, ignore_errors=True)

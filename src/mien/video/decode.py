@@ -15,7 +15,7 @@ from typing import Iterator
 import cv2
 import numpy as np
 
-from .images import IMAGE_SUFFIXES, ImageReadError, read_image
+from ..images import IMAGE_SUFFIXES, ImageReadError, read_image
 
 VIDEO_SUFFIXES = {".mp4", ".mov", ".mkv", ".avi", ".webm", ".m4v", ".mpg", ".mpeg", ".wmv"}
 
