@@ -125,3 +125,21 @@ def test_real_ferplus_faces_through_the_pipeline(model, shared_data):
         hits += int(probs.argmax() == votes[name][:8].argmax())
     assert faces >= 10
     assert hits >= 0.75 * faces, f"only {hits} of {faces} clear FERPlus faces match the crowd through the pipeline"
+
+
+@pytest.mark.parametrize("scale,shift", [(1.0, (0, 0)), (7.5, (0, 0)), (1.0, (-200, -150))])
+def test_crops_cut_from_their_window_match_a_whole_image_warp(astronaut, scale, shift):
+    import cv2
+
+    from mien.analyzer import Analyzer, AnalyzerOptions
+
+    image = cv2.resize(astronaut, None, fx=scale, fy=scale) if scale != 1.0 else astronaut
+    image = np.ascontiguousarray(np.roll(image, shift, axis=(0, 1)))  # the face cut by the image edge
+    mesh = Analyzer(AnalyzerOptions(iris=False, perceived=False, action_units=False)).measure(astronaut).meshes.points[:1]
+    mesh = mesh * scale + np.array([shift[1], shift[0], 0.0]) * (scale == 1.0)
+    big = P.FACE_SIZE * 4
+    whole = cv2.warpAffine(cv2.cvtColor(image, cv2.COLOR_RGB2GRAY), P.alignment_matrices(mesh, big)[0], (big, big),
+                           flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
+    expected = cv2.resize(whole, (P.FACE_SIZE, P.FACE_SIZE), interpolation=cv2.INTER_AREA)
+    got = P.aligned_face_crops(image, mesh)[0]
+    assert np.abs(got.astype(int) - expected.astype(int)).max() <= 1

@@ -192,22 +192,37 @@ def aligned_face_crops(rgb: np.ndarray, meshes: np.ndarray) -> np.ndarray:
 
     rgb: (H, W, 3) uint8 RGB image (or (H, W) grey); meshes: (N, 468, 3) landmarks in its pixels.
     Eyes are made level and placed where FER2013 puts them (see ``FER_EYE_MID`` / ``FER_IOD``).
-    Warped at 4x and area-downsampled; pixels outside the image repeat the border.
+    Warped at 4x and area-downsampled; pixels outside the image repeat the border. Only the part
+    of the image each crop reads is turned grey (a 4K photo: 1 ms instead of 14).
     """
     img = np.asarray(rgb)
-    if img.ndim == 3 and img.shape[2] == 3:
-        grey = cv2.cvtColor(img.astype(np.uint8), cv2.COLOR_RGB2GRAY)
-    elif img.ndim == 2:
-        grey = img.astype(np.uint8)
-    else:
+    if not (img.ndim == 2 or (img.ndim == 3 and img.shape[2] == 3)):
         raise ValueError(f"expected an (H, W, 3) RGB or (H, W) grey image, got shape {img.shape}")
+    img = img.astype(np.uint8, copy=False)
     big = FACE_SIZE * _SUPERSAMPLE
     mats = alignment_matrices(meshes, big)
     out = np.empty((len(mats), FACE_SIZE, FACE_SIZE), np.uint8)
     for i, mat in enumerate(mats):
-        warped = cv2.warpAffine(grey, mat, (big, big), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
+        (x0, y0, x1, y1), shifted = _source_window(mat, big, img.shape[1], img.shape[0])
+        window = img[y0:y1, x0:x1]
+        grey = cv2.cvtColor(np.ascontiguousarray(window), cv2.COLOR_RGB2GRAY) if img.ndim == 3 else window
+        warped = cv2.warpAffine(grey, shifted, (big, big), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
         out[i] = cv2.resize(warped, (FACE_SIZE, FACE_SIZE), interpolation=cv2.INTER_AREA)
     return out
+
+
+def _source_window(mat: np.ndarray, size: int, width: int, height: int):
+    """The image rectangle (x0, y0, x1, y1) that a size x size warp by ``mat`` reads (with a margin
+    for bilinear interpolation, clipped to the image, so that the border repeats as before), and
+    ``mat`` moved to that rectangle's origin."""
+    corners = np.array([[0, 0, 1], [size, 0, 1], [0, size, 1], [size, size, 1]], float) @ cv2.invertAffineTransform(mat).T
+    x0 = min(max(int(np.floor(corners[:, 0].min())) - 2, 0), width - 1)
+    y0 = min(max(int(np.floor(corners[:, 1].min())) - 2, 0), height - 1)
+    x1 = max(min(int(np.ceil(corners[:, 0].max())) + 3, width), x0 + 1)
+    y1 = max(min(int(np.ceil(corners[:, 1].max())) + 3, height), y0 + 1)
+    shifted = np.array(mat, float)
+    shifted[:, 2] += shifted[:, 0] * x0 + shifted[:, 1] * y0
+    return (x0, y0, x1, y1), shifted
 
 
 def perceived_columns(model: PerceivedModel, rgb: np.ndarray, mesh: np.ndarray, reliable: bool = True) -> dict:
