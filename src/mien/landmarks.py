@@ -52,10 +52,19 @@ def roi_from_detections(det: Detections) -> Roi:
     return roi_from_points(det.keypoints[:, 0], det.keypoints[:, 1], det.boxes[:, :2], det.boxes[:, 2:], ROI_SCALE)
 
 
-def roi_from_mesh(mesh: np.ndarray) -> Roi:
-    """Region for the next video frame from this frame's mesh (tracking)."""
+def mesh_boxes(meshes: np.ndarray) -> np.ndarray:
+    """(N, 4) x0, y0, x1, y1: the bounding boxes of (N, 468, 3) meshes."""
+    if not len(meshes):
+        return np.zeros((0, 4), np.float32)
+    return np.concatenate([meshes[:, :, :2].min(1), meshes[:, :, :2].max(1)], axis=1)
+
+
+def roi_from_mesh(mesh: np.ndarray, boxes: np.ndarray | None = None) -> Roi:
+    """Region for the next video frame from this frame's mesh (tracking); ``boxes``: its
+    ``mesh_boxes`` when already known."""
     a, b = MESH_EYE_CORNERS
-    return roi_from_points(mesh[:, a, :2], mesh[:, b, :2], mesh[:, :, :2].min(1), mesh[:, :, :2].max(1), ROI_SCALE)
+    boxes = mesh_boxes(mesh) if boxes is None else boxes
+    return roi_from_points(mesh[:, a, :2], mesh[:, b, :2], boxes[:, :2], boxes[:, 2:], ROI_SCALE)
 
 
 def roi_to_tensor_matrix(centre: np.ndarray, side: float, angle: float, size: int) -> np.ndarray:

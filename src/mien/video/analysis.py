@@ -110,7 +110,7 @@ class VideoSession:
             return ImageResult(source, frame.index, "no_face", "", w, h, (), time_s=frame.time_s)
         meshes = tracked.meshes
         if self.options.smooth:
-            sizes = np.ptp(meshes.points[:, :, :2], axis=1).mean(1)
+            sizes = (tracked.boxes[:, 2:] - tracked.boxes[:, :2]).mean(1)
             points = np.stack([st.smoother(t, frame.time_s, p, 1.0 / max(float(s), 1.0))
                                for t, p, s in zip(ids, meshes.points, sizes)]).astype(np.float32)
             meshes = Meshes(points, meshes.presence, meshes.crops)

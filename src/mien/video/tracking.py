@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from ..detect import Detections, FaceDetector, box_iou
-from ..landmarks import FaceMesher, Meshes, Roi, distinct_faces, roi_from_detections, roi_from_mesh
+from ..landmarks import FaceMesher, Meshes, Roi, distinct_faces, mesh_boxes, roi_from_detections, roi_from_mesh
 
 MATCH_IOU = 0.3
 
@@ -51,10 +51,6 @@ class TrackedFaces:
     meshes: Meshes
 
 
-def mesh_boxes(meshes: np.ndarray) -> np.ndarray:
-    return np.concatenate([meshes[:, :, :2].min(1), meshes[:, :, :2].max(1)], axis=1) if len(meshes) else np.zeros((0, 4), np.float32)
-
-
 def _concat_rois(a: Roi, b: Roi) -> Roi:
     return Roi(np.concatenate([a.centre, b.centre]), np.concatenate([a.side, b.side]), np.concatenate([a.angle, b.angle]))
 
@@ -73,8 +69,8 @@ class FaceTracker:
     def step(self, rgb: np.ndarray, time_s: float) -> TrackedFaces:
         s = self.state
         s.lost = [t for t in s.lost if time_s - t.time_s <= self.relink_s]
-        tracked_rois = roi_from_mesh(s.meshes)
         tracked_boxes = mesh_boxes(s.meshes)
+        tracked_rois = roi_from_mesh(s.meshes, tracked_boxes)
         ids = list(s.ids)
         scores = [np.nan] * len(ids)
         rois = tracked_rois
