@@ -137,3 +137,20 @@ def test_track_baseline_takes_over_after_enough_reliable_frames(shared_data):
     kinds = [f.extra["au_baseline"] for r in results for f in r.faces if f.extra["track"] == 0]
     assert kinds[:15] == ["population"] * 15
     assert set(kinds[20:]) == {"track"}
+
+
+def test_a_changed_image_in_a_sequence_changes_the_run_fingerprint(tmp_path, astronaut):
+    import os
+
+    from PIL import Image
+
+    from mien.analyzer import Analyzer, AnalyzerOptions
+    from mien.video.analysis import VideoOptions, _fingerprint
+
+    for i in range(3):
+        Image.fromarray(astronaut).save(tmp_path / f"{i}.png")
+    analyzer = Analyzer(AnalyzerOptions(iris=False))
+    before = _fingerprint(tmp_path, analyzer, VideoOptions())
+    Image.fromarray(astronaut[:, ::-1]).save(tmp_path / "1.png")  # same name and size, new pixels
+    os.utime(tmp_path / "1.png", ns=(1, 10**18))
+    assert _fingerprint(tmp_path, analyzer, VideoOptions()) != before

@@ -27,9 +27,9 @@ from .. import actions
 from ..analyzer import Analyzer
 from ..landmarks import Meshes
 from ..results import ImageResult, atomic_path, to_frame, write_table
+from .decode import Frame, frames, probe, sequence_files
 from .smoothing import OneEuroParams, OneEuroSmoother
 from .tracking import FaceTracker
-from .decode import Frame, frames, probe
 
 STATE_VERSION = 3
 BASELINE_REFRESH = 15  # reliable frames between recomputations of a track's neutral (about 0.5 s)
@@ -266,9 +266,11 @@ def companion_path(out: Path, name: str) -> Path:
 
 
 def _fingerprint(path: Path, analyzer: Analyzer, options: VideoOptions) -> str:
-    stat = path.stat()
+    """Changes when the input, the options or the checkpoint format change (a folder: any of its images)."""
+    files = sequence_files(path) if path.is_dir() else [path]
+    stamps = [(f.name, f.stat().st_size, f.stat().st_mtime_ns) for f in files]
     opts = {k: str(v) for k, v in asdict(analyzer.options).items()}
-    payload = json.dumps([str(path.resolve()), stat.st_size, int(stat.st_mtime), opts, asdict(options), STATE_VERSION], sort_keys=True)
+    payload = json.dumps([str(path.resolve()), stamps, opts, asdict(options), STATE_VERSION], sort_keys=True)
     return hashlib.sha256(payload.encode()).hexdigest()
 
 

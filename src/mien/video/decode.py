@@ -61,7 +61,7 @@ def _open(path: Path) -> cv2.VideoCapture:
 def probe(path: str | Path) -> VideoInfo:
     path = Path(path)
     if path.is_dir():
-        files = _sequence_files(path)
+        files = sequence_files(path)
         for file in files:
             try:
                 first = read_image(file)
@@ -84,7 +84,8 @@ def _natural_key(path: Path) -> list:
     return parts + [(2, 0, path.name)]  # 1.png and 01.png: a fixed order, not the directory's
 
 
-def _sequence_files(folder: Path) -> list[Path]:
+def sequence_files(folder: Path) -> list[Path]:
+    """The image files of a folder read as a video, in frame order."""
     files = sorted((f for f in folder.iterdir() if f.is_file() and f.suffix.lower() in IMAGE_SUFFIXES), key=_natural_key)
     if not files:
         raise VideoReadError(f"folder {folder} holds no image files to read as a sequence")
@@ -175,7 +176,7 @@ def _truncation(path: Path, decoded: int, last_time: float, listed: int, fps: fl
 
 
 def _sequence_frames(folder: Path, fps: float, after_index: int = -1) -> Iterator[Frame]:
-    for index, file in enumerate(_sequence_files(folder)):
+    for index, file in enumerate(sequence_files(folder)):
         if index <= after_index:
             yield Frame(index, index / fps, None, "skipped")
             continue
