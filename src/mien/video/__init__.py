@@ -5,6 +5,6 @@
 Decoding is re-exported here (``mien.video.frames``); the analysis lives in ``mien.video.analysis``,
 kept out of this module so that importing it stays light.
 """
-from .decode import VIDEO_SUFFIXES, Frame, VideoInfo, VideoReadError, frames, is_video, probe
+from .decode import VIDEO_SUFFIXES, Frame, VideoInfo, VideoReadError, frames, probe
 
-__all__ = ["VIDEO_SUFFIXES", "Frame", "VideoInfo", "VideoReadError", "frames", "is_video", "probe"]
+__all__ = ["VIDEO_SUFFIXES", "Frame", "VideoInfo", "VideoReadError", "frames", "probe"]

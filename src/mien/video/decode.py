@@ -42,10 +42,6 @@ class VideoInfo:
     rotation: int  # degrees the stored frames are turned to display upright
 
 
-def is_video(path: Path) -> bool:
-    return path.suffix.lower() in VIDEO_SUFFIXES or path.is_dir()
-
-
 def _open(path: Path) -> cv2.VideoCapture:
     if not path.exists():
         raise VideoReadError("file not found")
