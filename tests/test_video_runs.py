@@ -2,6 +2,7 @@
 renders in a real browser, episodes and per-track baselines."""
 import os
 import pickle
+import re
 import shutil
 import signal
 import subprocess
@@ -154,3 +155,18 @@ def test_a_changed_image_in_a_sequence_changes_the_run_fingerprint(tmp_path, ast
     Image.fromarray(astronaut[:, ::-1]).save(tmp_path / "1.png")  # same name and size, new pixels
     os.utime(tmp_path / "1.png", ns=(1, 10**18))
     assert _fingerprint(tmp_path, analyzer, VideoOptions()) != before
+
+
+def test_report_of_a_sparse_run_without_perceived_expression_or_action_units(shared_data, tmp_path):
+    from mien.analyzer import Analyzer, AnalyzerOptions
+    from mien.video.analysis import VideoOptions, run_video
+
+    analyzer = Analyzer(AnalyzerOptions(iris=False, perceived=False, action_units=False))
+    report = tmp_path / "sparse.html"
+    run_video(shared_data / CLIP, tmp_path / "sparse.parquet", analyzer, VideoOptions(target_fps=1.0), report=report)
+    text = report.read_text()
+    assert "<h3>Perceived expression" not in text and "<h3>Most active action units" not in text
+    assert "Head pose" in text and "nan" not in text.lower().replace("nanosecond", "")
+    # frames 1 s apart still draw lines, not invisible one-point pieces
+    lines = re.findall(r'<polyline[^>]*points="([^"]*)"', text)
+    assert lines and all(len(points.split()) >= 2 for points in lines)

@@ -184,6 +184,8 @@ def alignment_matrices(meshes: np.ndarray, size: int = FACE_SIZE) -> np.ndarray:
     out[:, 1, 0], out[:, 1, 1] = -sin, cos
     out[:, 0, 2] = tx - (cos * mid[:, 0] + sin * mid[:, 1])
     out[:, 1, 2] = ty - (-sin * mid[:, 0] + cos * mid[:, 1])
+    if not np.isfinite(out).all():
+        raise ValueError("meshes too far out of range for an alignment (eye coordinates overflow)")
     return out
 
 

@@ -31,7 +31,7 @@ from .decode import Frame, frames, probe, sequence_files
 from .smoothing import OneEuroParams, OneEuroSmoother
 from .tracking import FaceTracker
 
-STATE_VERSION = 3
+STATE_VERSION = 4
 BASELINE_REFRESH = 15  # reliable frames between recomputations of a track's neutral (about 0.5 s)
 # Perceived distributions: a plain low-pass at 1.5 Hz (beta 0): label shares that flicker from frame
 # to frame are noise of the model, not changes of the face.

@@ -69,9 +69,14 @@ class _Plot:
 
     def lines(self, times: np.ndarray, series: list[np.ndarray]) -> None:
         for k, values in enumerate(series):
+            colour = PALETTE[k % len(PALETTE)]
             for run in _runs(times, np.isfinite(values)):
-                points = " ".join(f"{a:.1f},{b:.1f}" for a, b in zip(self.x(times[run]), self.y(values[run])))
-                self.parts.append(f'<polyline fill="none" stroke="{PALETTE[k % len(PALETTE)]}" stroke-width="1.5" points="{points}"/>')
+                xs, ys = self.x(times[run]), self.y(values[run])
+                if len(run) == 1:  # a lone frame: a dot, since a one-point line draws nothing
+                    self.parts.append(f'<circle cx="{xs[0]:.1f}" cy="{ys[0]:.1f}" r="2" fill="{colour}"/>')
+                    continue
+                points = " ".join(f"{a:.1f},{b:.1f}" for a, b in zip(xs, ys))
+                self.parts.append(f'<polyline fill="none" stroke="{colour}" stroke-width="1.5" points="{points}"/>')
 
     def stacked(self, times: np.ndarray, shares: np.ndarray) -> None:
         """(frames, K) shares that sum to 1, as stacked areas."""
@@ -93,8 +98,10 @@ class _Plot:
 
 
 def _runs(times: np.ndarray, ok: np.ndarray) -> list[np.ndarray]:
-    """Index runs of consecutive good frames, broken where the face was unseen for over GAP_S."""
-    breaks = np.concatenate([[True], np.diff(times) > GAP_S]) | ~ok
+    """Index runs of consecutive good frames, broken where the face was unseen for over GAP_S
+    (or 1.5 frame steps, when frames are sparser than that: --fps 1, a large --stride)."""
+    step = float(np.median(np.diff(times))) if len(times) > 1 else 0.0
+    breaks = np.concatenate([[True], np.diff(times) > max(GAP_S, 1.5 * step)]) | ~ok
     runs, current = [], []
     for i, (new, good) in enumerate(zip(breaks, ok)):
         if new and current:
@@ -124,7 +131,7 @@ def _perceived_plot(t, g, columns, span) -> str:
     plot = _Plot(span, (0.0, 1.0), "share")
     plot.y_labels((0.0, 0.5, 1.0))
     plot.stacked(t, g[columns].to_numpy(float))
-    plot.spans(t, (g["perceived_top"] == "uncertain").to_numpy(bool), ABSTAIN_FILL, 0.45)
+    plot.spans(t, g["perceived_top"].eq("uncertain").fillna(False).to_numpy(bool), ABSTAIN_FILL, 0.45)
     return _legend([c.removeprefix("perceived_") for c in columns], "grey: mien abstains (no label)") + plot.svg()
 
 
@@ -145,7 +152,7 @@ def _track_section(track: int, g: pd.DataFrame, tracks: pd.DataFrame, episodes: 
     t = g["time_s"].to_numpy(float)
     span = (float(t[0]), float(t[-1]))
     unreliable = ~g["reliable"].fillna(False).to_numpy(bool)
-    au_cols = [c for c in actions.columns() if c in g]
+    au_cols = [c for c in actions.columns() if c in g and g[c].notna().any()]  # all-NaN: turned off
     active = sorted(au_cols, key=lambda c: -float(g[c].fillna(0).clip(upper=3).mean()))[:6]
     row = tracks[tracks["track"] == track].iloc[0]
     out = [f'<section><h2>Track {track}</h2>',
@@ -156,9 +163,10 @@ def _track_section(track: int, g: pd.DataFrame, tracks: pd.DataFrame, episodes: 
         out.append('<div class="thumbs">' + "".join(
             f'<figure><img alt="face at {ts:.1f} s" src="data:image/jpeg;base64,{base64.b64encode(data).decode()}">'
             f'<figcaption>{ts:.1f} s</figcaption></figure>' for ts, data in thumbs) + "</div>")
-    out.append("<h3>Most active action units (intensity, 1 = occurrence threshold)</h3>")
-    out.append(_line_plot(t, g, active, span, (0.0, 3.0), "intensity", unreliable))
-    perceived = [f"perceived_{c}" for c in PERCEIVED_CLASSES if f"perceived_{c}" in g]
+    if active:
+        out.append("<h3>Most active action units (intensity, 1 = occurrence threshold)</h3>")
+        out.append(_line_plot(t, g, active, span, (0.0, 3.0), "intensity", unreliable))
+    perceived = [f"perceived_{c}" for c in PERCEIVED_CLASSES if f"perceived_{c}" in g and g[f"perceived_{c}"].notna().any()]
     if perceived:
         out.append("<h3>Perceived expression (share of observers expected to choose each label)</h3>")
         out.append(_perceived_plot(t, g, perceived, span))
