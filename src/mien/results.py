@@ -141,12 +141,9 @@ def to_frame(results, landmarks: bool = False) -> pd.DataFrame:
             rows.append({**base, "face": i, **_face_values(face)})
             lm_rows.append(face.landmarks)
     frame = pd.DataFrame(rows)
-    extra = [c for c in frame.columns if c not in {col.name for col in COLUMNS}]
-    for col in COLUMNS:
-        if col.name not in frame:
-            frame[col.name] = None
-        frame[col.name] = frame[col.name].astype(col.dtype)
-    frame = frame[[c.name for c in COLUMNS] + extra]
+    names = [c.name for c in COLUMNS]
+    extra = [c for c in frame.columns if c not in set(names)]
+    frame = frame.reindex(columns=names + extra).astype({c.name: c.dtype for c in COLUMNS})
     if landmarks:
         flat = np.full((len(lm_rows), LANDMARK_COUNT * 3), np.nan, np.float32)
         for i, lm in enumerate(lm_rows):
