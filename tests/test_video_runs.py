@@ -1,5 +1,6 @@
 """Long-run behaviour: resume after Ctrl-C or a kill gives the same output, the HTML report
 renders in a real browser, episodes and per-track baselines."""
+import json
 import os
 import pickle
 import re
@@ -170,3 +171,23 @@ def test_report_of_a_sparse_run_without_perceived_expression_or_action_units(sha
     # frames 1 s apart still draw lines, not invisible one-point pieces
     lines = re.findall(r'<polyline[^>]*points="([^"]*)"', text)
     assert lines and all(len(points.split()) >= 2 for points in lines)
+
+
+@pytest.mark.parametrize("suffix", [".parquet", ".csv", ".json"])
+def test_tables_joined_from_many_parts_equal_one_written_at_once(shared_data, tmp_path, suffix):
+    from mien.analyzer import Analyzer, AnalyzerOptions
+    from mien.results import to_frame, write_table
+    from mien.video.analysis import VideoOptions, analyze_frames, run_video
+
+    analyzer = Analyzer(AnalyzerOptions(iris=False))
+    options = VideoOptions(end_s=1.0)
+    out = tmp_path / f"parts{suffix}"
+    run_video(shared_data / "demo/openmpf/video_01.mp4", out, analyzer, options, checkpoint_every=7, landmarks=True)
+    once = write_table(to_frame(analyze_frames(shared_data / "demo/openmpf/video_01.mp4", analyzer, options), landmarks=True),
+                       tmp_path / f"once{suffix}")
+    if suffix == ".parquet":  # row groups differ, content not
+        pd.testing.assert_frame_equal(pd.read_parquet(out), pd.read_parquet(once))
+    elif suffix == ".json":  # layout differs, content not
+        assert json.loads(out.read_text()) == json.loads(once.read_text())
+    else:
+        assert out.read_bytes() == once.read_bytes()

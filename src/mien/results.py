@@ -205,6 +205,37 @@ def write_table(frame: pd.DataFrame, path: str | Path) -> Path:
     return path
 
 
+def write_table_parts(parts: list[Path], path: str | Path) -> Path:
+    """Join tables saved as Parquet parts (all made by ``to_frame`` in one run, so with one
+    schema) into one table by suffix, atomically, with one part in memory at a time."""
+    import pyarrow.parquet as pq
+
+    path = check_output_path(path)
+    if not parts:
+        return write_table(to_frame([]), path)
+    suffix = path.suffix.lower()
+    with atomic_path(path) as tmp:
+        if suffix == ".parquet":
+            schema = pq.read_schema(parts[0])
+            with pq.ParquetWriter(tmp, schema) as writer:
+                for part in parts:
+                    writer.write_table(pq.read_table(part, schema=schema))
+        elif suffix == ".csv":
+            for i, part in enumerate(parts):
+                pd.read_parquet(part).to_csv(tmp, mode="a" if i else "w", header=i == 0, index=False)
+        else:
+            head = json.dumps({"columns": schema_dict(), "rows": []}, ensure_ascii=False, indent=1)
+            with open(tmp, "w", encoding="utf-8") as f:
+                f.write(head[: head.rindex("[") + 1])
+                separator = "\n"
+                for part in parts:
+                    for record in json.loads(pd.read_parquet(part).to_json(orient="records", force_ascii=False)):
+                        f.write(separator + json.dumps(record, ensure_ascii=False))
+                        separator = ",\n"
+                f.write("\n]\n}")
+    return path
+
+
 def schema_markdown() -> str:
     lines = ["| column | type | meaning |", "|---|---|---|"]
     lines += [f"| `{c.name}` | {c.dtype} | {c.meaning} |" for c in COLUMNS]

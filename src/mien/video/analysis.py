@@ -26,7 +26,7 @@ import pandas as pd
 from .. import actions
 from ..analyzer import Analyzer
 from ..landmarks import Meshes
-from ..results import ImageResult, atomic_path, to_frame, write_table
+from ..results import ImageResult, atomic_path, to_frame, write_table, write_table_parts
 from .decode import Frame, frames, probe, sequence_files
 from .smoothing import OneEuroParams, OneEuroSmoother
 from .tracking import FaceTracker
@@ -363,12 +363,17 @@ def run_video(path: str | Path, out: str | Path, analyzer: Analyzer, options: Vi
             signal.signal(signal.SIGINT, previous)
     checkpoint()
 
-    tables = [pd.read_parquet(work / p) for p in parts]
+    part_paths = [work / p for p in parts]
+    write_table_parts(part_paths, out)
+    # The summaries, report and annotated video need every row but not the landmarks (1,404
+    # columns with --landmarks): without them an hour of one face is about 100 MB here.
+    without_landmarks = list(to_frame([]).columns)
+    tables = [pd.read_parquet(p, columns=without_landmarks) for p in part_paths]
     table = pd.concat(tables, ignore_index=True) if tables else to_frame([])
+    del tables
     episodes = action_unit_episodes(table)
     tracks = track_summary(table, episodes)
     tracks_path, episodes_path = companion_path(out, "tracks"), companion_path(out, "episodes")
-    write_table(table, out)
     write_table(tracks, tracks_path)
     write_table(episodes, episodes_path)
     if report is not None:
