@@ -88,18 +88,17 @@ def _video_label(row) -> str:
     return label
 
 
-def write_annotated_video(video, table, out, options) -> None:
+def write_annotated_video(video, info, table, out, options) -> None:
     """Draw each analysed frame's faces (box, track id, action units present, perceived label)
-    from the final per-frame table into a new MPEG-4 video, written atomically."""
+    from the final per-frame table into a new MPEG-4 video, written atomically. ``info``: the
+    video's ``probe``."""
     from pathlib import Path
 
-    from .video import frames, probe
+    from .video import frames
 
     out = Path(out)
-    info = probe(video)
     rows = table[table["track"].notna()].groupby("frame")
-    source_fps = options.sequence_fps if Path(video).is_dir() else info.fps or 30.0
-    fps = options.target_fps or source_fps / options.stride
+    fps = options.target_fps or (info.fps or 30.0) / options.stride
     with atomic_path(out) as tmp:
         writer = cv2.VideoWriter(str(tmp), cv2.VideoWriter_fourcc(*"mp4v"), fps, (info.width, info.height))
         try:

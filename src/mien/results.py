@@ -15,6 +15,7 @@ import os
 import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Iterable
 
 import numpy as np
 import pandas as pd
@@ -192,47 +193,38 @@ def check_output_path(path: str | Path) -> Path:
 
 def write_table(frame: pd.DataFrame, path: str | Path) -> Path:
     """Write by suffix (.csv, .parquet, .json), atomically."""
-    path = check_output_path(path)
-    suffix = path.suffix.lower()
-    with atomic_path(path) as tmp:
-        if suffix == ".csv":
-            frame.to_csv(tmp, index=False)
-        elif suffix == ".parquet":
-            frame.to_parquet(tmp, index=False)
-        else:
-            records = json.loads(frame.to_json(orient="records", force_ascii=False))
-            tmp.write_text(json.dumps({"columns": schema_dict(), "rows": records}, ensure_ascii=False, indent=1), encoding="utf-8")
-    return path
+    return write_tables([frame], path)
 
 
-def write_table_parts(parts: list[Path], path: str | Path) -> Path:
-    """Join tables saved as Parquet parts (all made by ``to_frame`` in one run, so with one
-    schema) into one table by suffix, atomically, with one part in memory at a time."""
+def write_tables(frames: Iterable[pd.DataFrame], path: str | Path) -> Path:
+    """Write frames with one set of columns (e.g. the parts of a long run, each from ``to_frame``)
+    as one table by suffix, atomically, holding one frame in memory at a time."""
+    import pyarrow as pa
     import pyarrow.parquet as pq
 
     path = check_output_path(path)
-    if not parts:
-        return write_table(to_frame([]), path)
     suffix = path.suffix.lower()
-    with atomic_path(path) as tmp:
-        if suffix == ".parquet":
-            schema = pq.read_schema(parts[0])
-            with pq.ParquetWriter(tmp, schema) as writer:
-                for part in parts:
-                    writer.write_table(pq.read_table(part, schema=schema))
-        elif suffix == ".csv":
-            for i, part in enumerate(parts):
-                pd.read_parquet(part).to_csv(tmp, mode="a" if i else "w", header=i == 0, index=False)
-        else:
+    with atomic_path(path) as tmp, contextlib.ExitStack() as stack:
+        if suffix == ".json":
+            out = stack.enter_context(open(tmp, "w", encoding="utf-8"))
             head = json.dumps({"columns": schema_dict(), "rows": []}, ensure_ascii=False, indent=1)
-            with open(tmp, "w", encoding="utf-8") as f:
-                f.write(head[: head.rindex("[") + 1])
-                separator = "\n"
-                for part in parts:
-                    for record in json.loads(pd.read_parquet(part).to_json(orient="records", force_ascii=False)):
-                        f.write(separator + json.dumps(record, ensure_ascii=False))
-                        separator = ",\n"
-                f.write("\n]\n}")
+            out.write(head[: head.rindex("[") + 1])  # the rows' records follow, one a line
+        writer, separator, i = None, "\n", -1
+        for i, frame in enumerate(frames):
+            if suffix == ".parquet":
+                table = pa.Table.from_pandas(frame, preserve_index=False)
+                writer = writer or stack.enter_context(pq.ParquetWriter(tmp, table.schema))
+                writer.write_table(table)
+            elif suffix == ".csv":
+                frame.to_csv(tmp, mode="a" if i else "w", header=i == 0, index=False)
+            else:
+                for record in json.loads(frame.to_json(orient="records", force_ascii=False)):
+                    out.write(separator + json.dumps(record, ensure_ascii=False))
+                    separator = ",\n"
+        if i < 0:
+            raise ValueError("write_tables needs at least one frame")
+        if suffix == ".json":
+            out.write("\n]\n}\n")
     return path
 
 

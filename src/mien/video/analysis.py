@@ -26,7 +26,7 @@ import pandas as pd
 from .. import actions
 from ..analyzer import Analyzer
 from ..landmarks import Meshes
-from ..results import ImageResult, atomic_path, to_frame, write_table, write_table_parts
+from ..results import ImageResult, atomic_path, to_frame, write_table, write_tables
 from .decode import Frame, frames, probe, sequence_files
 from .smoothing import OneEuroParams, OneEuroSmoother
 from .tracking import FaceTracker
@@ -305,9 +305,7 @@ def run_video(path: str | Path, out: str | Path, analyzer: Analyzer, options: Vi
               report: str | Path | None = None, annotated_video: str | Path | None = None) -> VideoRunResult:
     """Analyse a video into ``out`` (per frame), ``<out>.tracks`` and ``<out>.episodes``."""
     path, out = Path(path), Path(out)
-    info = probe(path)
-    if path.is_dir():
-        info = replace(info, fps=options.sequence_fps)
+    info = probe(path, options.sequence_fps)
     work = out.with_name(f".{out.name}.mien-partial")
     fingerprint = _fingerprint(path, analyzer, options)
     session = VideoSession(analyzer, options)
@@ -363,14 +361,21 @@ def run_video(path: str | Path, out: str | Path, analyzer: Analyzer, options: Vi
             signal.signal(signal.SIGINT, previous)
     checkpoint()
 
-    part_paths = [work / p for p in parts]
-    write_table_parts(part_paths, out)
-    # The summaries, report and annotated video need every row but not the landmarks (1,404
-    # columns with --landmarks): without them an hour of one face is about 100 MB here.
-    without_landmarks = list(to_frame([]).columns)
-    tables = [pd.read_parquet(p, columns=without_landmarks) for p in part_paths]
-    table = pd.concat(tables, ignore_index=True) if tables else to_frame([])
-    del tables
+    # Each part is read once: written on to the final table, and kept without its landmark columns
+    # (1,404 with --landmarks) for the summaries, the report and the annotated video, which need
+    # every row: about 50 MB an hour of one face.
+    summary_columns = list(to_frame([]).columns)
+    kept: list[pd.DataFrame] = []
+
+    def part_tables():
+        for name in parts or [None]:
+            table = to_frame([], landmarks=landmarks) if name is None else pd.read_parquet(work / name)
+            kept.append(table[summary_columns])
+            yield table
+
+    write_tables(part_tables(), out)
+    table = pd.concat(kept, ignore_index=True)
+    del kept
     episodes = action_unit_episodes(table)
     tracks = track_summary(table, episodes)
     tracks_path, episodes_path = companion_path(out, "tracks"), companion_path(out, "episodes")
@@ -383,7 +388,7 @@ def run_video(path: str | Path, out: str | Path, analyzer: Analyzer, options: Vi
     if annotated_video is not None:
         from ..annotate import write_annotated_video
 
-        write_annotated_video(path, table, annotated_video, options)
+        write_annotated_video(path, info, table, annotated_video, options)
     shutil.rmtree(work, ignore_errors=True)
     return VideoRunResult(out, tracks_path, episodes_path, int(table["frame"].nunique()), int(table["face"].notna().sum()),
                           int((table["status"] == "error").sum()), resumed_from)

@@ -54,7 +54,8 @@ def _open(path: Path) -> cv2.VideoCapture:
     return cap
 
 
-def probe(path: str | Path) -> VideoInfo:
+def probe(path: str | Path, sequence_fps: float = 30.0) -> VideoInfo:
+    """Size, rate, length and rotation of a video; a folder of images is a sequence at ``sequence_fps``."""
     path = Path(path)
     if path.is_dir():
         files = sequence_files(path)
@@ -63,7 +64,7 @@ def probe(path: str | Path) -> VideoInfo:
                 first = read_image(file)
             except ImageReadError:
                 continue  # reported as that frame's error when the sequence is read
-            return VideoInfo(str(path), first.shape[1], first.shape[0], 0.0, len(files), 0)
+            return VideoInfo(str(path), first.shape[1], first.shape[0], sequence_fps, len(files), 0)
         raise VideoReadError(f"none of the {len(files)} images in folder {path} can be read")
     cap = _open(path)
     try:
