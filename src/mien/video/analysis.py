@@ -370,7 +370,7 @@ def run_video(path: str | Path, out: str | Path, analyzer: Analyzer, options: Vi
     def part_tables():
         for name in parts or [None]:
             table = to_frame([], landmarks=landmarks) if name is None else pd.read_parquet(work / name)
-            kept.append(table[summary_columns])
+            kept.append(table[summary_columns].copy())  # a selection may share blocks with the landmarks
             yield table
 
     write_tables(part_tables(), out)
