@@ -18,11 +18,11 @@ from importlib import resources  # noqa: E402
 import cv2  # noqa: E402
 import numpy as np  # noqa: E402
 
-from mien.analyzer import Analyzer, AnalyzerOptions  # noqa: E402
+from mien.analyzer import Analyzer, Options  # noqa: E402
 from mien.detect import FaceDetector  # noqa: E402
 from mien.geometry import head_pose  # noqa: E402
 from mien.images import read_image  # noqa: E402
-from mien.landmarks import roi_from_detections  # noqa: E402
+from mien.landmarks import FaceMesher, IrisLocator, roi_from_detections  # noqa: E402
 from mien.quality import assess  # noqa: E402
 
 
@@ -50,27 +50,28 @@ def main() -> None:
     runs = parser.parse_args().runs
     cv2.setNumThreads(1)
     rgb = frame_640x480()
-    lean = Analyzer(AnalyzerOptions(detector="short", iris=False, action_units=False, perceived=False))
-    full = Analyzer(AnalyzerOptions(detector="auto", iris=True))
-    det = lean.detector(rgb)
+    lean = Analyzer(Options(detector="short", iris=False, action_units=False, perceived=False))
+    full = Analyzer(Options(detector="auto", iris=True))
+    short_range, full_range, both = FaceDetector("short"), FaceDetector("full"), FaceDetector("auto")
+    mesher, iris = FaceMesher(), IrisLocator()
+    det = short_range(rgb)
     assert len(det) == 1, "the benchmark frame should hold exactly one face"
     roi = roi_from_detections(det)
-    meshes = lean.mesher(rgb, roi)
-    full_range = FaceDetector("full")
+    meshes = mesher(rgb, roi)
 
     def pose_and_quality():
         pose = head_pose(meshes.points)
         return assess(meshes.points, meshes.crops, meshes.presence, pose.yaw, pose.pitch)
 
     rows = [
-        ("detect, short range", median_ms(lambda: lean.detector(rgb), runs)),
+        ("detect, short range", median_ms(lambda: short_range(rgb), runs)),
         ("detect, full range", median_ms(lambda: full_range(rgb), runs)),
-        ("detect, auto (both)", median_ms(lambda: full.detector(rgb), runs)),
-        ("landmarks (crop + mesh)", median_ms(lambda: lean.mesher(rgb, roi), runs)),
-        ("iris (both eyes)", median_ms(lambda: full.iris_locator(rgb, meshes.points), runs)),
+        ("detect, auto (both)", median_ms(lambda: both(rgb), runs)),
+        ("landmarks (crop + mesh)", median_ms(lambda: mesher(rgb, roi), runs)),
+        ("iris (both eyes)", median_ms(lambda: iris(rgb, meshes.points), runs)),
         ("pose + quality", median_ms(pose_and_quality, runs)),
-        ("total: short detector + landmarks + pose + quality", median_ms(lambda: lean.measure(rgb), runs)),
-        ("default: auto detector, iris, AUs, perceived", median_ms(lambda: full.measure(rgb), runs)),
+        ("total: short detector + landmarks + pose + quality", median_ms(lambda: lean.analyze(rgb), runs)),
+        ("default: auto detector, iris, AUs, perceived", median_ms(lambda: full.analyze(rgb), runs)),
     ]
     print(f"one 640x480 frame, one face, one thread, median of {runs} runs")
     for name, ms in rows:

@@ -30,12 +30,12 @@ from pathlib import Path  # noqa: E402
 import cv2  # noqa: E402
 import numpy as np  # noqa: E402
 
-from mien.analyzer import Analyzer, AnalyzerOptions  # noqa: E402
+from mien.analyzer import Analyzer, Mode, Options  # noqa: E402
 from mien.perceived import CLASSES, PerceivedModel  # noqa: E402
 from mien.results import to_frame  # noqa: E402
 from mien.runtime import TFLiteModel  # noqa: E402
 from mien.video import frames  # noqa: E402
-from mien.video.analysis import VideoOptions, analyze_frames  # noqa: E402
+from mien.video.analysis import analyze_frames  # noqa: E402
 
 DEFAULT = Path(__file__).resolve().parents[1].parent / "shared/data/demo/openmpf/new_face_video-90.mp4"
 inference_s: dict[str, float] = defaultdict(float)
@@ -67,8 +67,8 @@ def main() -> None:
     core = min(os.sched_getaffinity(0))
     os.sched_setaffinity(0, {core})
     cv2.setNumThreads(1)
-    analyzer = Analyzer(AnalyzerOptions(iris=False, keep_landmarks=False))
-    configs = {"default (perceived <= 10 Hz)": VideoOptions(), "perceived every frame": VideoOptions(perceived_hz=None)}
+    configs = {"default (perceived <= 10 Hz)": Analyzer(Options(mode=Mode.VIDEO, iris=False)),
+               "perceived every frame": Analyzer(Options(mode=Mode.VIDEO, iris=False, perceived_hz=None))}
     decode: list[float] = []
     runs: dict[str, list[tuple[float, dict]]] = {name: [] for name in configs}
     n = faces = 0
@@ -77,12 +77,12 @@ def main() -> None:
         start = time.perf_counter()
         n = sum(1 for _ in frames(args.video))
         decode.append(time.perf_counter() - start)
-        for name, options in configs.items():
+        for name, analyzer in configs.items():
             inference_s.clear()
             start = time.perf_counter()
-            results = list(analyze_frames(args.video, analyzer, options))
+            results = list(analyze_frames(args.video, analyzer))
             runs[name].append((time.perf_counter() - start, dict(inference_s)))
-            faces = sum(len(r.faces) for r in results)
+            faces = sum(len(r) for r in results)
             tables[name] = to_frame(results)
     decode_s = statistics.median(decode)
     print(f"{Path(args.video).name}: {n} frames, {faces} face-frames, pinned to CPU core {core}, median of {args.repeats}")

@@ -90,21 +90,21 @@ def test_metrics(probs1: np.ndarray, probsT: np.ndarray, labels: np.ndarray, cro
 
 def pipeline_eval(model: P.PerceivedModel, names: np.ndarray, labels: np.ndarray, images: np.ndarray) -> dict:
     """FERPlus Test through mien: upscale_with_border → landmarks → aligned_face_crops → model."""
-    from mien.analyzer import Analyzer, AnalyzerOptions
+    from mien.analyzer import Analyzer, Options
     from oracle_inputs import upscale_with_border
 
-    an = Analyzer(AnalyzerOptions(detector="short", iris=False))
+    an = Analyzer(Options(detector="short", iris=False))
     crops = np.zeros((len(names), 48, 48), np.uint8)
     found = np.zeros(len(names), bool)
     reliable = np.zeros(len(names), bool)
     t = time.time()
     for i, img in enumerate(images):
         rgb = upscale_with_border(img)
-        b = an.measure(rgb)
+        b = an.analyze(rgb)
         if len(b.scores):
             found[i] = True
             reliable[i] = bool(b.quality.reliable[0])
-            crops[i] = P.aligned_face_crops(rgb, b.meshes.points[:1])[0]
+            crops[i] = P.aligned_face_crops(rgb, b.landmarks[:1])[0]
     seconds = time.time() - t
     res = model(crops[found], reliable=reliable[found])
     pred = res.probabilities.argmax(1)

@@ -14,7 +14,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from mien.analyzer import Analyzer, AnalyzerOptions
+from mien.analyzer import Analyzer, Mode, Options
 from mien.results import to_frame
 from mien.video.analysis import analyze_frames
 
@@ -44,7 +44,7 @@ def gaps(table: pd.DataFrame) -> int:
 
 def main() -> None:
     for name in ("video_01.mp4", "new_face_video-90.mp4"):
-        analyzer = Analyzer(AnalyzerOptions(iris=False, keep_landmarks=False))
+        analyzer = Analyzer(Options(mode=Mode.VIDEO, iris=False))
         table = to_frame(analyze_frames(DEMO / name, analyzer))
         faces = table[table["track"].notna()]
         lengths = faces.groupby("track").size()

@@ -130,8 +130,7 @@ def test_other_colour_modes_find_the_face(tmp_path, photo, analyzer, mode):
         photo.convert(mode).save(path)
     rgb = read_image(path)
     assert rgb.dtype == np.uint8 and rgb.shape == (512, 512, 3)
-    result = analyzer.analyze_array(rgb)
-    assert len(result.faces) == 1
+    assert len(analyzer.analyze(rgb)) == 1
 
 
 def test_exif_orientation_is_honoured(tmp_path, photo, analyzer):
@@ -143,23 +142,23 @@ def test_exif_orientation_is_honoured(tmp_path, photo, analyzer):
     sideways.save(path, quality=92, exif=exif.tobytes())
     rgb = read_image(path)
     assert rgb.shape == (512, 512, 3)
-    face = analyzer.analyze_array(rgb).faces[0]
-    assert abs(face.roll) < 10
-    np.testing.assert_allclose(face.box[:2], analyzer.analyze_array(np.asarray(photo)).faces[0].box[:2], atol=6)
+    faces = analyzer.analyze(rgb)
+    assert abs(faces.pose.roll[0]) < 10
+    np.testing.assert_allclose(faces.boxes[0, :2], analyzer.analyze(np.asarray(photo)).boxes[0, :2], atol=6)
 
 
 def test_non_ascii_file_name(tmp_path, photo, analyzer):
     path = tmp_path / "visage_été_顔.png"
     photo.save(path)
-    assert len(analyzer.analyze_file(path).faces) == 1
+    assert len(analyzer.analyze_file(path)) == 1
 
 
 def test_analyze_file_reports_instead_of_raising(tmp_path, analyzer):
     (tmp_path / "empty.png").write_bytes(b"")
     result = analyzer.analyze_file(tmp_path / "empty.png")
-    assert result.status == "error" and "empty" in result.error and result.faces == ()
+    assert result.status == "error" and "empty" in result.error and len(result) == 0
 
 
 def test_array_input_is_checked(analyzer):
     with pytest.raises(ValueError, match="RGB uint8"):
-        analyzer.analyze_array(np.zeros((64, 64), np.uint8))
+        analyzer.analyze(np.zeros((64, 64), np.uint8))

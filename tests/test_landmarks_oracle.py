@@ -7,7 +7,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from mien.analyzer import Analyzer, AnalyzerOptions
+from mien.analyzer import Analyzer, Options
 from oracle_inputs import demo_images, ferplus_images
 
 FIXTURE = Path(__file__).parent / "fixtures" / "oracle_landmarks.npz"
@@ -17,12 +17,12 @@ FIXTURE = Path(__file__).parent / "fixtures" / "oracle_landmarks.npz"
 def oracle_run(shared_data):
     ref = np.load(FIXTURE)
     # Legacy FaceMesh uses the short-range detector only.
-    analyzer = Analyzer(AnalyzerOptions(detector="short", iris=False, max_faces=10))
+    analyzer = Analyzer(Options(detector="short", iris=False, max_faces=10))
     images = dict(list(demo_images(shared_data)) + list(ferplus_images(shared_data)))
     offset = 0
     rows = []
     for name, count in zip(ref["names"], ref["counts"]):
-        ours = analyzer.measure(images[str(name)]).meshes.points
+        ours = analyzer.analyze(images[str(name)]).landmarks
         theirs = ref["points"][offset : offset + count]
         offset += count
         rows.append((str(name), ours, theirs))

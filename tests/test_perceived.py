@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 
 from mien import perceived as P
+from mien.mesh import EYE_CORNERS
 
 
 @pytest.fixture(scope="module")
@@ -30,10 +31,10 @@ def test_probabilities_sum_to_one_and_columns(model):
     np.testing.assert_allclose(res.probabilities.sum(1), 1.0, atol=1e-5)
     np.testing.assert_allclose(res.top_p, res.probabilities.max(1), atol=1e-6)
     assert ((res.entropy >= 0) & (res.entropy <= np.log(8) + 1e-5)).all()
-    cols = res.columns(0)
-    assert tuple(cols) == P.COLUMNS
-    assert cols["perceived_top"] in P.CLASSES + (P.UNCERTAIN,)
-    assert not any(re.search(r"\bemotion", c) for c in P.COLUMNS)
+    assert set(res.top) <= set(P.CLASSES + (P.UNCERTAIN,))
+    assert res.take([4, 0]).top == (res.top[4], res.top[0])
+    from mien.results import COLUMNS
+    assert not any(re.search(r"emotion", c.name + c.meaning.replace("not what the person feels", "")) for c in COLUMNS)
 
 
 def test_accepts_batches_of_any_layout(model):
@@ -62,7 +63,7 @@ def test_uncertain_below_threshold_and_when_unreliable(model):
 def _synthetic_mesh(left, right) -> np.ndarray:
     mesh = np.zeros((1, 468, 3), np.float32)
     mesh[0, :, :2] = (np.asarray(left) + np.asarray(right)) / 2
-    for (i, j), c in zip(P.EYE_CORNERS, (left, right)):
+    for (i, j), c in zip(EYE_CORNERS, (left, right)):
         mesh[0, i, :2] = np.asarray(c) - (3, 0)
         mesh[0, j, :2] = np.asarray(c) + (3, 0)
     return mesh
@@ -101,7 +102,7 @@ def test_real_ferplus_faces_through_the_pipeline(model, shared_data):
     import cv2
     from oracle_inputs import upscale_with_border
 
-    from mien.analyzer import Analyzer, AnalyzerOptions
+    from mien.analyzer import Analyzer, Options
 
     folder = shared_data / "ferplus" / "data" / "FER2013Test"
     votes = {}
@@ -110,18 +111,17 @@ def test_real_ferplus_faces_through_the_pipeline(model, shared_data):
         votes[parts[0]] = np.array([int(v) for v in parts[-10:]])
     # clear cases: >= 8 of 10 votes for one expression; the first 12 in name order
     names = sorted(n for n, v in votes.items() if v[:8].max() >= 8 and n != "fer0033120.png")[:12]
-    an = Analyzer(AnalyzerOptions(detector="short", iris=False))
+    an = Analyzer(Options(detector="short", iris=False))
     hits = faces = 0
     for name in names:
         grey = cv2.imread(str(folder / name), cv2.IMREAD_GRAYSCALE)
         rgb = upscale_with_border(grey)
-        batch = an.measure(rgb)
-        if not len(batch.scores):
+        found = an.analyze(rgb)
+        if not len(found):
             continue
         faces += 1
-        cols = P.perceived_columns(model, rgb, batch.meshes.points[0], reliable=bool(batch.quality.reliable[0]))
-        assert abs(sum(cols[f"perceived_{c}"] for c in P.CLASSES) - 1) < 1e-4
-        probs = np.array([cols[f"perceived_{c}"] for c in P.CLASSES])
+        probs = found.perceived.probabilities[0]
+        assert abs(probs.sum() - 1) < 1e-4
         hits += int(probs.argmax() == votes[name][:8].argmax())
     assert faces >= 10
     assert hits >= 0.75 * faces, f"only {hits} of {faces} clear FERPlus faces match the crowd through the pipeline"
@@ -131,11 +131,11 @@ def test_real_ferplus_faces_through_the_pipeline(model, shared_data):
 def test_crops_cut_from_their_window_match_a_whole_image_warp(astronaut, scale, shift):
     import cv2
 
-    from mien.analyzer import Analyzer, AnalyzerOptions
+    from mien.analyzer import Analyzer, Options
 
     image = cv2.resize(astronaut, None, fx=scale, fy=scale) if scale != 1.0 else astronaut
     image = np.ascontiguousarray(np.roll(image, shift, axis=(0, 1)))  # the face cut by the image edge
-    mesh = Analyzer(AnalyzerOptions(iris=False, perceived=False, action_units=False)).measure(astronaut).meshes.points[:1]
+    mesh = Analyzer(Options(iris=False, perceived=False, action_units=False)).analyze(astronaut).landmarks[:1]
     mesh = mesh * scale + np.array([shift[1], shift[0], 0.0]) * (scale == 1.0)
     big = P.FACE_SIZE * 4
     whole = cv2.warpAffine(cv2.cvtColor(image, cv2.COLOR_RGB2GRAY), P.alignment_matrices(mesh, big)[0], (big, big),

@@ -50,22 +50,22 @@ def test_mirrored_photo_flips_yaw_and_roll(analyzer, astronaut):
 
     matrix = cv2.getRotationMatrix2D((256, 256), 12, 1.0)
     turned = cv2.warpAffine(turned, matrix, (512, 512), borderMode=cv2.BORDER_REFLECT)
-    a = analyzer.analyze_array(turned).faces[0]
-    b = analyzer.analyze_array(np.ascontiguousarray(turned[:, ::-1])).faces[0]
-    assert abs(a.roll) > 5
-    assert np.sign(a.roll) == -np.sign(b.roll)
-    assert abs(a.roll + b.roll) < 1.5
-    assert abs(a.yaw + b.yaw) < 1.5
-    assert abs(a.pitch - b.pitch) < 1.5
+    a = analyzer.analyze(turned).pose
+    b = analyzer.analyze(np.ascontiguousarray(turned[:, ::-1])).pose
+    assert abs(a.roll[0]) > 5
+    assert np.sign(a.roll[0]) == -np.sign(b.roll[0])
+    assert abs(a.roll[0] + b.roll[0]) < 1.5
+    assert abs(a.yaw[0] + b.yaw[0]) < 1.5
+    assert abs(a.pitch[0] - b.pitch[0]) < 1.5
 
 
 def test_rotating_the_photo_counterclockwise_gives_positive_roll(analyzer, astronaut):
     import cv2
 
-    base = analyzer.analyze_array(astronaut).faces[0].roll
+    base = analyzer.analyze(astronaut).pose.roll[0]
     matrix = cv2.getRotationMatrix2D((256, 256), 15, 1.0)  # OpenCV: positive angle = counterclockwise
     rotated = cv2.warpAffine(astronaut, matrix, (512, 512), borderMode=cv2.BORDER_REFLECT)
-    roll = analyzer.analyze_array(rotated).faces[0].roll
+    roll = analyzer.analyze(rotated).pose.roll[0]
     assert roll - base == pytest.approx(15, abs=2)
 
 
@@ -86,6 +86,6 @@ def test_gaze_adds_eye_rotation_to_head_pose():
 
 
 def test_mirrored_photo_flips_gaze_yaw(analyzer, astronaut):
-    a = analyzer.analyze_array(astronaut).faces[0].gaze
-    b = analyzer.analyze_array(np.ascontiguousarray(astronaut[:, ::-1])).faces[0].gaze
+    a = analyzer.analyze(astronaut).gaze[0]
+    b = analyzer.analyze(np.ascontiguousarray(astronaut[:, ::-1])).gaze[0]
     assert abs(a[0] + b[0]) < 2.0 and abs(a[1] - b[1]) < 2.0

@@ -3,9 +3,7 @@ a face that leaves and comes back gets a new id (mien does not recognise people)
 import cv2
 import numpy as np
 
-from mien.analyzer import Analyzer, AnalyzerOptions
-from mien.video import Frame
-from mien.video.analysis import VideoOptions, VideoSession
+from mien import Analyzer, Frame, Mode, Options
 
 W, H, SIDE, FRAMES = 800, 420, 150, 60
 
@@ -39,17 +37,17 @@ def test_crossing_faces_keep_their_ids_and_a_returning_face_gets_a_new_one(astro
     from mien.images import read_image
 
     patches = face_patches(astronaut, read_image(shared_data / "demo/pillow/hopper.png"))
-    session = VideoSession(Analyzer(AnalyzerOptions(iris=False, action_units=False)), VideoOptions(detect_every=10))
+    video = Analyzer(Options(mode=Mode.VIDEO, iris=False, action_units=False, detect_every=10))
     ids_of = {0: [], 1: [], 2: []}
     for k in range(FRAMES):
-        result = session.process(Frame(k, k / 30.0, render(k, patches)), "synthetic")
+        faces = video.analyze(Frame(k, k / 30.0, render(k, patches)))
         truth = [np.array(p) + SIDE / 2 if p is not None else None for p in positions(k)]
-        for face in result.faces:
-            centre = np.array(face.box[:2]) + np.array(face.box[2:]) / 2
+        for box, track in zip(faces.boxes, faces.track_ids):
+            centre = (box[:2] + box[2:]) / 2
             dists = [np.linalg.norm(centre - t) if t is not None else np.inf for t in truth]
             g = int(np.argmin(dists))
             assert dists[g] < SIDE / 2, "a track is not on any face"
-            ids_of[g].append((k, face.extra["track"]))
+            ids_of[g].append((k, int(track)))
     for g in (0, 1):  # A and B cross paths
         ids = [t for _, t in ids_of[g]]
         assert len(ids) == FRAMES, f"face {g} was lost in some frames"
@@ -67,13 +65,13 @@ def test_a_face_hidden_for_a_moment_keeps_its_track_and_one_gone_longer_gets_a_n
     canvas[100 : 100 + SIDE, 300 : 300 + SIDE] = patch
     blank = np.full_like(canvas, 110)
     hidden = {10} | set(range(25, 45))  # one frame (a blink of the camera), then ~0.7 s
-    session = VideoSession(Analyzer(AnalyzerOptions(iris=False, action_units=False, perceived=False)), VideoOptions(detect_every=10))
+    video = Analyzer(Options(mode=Mode.VIDEO, iris=False, action_units=False, perceived=False, detect_every=10))
     track_of = {}
     for k in range(60):
-        result = session.process(Frame(k, k / 30.0, blank if k in hidden else canvas), "synthetic")
-        assert len(result.faces) <= 1
-        if result.faces:
-            track_of[k] = result.faces[0].extra["track"]
+        faces = video.analyze(blank if k in hidden else canvas, time_s=k / 30.0)
+        assert len(faces) <= 1
+        if len(faces):
+            track_of[k] = int(faces.track_ids[0])
     assert not hidden & set(track_of)
     assert 11 in track_of  # looked for again on the frame after it was lost
     assert {track_of[k] for k in track_of if k < 25} == {0}
@@ -86,12 +84,11 @@ def test_the_track_is_continued_within_half_a_second_and_not_after(astronaut):
     canvas = np.full((H, W, 3), 110, np.uint8)
     canvas[100 : 100 + SIDE, 300 : 300 + SIDE] = patch
     blank = np.full_like(canvas, 110)
-    analyzer = Analyzer(AnalyzerOptions(iris=False, action_units=False, perceived=False))
+    video = Analyzer(Options(mode=Mode.VIDEO, iris=False, action_units=False, perceived=False, detect_every=10))
     for hidden, back, continued in ((range(10, 20), 20, True), (range(10, 30), 30, False)):
         # lost at 0.33 s; found again by the scheduled detection at 0.67 s (0.33 s later) or 1.0 s (0.67 s later)
-        session = VideoSession(analyzer, VideoOptions(detect_every=10))
+        video.reset()
         tracks = {}
         for k in range(back + 1):
-            faces = session.process(Frame(k, k / 30.0, blank if k in hidden else canvas), "synthetic").faces
-            tracks[k] = [f.extra["track"] for f in faces]
+            tracks[k] = video.analyze(blank if k in hidden else canvas, time_s=k / 30.0).track_ids.tolist()
         assert tracks[9] == [0] and tracks[back] == ([0] if continued else [1])

@@ -2,7 +2,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from mien.analyzer import Analyzer, AnalyzerOptions
+from mien.analyzer import Analyzer, Options
 from mien.video import VideoReadError, frames, probe
 
 
@@ -12,11 +12,11 @@ def test_rotated_phone_video_comes_out_upright(shared_data):
     assert info.rotation in (90, -90, 270)
     first = next(frames(path, start_s=1.0))
     assert first.rgb.shape == (480, 640, 3)  # stored 480 wide, 640 tall; shown landscape
-    face = Analyzer(AnalyzerOptions(iris=False)).analyze_array(first.rgb).faces[0]
-    assert abs(face.roll) < 25, f"roll {face.roll:.0f}: the frame is not upright"
+    roll = Analyzer(Options(iris=False)).analyze(first.rgb).pose.roll[0]
+    assert abs(roll) < 25, f"roll {roll:.0f}: the frame is not upright"
     sideways = np.ascontiguousarray(np.rot90(first.rgb))
-    turned = Analyzer(AnalyzerOptions(iris=False)).analyze_array(sideways).faces
-    assert not turned or abs(turned[0].roll) > 60
+    turned = Analyzer(Options(iris=False)).analyze(sideways)
+    assert not len(turned) or abs(turned.pose.roll[0]) > 60
 
 
 def test_timestamps_stride_rate_and_range(shared_data):
@@ -112,7 +112,7 @@ def test_containers_decode_with_their_faces(tmp_path, astronaut, suffix, fourcc)
     writer.release()
     got = list(frames(path))
     assert [f.time_s for f in got] == pytest.approx([i / 25 for i in range(8)], abs=1e-3)
-    assert Analyzer(AnalyzerOptions(iris=False)).analyze_array(got[4].rgb).faces
+    assert len(Analyzer(Options(iris=False)).analyze(got[4].rgb))
 
 
 def test_truncated_video_is_reported_after_its_frames_are_analysed(shared_data, tmp_path, capsys):

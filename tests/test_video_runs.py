@@ -33,7 +33,7 @@ def wait_for_checkpoint_past(out: Path, frame: int, proc: subprocess.Popen, time
         assert proc.poll() is None, "the run finished before it could be stopped"
         if state.exists():
             try:
-                if pickle.loads(state.read_bytes())["session"].last_index >= frame:
+                if pickle.loads(state.read_bytes())["last_index"] >= frame:
                     return
             except (EOFError, pickle.UnpicklingError):
                 pass
@@ -131,12 +131,12 @@ def test_short_eye_closure_is_a_blink():
 
 
 def test_track_baseline_takes_over_after_enough_reliable_frames(shared_data):
-    from mien.analyzer import Analyzer, AnalyzerOptions
+    from mien.analyzer import Analyzer, Mode, Options
     from mien.video.analysis import VideoOptions, analyze_frames
 
-    results = list(analyze_frames(shared_data / "demo/openmpf/video_01.mp4", Analyzer(AnalyzerOptions(iris=False)),
-                                  VideoOptions(baseline_min_frames=15)))
-    kinds = [f.extra["au_baseline"] for r in results for f in r.faces if f.extra["track"] == 0]
+    video = Analyzer(Options(mode=Mode.VIDEO, iris=False, baseline_min_frames=15))
+    results = list(analyze_frames(shared_data / "demo/openmpf/video_01.mp4", video))
+    kinds = [kind for r in results for kind, track in zip(r.au_baseline, r.track_ids) if track == 0]
     assert kinds[:15] == ["population"] * 15
     assert set(kinds[20:]) == {"track"}
 
@@ -146,12 +146,12 @@ def test_a_changed_image_in_a_sequence_changes_the_run_fingerprint(tmp_path, ast
 
     from PIL import Image
 
-    from mien.analyzer import Analyzer, AnalyzerOptions
+    from mien.analyzer import Analyzer, Mode, Options
     from mien.video.analysis import VideoOptions, _fingerprint
 
     for i in range(3):
         Image.fromarray(astronaut).save(tmp_path / f"{i}.png")
-    analyzer = Analyzer(AnalyzerOptions(iris=False))
+    analyzer = Analyzer(Options(mode=Mode.VIDEO, iris=False))
     before = _fingerprint(tmp_path, analyzer, VideoOptions())
     Image.fromarray(astronaut[:, ::-1]).save(tmp_path / "1.png")  # same name and size, new pixels
     os.utime(tmp_path / "1.png", ns=(1, 10**18))
@@ -159,10 +159,10 @@ def test_a_changed_image_in_a_sequence_changes_the_run_fingerprint(tmp_path, ast
 
 
 def test_report_of_a_sparse_run_without_perceived_expression_or_action_units(shared_data, tmp_path):
-    from mien.analyzer import Analyzer, AnalyzerOptions
+    from mien.analyzer import Analyzer, Mode, Options
     from mien.video.analysis import VideoOptions, run_video
 
-    analyzer = Analyzer(AnalyzerOptions(iris=False, perceived=False, action_units=False))
+    analyzer = Analyzer(Options(mode=Mode.VIDEO, iris=False, perceived=False, action_units=False))
     report = tmp_path / "sparse.html"
     run_video(shared_data / CLIP, tmp_path / "sparse.parquet", analyzer, VideoOptions(target_fps=1.0), report=report)
     text = report.read_text()
@@ -175,11 +175,11 @@ def test_report_of_a_sparse_run_without_perceived_expression_or_action_units(sha
 
 @pytest.mark.parametrize("suffix", [".parquet", ".csv", ".json"])
 def test_tables_joined_from_many_parts_equal_one_written_at_once(shared_data, tmp_path, suffix):
-    from mien.analyzer import Analyzer, AnalyzerOptions
+    from mien.analyzer import Analyzer, Mode, Options
     from mien.results import to_frame, write_table
     from mien.video.analysis import VideoOptions, analyze_frames, run_video
 
-    analyzer = Analyzer(AnalyzerOptions(iris=False))
+    analyzer = Analyzer(Options(mode=Mode.VIDEO, iris=False))
     options = VideoOptions(end_s=1.0)
     out = tmp_path / f"parts{suffix}"
     run_video(shared_data / "demo/openmpf/video_01.mp4", out, analyzer, options, checkpoint_every=7, landmarks=True)

@@ -2,40 +2,37 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from mien.analyzer import Analyzer, AnalyzerOptions
+from mien import Analyzer, Mode, Options, VideoOptions, analyze_frames, to_frame
 from mien.cli import main
-from mien.detect import DetectorRange
-from mien.perceived import CLASSES
-from mien.results import to_frame
-from mien.video.analysis import VideoOptions, analyze_frames
+from mien.detect import DetectorRange, FaceDetector
+from mien.perceived import CLASSES, PerceivedModel
 
 
-def lean_analyzer() -> Analyzer:
-    return Analyzer(AnalyzerOptions(iris=False, keep_landmarks=False))
+def lean_analyzer(**options) -> Analyzer:
+    return Analyzer(Options(mode=Mode.VIDEO, iris=False, **options))
 
 
 def test_tracks_are_stable_in_the_group_video(shared_data):
-    results = list(analyze_frames(shared_data / "demo/openmpf/video_01.mp4", lean_analyzer(), VideoOptions(detect_every=10)))
+    results = list(analyze_frames(shared_data / "demo/openmpf/video_01.mp4", lean_analyzer(detect_every=10)))
     assert len(results) == 90
-    per_frame = [sorted(f.extra["track"] for f in r.faces) for r in results]
+    per_frame = [sorted(r.track_ids.tolist()) for r in results]
     # the two clearly visible faces keep ids 0 and 1 in every frame
     assert all({0, 1} <= set(ids) for ids in per_frame)
-    times = [r.faces[0].extra["time_s"] for r in results]
+    times = [r.time_s for r in results]
     assert np.all(np.diff(times) > 0)
 
 
 def test_detector_runs_every_n_frames_with_both_models_only_while_nothing_is_tracked(shared_data, monkeypatch):
-    analyzer = lean_analyzer()
     calls = []
-    original = analyzer.detector.__call__
+    original = FaceDetector.__call__
 
     def spy(self, rgb, max_faces=None, only=None):
         calls.append(only)
-        return original(rgb, max_faces, only)
+        return original(self, rgb, max_faces, only)
 
-    monkeypatch.setattr(type(analyzer.detector), "__call__", spy)
-    results = list(analyze_frames(shared_data / "demo/openmpf/video_01.mp4", analyzer, VideoOptions(detect_every=10, end_s=1.0)))
-    assert len(results) >= 30 and all(r.faces for r in results)
+    monkeypatch.setattr(FaceDetector, "__call__", spy)
+    results = list(analyze_frames(shared_data / "demo/openmpf/video_01.mp4", lean_analyzer(detect_every=10), VideoOptions(end_s=1.0)))
+    assert len(results) >= 30 and all(len(r) for r in results)
     # frame 0: nothing tracked yet, both models; frames 10 and 20: faces tracked, the models take turns
     assert calls[:3] == [None, DetectorRange.FULL, DetectorRange.SHORT]
     assert len(calls) == (len(results) + 9) // 10
@@ -84,18 +81,18 @@ def test_annotated_video(shared_data, tmp_path):
     assert count == 15 and cap.get(cv2.CAP_PROP_FRAME_WIDTH) == 640
 
 
-def perceived_rows(shared_data, monkeypatch, options):
+def perceived_rows(shared_data, monkeypatch, **options):
     """Face rows of video_01's first second, and how many faces the perceived model saw per frame."""
-    analyzer = lean_analyzer()
+    analyzer = lean_analyzer(**options)
     seen = []
-    original = analyzer.perceiver.logits
-    monkeypatch.setattr(analyzer.perceiver, "logits", lambda faces: seen.append(len(faces)) or original(faces))
-    table = to_frame(list(analyze_frames(shared_data / "demo/openmpf/video_01.mp4", analyzer, options)))
+    original = PerceivedModel.logits
+    monkeypatch.setattr(PerceivedModel, "logits", lambda self, faces: seen.append(len(faces)) or original(self, faces))
+    table = to_frame(list(analyze_frames(shared_data / "demo/openmpf/video_01.mp4", analyzer, VideoOptions(end_s=1.0))))
     return table[table["track"].notna()].sort_values(["track", "frame"]), seen
 
 
 def test_perceived_expression_is_sampled_about_10_times_a_second_and_held_between(shared_data, monkeypatch):
-    rows, seen = perceived_rows(shared_data, monkeypatch, VideoOptions(end_s=1.0))
+    rows, seen = perceived_rows(shared_data, monkeypatch)
     shares = [f"perceived_{c}" for c in CLASSES]
     assert np.isfinite(rows[shares].to_numpy()).all()
     assert np.allclose(rows[shares].sum(axis=1), 1.0, atol=1e-5)
@@ -108,7 +105,7 @@ def test_perceived_expression_is_sampled_about_10_times_a_second_and_held_betwee
 
 
 def test_without_smoothing_perceived_expression_is_measured_on_every_frame(shared_data, monkeypatch):
-    rows, seen = perceived_rows(shared_data, monkeypatch, VideoOptions(end_s=1.0, smooth=False))
+    rows, seen = perceived_rows(shared_data, monkeypatch, smooth=False)
     assert sum(seen) == len(rows)
 
 

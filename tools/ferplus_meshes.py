@@ -1,7 +1,7 @@
 """FERPlus faces through mien's mesh, cached under cache/ (ignored by git) so reruns are fast.
 
 Each split is processed once per image list: 48x48 grey → ``upscale_with_border`` (320x320 RGB)
-→ ``Analyzer(AnalyzerOptions(detector="short", iris=False))``; the first (highest-scoring)
+→ ``Analyzer(Options(detector="short", iris=False))``; the first (highest-scoring)
 face is kept. Votes come from ``label.csv`` (the 2016 file, as in published FERPlus results).
 
     python tools/ferplus_meshes.py Test            # fill the cache for one split
@@ -49,16 +49,16 @@ def _mesh_chunk(args):
     split, names = args
     global _analyzer
     if _analyzer is None:
-        from mien.analyzer import Analyzer, AnalyzerOptions
-        _analyzer = Analyzer(AnalyzerOptions(detector="short", iris=False, keep_landmarks=False))
+        from mien.analyzer import Analyzer, Options
+        _analyzer = Analyzer(Options(detector="short", iris=False))
     from oracle_inputs import upscale_with_border
     folder = ferplus_dir(split)
     points = np.full((len(names), 468, 3), np.nan, np.float32)
     for i, name in enumerate(names):
         grey = cv2.imread(str(folder / name), cv2.IMREAD_GRAYSCALE)
-        batch = _analyzer.measure(upscale_with_border(grey))
+        batch = _analyzer.analyze(upscale_with_border(grey))
         if len(batch.scores):
-            points[i] = batch.meshes.points[0]
+            points[i] = batch.landmarks[0]
     return points
 
 

@@ -1,7 +1,7 @@
 """Population neutral face and action-unit occurrence thresholds: src/mien/data/neutral_face.npz.
 
 1. Neutral mesh: FERPlus Train faces with >= 8 of 10 crowd votes for "neutral" (label.csv),
-   48x48 → ``upscale_with_border`` → ``Analyzer(AnalyzerOptions(detector="short", iris=False))``;
+   48x48 → ``upscale_with_border`` → ``Analyzer(Options(detector="short", iris=False))``;
    faces with |yaw| or |pitch| > 25° are left out. Each mesh is pose-removed
    (``to_canonical_frame``); the neutral is the per-coordinate median, made mirror-symmetric
    (averaged with its mirror image).

@@ -4,7 +4,7 @@
 
 A seeded random sample of FERPlus Train images (48x48) is upscaled with
 ``tests/oracle_inputs.upscale_with_border`` (4x bicubic + 64 px grey border → 320x320 RGB) and run
-through ``Analyzer(AnalyzerOptions(detector="short", iris=False)).measure``. The eye centres (mean of
+through ``Analyzer(Options(detector="short", iris=False)).measure``. The eye centres (mean of
 landmarks 33,133 and of 362,263; image left first) of the first face are mapped back to 48x48
 coordinates with (p - 64) / 4. Medians go to training/framing.json; the constants in
 src/mien/perceived.py were copied from there.
@@ -26,18 +26,18 @@ import ferplus as FP  # noqa: E402
 
 
 def main(n: int = 600, seed: int = 0) -> dict:
-    from mien.analyzer import Analyzer, AnalyzerOptions
+    from mien.analyzer import Analyzer, Options
     from oracle_inputs import upscale_with_border
 
     names, votes = FP.read_votes("Train")
     keep = FP.majority_labels(votes) >= 0
     names = np.sort(np.random.default_rng(seed).choice(names[keep], n, replace=False))
     imgs = FP.read_images("Train", names)
-    an = Analyzer(AnalyzerOptions(detector="short", iris=False))
+    an = Analyzer(Options(detector="short", iris=False))
     a_list, b_list = [], []
     t = time.time()
     for img in imgs:
-        pts = an.measure(upscale_with_border(img)).meshes.points
+        pts = an.analyze(upscale_with_border(img)).landmarks
         if len(pts) == 0:
             continue
         p = (pts[0, :, :2] - 64.0) / 4.0

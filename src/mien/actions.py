@@ -32,8 +32,8 @@ from importlib import resources
 import numpy as np
 
 from .geometry import canonical_face
+from .mesh import LANDMARK_COUNT, interocular_distance
 
-LANDMARKS = 468
 X, Y, Z = 0, 1, 2
 RIGHT_EYE = (33, 133)  # subject's right eye: outer, inner corner (left eye: mirror)
 LEFT_EYE = (263, 362)
@@ -190,7 +190,7 @@ def _mirror_terms(terms, mirror):
 
 def _term_matrix(terms, side_sign: float) -> np.ndarray:
     """(468, 3) weights such that measure numerator = sum(weights * points)."""
-    w = np.zeros((LANDMARKS, 3))
+    w = np.zeros((LANDMARK_COUNT, 3))
     for weight, axis, ids in terms:
         if axis == OUT:
             weight, axis = weight * side_sign, X
@@ -235,7 +235,7 @@ def movement(unit: ActionUnit | int | str) -> np.ndarray:
         unit = units[columns().index(unit)]
     elif not isinstance(unit, ActionUnit):
         unit = units[int(unit)]
-    field = np.zeros((LANDMARKS, 3))
+    field = np.zeros((LANDMARK_COUNT, 3))
     for ids, d in unit.movement:
         field[list(ids)] += np.asarray(d) / np.linalg.norm(d)
     return field
@@ -260,7 +260,7 @@ def _check_meshes(meshes) -> np.ndarray:
     m = np.asarray(meshes, np.float64)
     if m.ndim == 2:
         m = m[None]
-    if m.ndim != 3 or m.shape[1:] != (LANDMARKS, 3):
+    if m.ndim != 3 or m.shape[1:] != (LANDMARK_COUNT, 3):
         raise ValueError(f"expected canonical-frame meshes of shape (N, 468, 3), got {m.shape}")
     return m
 
@@ -271,10 +271,9 @@ def measures(canonical_meshes: np.ndarray) -> np.ndarray:
     (AU27: a ratio). A (468, 3) mesh is treated as a batch of one."""
     m = _check_meshes(canonical_meshes)
     _, numerators, use_width = _tables()
-    flat = m.reshape(len(m), LANDMARKS * 3)
+    flat = m.reshape(len(m), LANDMARK_COUNT * 3)
     num = flat @ numerators
-    eyes = m[:, [RIGHT_EYE[0], RIGHT_EYE[1], LEFT_EYE[0], LEFT_EYE[1]]]
-    iod = np.linalg.norm(eyes[:, 2] + eyes[:, 3] - eyes[:, 0] - eyes[:, 1], axis=1) * 0.5
+    iod = interocular_distance(m, dims=3)
     width = m[:, 291, X] - m[:, 61, X]
     with np.errstate(divide="ignore", invalid="ignore"):
         return np.where(use_width, num / width[:, None], num / iod[:, None])
@@ -320,10 +319,10 @@ class ActionUnitResult:
     def __len__(self) -> int:
         return len(self.raw)
 
-    def columns(self, i: int) -> dict:
-        """Schema columns of face i: ``<column>`` (intensity, float) and ``<column>_present`` (bool)."""
-        intensity, present = _column_names()
-        return {**dict(zip(intensity, self.intensity[i].tolist())), **dict(zip(present, self.present[i].tolist()))}
+    def take(self, index) -> "ActionUnitResult":
+        """The faces at ``index`` (an integer array or a boolean mask)."""
+        return ActionUnitResult(self.raw[index], self.change[index], self.intensity[index], self.present[index],
+                                self.baseline, self.units)
 
 
 def analyse(canonical_meshes: np.ndarray, baseline: np.ndarray | None = None,
@@ -340,7 +339,7 @@ def analyse(canonical_meshes: np.ndarray, baseline: np.ndarray | None = None,
         neutral, kind = ref.raw, "population"
     else:
         b = np.asarray(baseline, np.float64)
-        if b.shape[-2:] == (LANDMARKS, 3):
+        if b.shape[-2:] == (LANDMARK_COUNT, 3):
             b = measures(b)
             b = b[0] if b.shape[0] == 1 else b
         if b.shape not in ((raw.shape[1],), raw.shape):

@@ -1,124 +1,244 @@
-"""The image pipeline: pixels → faces → landmarks → pose and quality → results."""
+"""The pipeline: pixels → faces → landmarks → pose, quality, iris, action units, perceived expression.
+
+``Analyzer(Options(...))`` loads the models once; ``analyze`` turns one image (image mode) or one
+video frame (video mode) into ``Faces``. Video mode adds face tracks (continuity in space and
+time, not identity), smoothing over time and per-track action-unit baselines, and so needs the
+frames in time order.
+"""
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+import enum
+import os
+from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 
 import numpy as np
 
-from .detect import DetectorRange, FaceDetector
 from . import actions
-from .perceived import CLASSES as PERCEIVED_CLASSES, Perceived, PerceivedModel, aligned_face_crops
+from .checks import to_rgb
+from .detect import DetectorRange, FaceDetector
+from .errors import InputError, OptionsError, TimestampError
+from .faces import OK, NO_FACE, Faces
 from .geometry import gaze_angles, head_pose, to_canonical_frame
 from .images import ImageReadError, read_image
 from .landmarks import FaceMesher, IrisLocator, Meshes, distinct_faces, roi_from_detections
+from .perceived import CLASSES as PERCEIVED_CLASSES, PerceivedModel, aligned_face_crops
 from .quality import QualityThresholds, assess
-from .results import FaceResult, ImageResult  # noqa: F401  (ImageResult is re-exported)
+
+
+class Mode(str, enum.Enum):
+    """IMAGE: every call is a separate picture. VIDEO: calls are frames of one video, in time order."""
+
+    IMAGE = "image"
+    VIDEO = "video"
+
+
+AU_BASELINES = ("track", "population")
 
 
 @dataclass(frozen=True)
-class AnalyzerOptions:
-    detector: DetectorRange | str = DetectorRange.AUTO
+class Options:
+    """What the pipeline measures and how; validated on construction (``OptionsError``).
+
+    mode: ``Mode.IMAGE`` (default) or ``Mode.VIDEO``.
+    detector: face detector: ``"short"`` (faces within about 2 m), ``"full"`` (small, distant faces)
+        or ``"auto"`` (both, default).
+    min_detection_score: detector confidence a face needs, 0..1 (default 0.5).
+    min_presence: landmark model's face-presence probability a face needs, 0..1 (default 0.5, as MediaPipe).
+    max_faces: most faces per image, >= 1 (default 32).
+    iris: run the iris model for iris centres and gaze (about 1.3 ms per face).
+    action_units: measure FACS action units from the mesh.
+    perceived: run the perceived-expression model (how observers would label the face; not what anyone feels).
+    quality: thresholds of the reliability checks (docs/quality.md).
+    num_threads: threads per model, >= 1 (default 1: parallelism comes from running several processes).
+    Video mode only:
+    detect_every: run the detector every N frames to find new faces, >= 1 (default 10); between,
+        faces are tracked from their landmarks.
+    smooth: smooth landmarks, pose and perceived shares over time (One Euro filter).
+    perceived_hz: with smoothing, run the perceived-expression model on each track at most this
+        often (default 10 Hz; None: every frame).
+    au_baseline: the action units' neutral reference: ``"track"`` (the track's own neutral once it
+        has ``baseline_min_frames`` reliable frames, default) or ``"population"``.
+    baseline_min_frames, baseline_window: reliable frames a track needs before its own neutral is
+        used, and how many of its latest reliable frames that neutral is taken over.
+    Landmarks are measured always, since everything else derives from them; they reach a table only
+    when ``to_frame(..., landmarks=True)`` (``mien analyze --landmarks``) asks for them, because they
+    are biometric data.
+    """
+
+    mode: Mode = Mode.IMAGE
+    detector: DetectorRange = DetectorRange.AUTO
     min_detection_score: float = 0.5
-    min_presence: float = 0.5  # faces whose landmark presence is below this are dropped, as in MediaPipe
+    min_presence: float = 0.5
     max_faces: int = 32
     iris: bool = True
     action_units: bool = True
     perceived: bool = True
-    keep_landmarks: bool = True
     quality: QualityThresholds = field(default_factory=QualityThresholds)
     num_threads: int = 1
+    detect_every: int = 10
+    smooth: bool = True
+    perceived_hz: float | None = 10.0
+    au_baseline: str = "track"
+    baseline_min_frames: int = 15
+    baseline_window: int = 3600
 
+    def __post_init__(self):
+        try:
+            object.__setattr__(self, "mode", Mode(self.mode))
+            object.__setattr__(self, "detector", DetectorRange(self.detector))
+        except ValueError as exc:
+            raise OptionsError(f"Options: {exc}") from None
+        for name, low, high in (("min_detection_score", 0.0, 1.0), ("min_presence", 0.0, 1.0)):
+            value = getattr(self, name)
+            if not (isinstance(value, (int, float)) and low <= value <= high):
+                raise OptionsError(f"Options.{name} must be a number in {low}..{high}, not {value!r}")
+        for name, low in (("max_faces", 1), ("num_threads", 1), ("detect_every", 1), ("baseline_min_frames", 1),
+                          ("baseline_window", 1)):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < low:
+                raise OptionsError(f"Options.{name} must be an integer >= {low}, not {value!r}")
+        if self.perceived_hz is not None and not (isinstance(self.perceived_hz, (int, float)) and self.perceived_hz > 0):
+            raise OptionsError(f"Options.perceived_hz must be positive or None (every frame), not {self.perceived_hz!r}")
+        if self.au_baseline not in AU_BASELINES:
+            raise OptionsError(f"Options.au_baseline must be one of {', '.join(AU_BASELINES)}, not {self.au_baseline!r}")
+        if self.baseline_window < self.baseline_min_frames:
+            raise OptionsError(f"Options.baseline_window ({self.baseline_window}) must be at least baseline_min_frames "
+                               f"({self.baseline_min_frames})")
+        if not isinstance(self.quality, QualityThresholds):
+            raise OptionsError(f"Options.quality must be a QualityThresholds, not {type(self.quality).__name__}")
 
-@dataclass(frozen=True)
-class FaceBatch:
-    """Everything the pipeline measured for the faces of one image, as arrays (N first)."""
-
-    boxes: np.ndarray
-    scores: np.ndarray
-    meshes: Meshes
-    pose: object
-    quality: object
-    iris: np.ndarray | None
-    gaze: np.ndarray | None  # (N, 2) yaw, pitch degrees, when iris is on
-    actions: actions.ActionUnitResult | None
-    perceived: Perceived | None
+    def as_dict(self) -> dict[str, str]:
+        """Every field as text (for fingerprints and run settings)."""
+        return {f.name: str(getattr(self, f.name)) for f in fields(self)}
 
 
 class Analyzer:
-    """Reusable pipeline for still images; create once, call on many images."""
+    """Loads the models once; ``analyze`` measures the faces of an image or, in video mode, of the next frame.
 
-    def __init__(self, options: AnalyzerOptions | None = None):
-        self.options = options or AnalyzerOptions()
+    >>> analyzer = Analyzer()                                   # image mode
+    >>> faces = analyzer.analyze("photo.jpg")                   # path, RGB array or PIL image
+    >>> video = Analyzer(Options(mode=Mode.VIDEO))
+    >>> for frame in read_video("clip.mp4"):                     # doctest: +SKIP
+    ...     faces = video.analyze(frame)                         # or video.analyze(rgb, time_s=t)
+    """
+
+    def __init__(self, options: Options | None = None):
+        self.options = options or Options()
+        if not isinstance(self.options, Options):
+            raise OptionsError(f"Analyzer takes mien.Options, not {type(self.options).__name__}")
         o = self.options
-        self.detector = FaceDetector(o.detector, o.min_detection_score, o.num_threads)
-        self.mesher = FaceMesher(o.num_threads)
-        self.iris_locator = IrisLocator(o.num_threads) if o.iris else None
-        self.perceiver = PerceivedModel(o.num_threads) if o.perceived else None
+        self._detector = FaceDetector(o.detector, o.min_detection_score, o.num_threads)
+        self._mesher = FaceMesher(o.num_threads)
+        self._iris = IrisLocator(o.num_threads) if o.iris else None
+        self._perceiver = PerceivedModel(o.num_threads) if o.perceived else None
+        self._video = None
+        if o.mode is Mode.VIDEO:
+            from .video.session import VideoSession
 
-    def measure(self, rgb: np.ndarray) -> FaceBatch:
-        det = self.detector(rgb, max_faces=self.options.max_faces)
-        meshes = self.mesher(rgb, roi_from_detections(det))
-        keep = np.flatnonzero(meshes.presence >= self.options.min_presence)
-        keep = keep[distinct_faces(meshes.points[keep], det.scores[keep] * meshes.presence[keep])]
-        return self.measure_meshes(rgb, det.boxes[keep], det.scores[keep], meshes.take(keep))
+            self._video = VideoSession(self._detector, self._mesher, self._measure, self._perceiver, o)
 
-    def measure_meshes(self, rgb: np.ndarray, boxes: np.ndarray, scores: np.ndarray, meshes: Meshes,
-                       baseline: np.ndarray | None = None, perceive: np.ndarray | None = None) -> FaceBatch:
-        """Pose, quality, iris and action units for faces whose meshes are known (from detection
-        or tracking). ``baseline``: per-face neutral action-unit measures (N, K), else the population neutral.
-        ``perceive``: (N,) bools, the faces to run the perceived-expression model on (default all);
-        the others get NaN probabilities, for the caller to fill."""
-        pose = head_pose(meshes.points)
-        quality = assess(meshes.points, meshes.crops, meshes.presence, pose.yaw, pose.pitch, self.options.quality)
-        irises = self.iris_locator(rgb, meshes.points) if self.iris_locator is not None else None
-        iris = irises.centres if irises is not None else None
-        gaze = gaze_angles(meshes.points, irises.centres, irises.corners, pose) if irises is not None else None
-        units = actions.analyse(to_canonical_frame(meshes.points, pose), baseline) if self.options.action_units else None
-        perceived = None
-        if self.perceiver is not None:
-            wanted = np.arange(len(meshes.points)) if perceive is None else np.flatnonzero(perceive)
-            logits = np.full((len(meshes.points), len(PERCEIVED_CLASSES)), np.nan, np.float32)
-            if len(wanted):
-                logits[wanted] = self.perceiver.logits(aligned_face_crops(rgb, meshes.points[wanted]))
-            perceived = self.perceiver.from_logits(logits, reliable=quality.reliable)
-        return FaceBatch(boxes, scores, meshes, pose, quality, iris, gaze, units, perceived)
+    # ------------------------------------------------------------------------------ public
+    def analyze(self, image, *, time_s: float | None = None, source: str | None = None,
+                frame: int | None = None) -> Faces:
+        """The faces of one image, or of the next video frame.
 
-    def analyze_array(self, rgb: np.ndarray, source: str = "<array>", frame: int = 0) -> ImageResult:
-        check_rgb(rgb)
-        return self.result(rgb, self.measure(rgb), source, frame)
+        image: a path, an RGB uint8 array (H, W, 3), a PIL image, or (video mode) a ``mien.Frame``
+            from ``read_video``, which brings its own time and index (a frame that failed to decode
+            gives ``Faces`` with status ``error``).
+        time_s: video mode: the frame's time in seconds, never earlier than the previous frame's
+            (``TimestampError`` otherwise). Image mode: must be None.
+        source, frame: what the table's ``source`` and ``frame`` columns say (default: the path, or
+            ``"<array>"``; frame 0, or the count of frames analysed in video mode).
+        Raises ``InputError`` for pixels of the wrong type, dtype or shape and ``ImageReadError`` for
+        a file that cannot be read (``analyze_file`` returns an error row instead).
+        """
+        from .video.decode import Frame
 
-    def result(self, rgb: np.ndarray, batch: FaceBatch, source: str, frame: int = 0, extras: list[dict] | None = None) -> ImageResult:
-        faces = tuple(self._face_result(batch, i, extras[i] if extras else {}) for i in range(len(batch.scores)))
-        h, w = rgb.shape[:2]
-        return ImageResult(source, frame, "ok" if faces else "no_face", "", w, h, faces)
+        if isinstance(image, Frame):
+            if self._video is None:
+                raise InputError("a video Frame needs Options(mode=Mode.VIDEO)")
+            time_s, frame = image.time_s, image.index if frame is None else frame
+            if image.rgb is None:
+                return Faces.failed(source or "<video>", image.error, frame, time_s)
+            image = image.rgb
+        if isinstance(image, (str, os.PathLike)):
+            source = str(image) if source is None else source
+            image = read_image(image)
+        rgb = to_rgb(image)
+        source = "<array>" if source is None else source
+        if self._video is None:
+            if time_s is not None:
+                raise InputError("time_s is for video mode: create the analyzer with Options(mode=Mode.VIDEO)")
+            return self._describe(self._detect_and_measure(rgb), rgb, source, 0 if frame is None else frame, None)
+        if time_s is None or not np.isfinite(time_s):
+            raise InputError(f"video mode needs each frame's time in seconds (time_s=), got {time_s!r}")
+        previous = self._video.state.last_time_s
+        if previous is not None and time_s < previous:
+            raise TimestampError(f"time went backwards: frame at {time_s:.6f} s after one at {previous:.6f} s; "
+                                 "start a new video with reset()")
+        index = self._video.state.frames_seen if frame is None else frame
+        return self._describe(self._video.process(rgb, float(time_s), index), rgb, source, index, float(time_s))
 
-    def analyze_file(self, path: str | Path) -> ImageResult:
+    def analyze_file(self, path: str | Path) -> Faces:
+        """Like ``analyze(path)`` in image mode, but a file that cannot be read gives ``Faces`` with
+        status ``error`` and the reason, instead of an exception."""
         try:
             rgb = read_image(path)
         except ImageReadError as exc:
-            return ImageResult.failed(str(path), str(exc))
-        return self.analyze_array(rgb, str(path))
+            return Faces.failed(str(path), str(exc))
+        return self.analyze(rgb, source=str(path))
 
-    def _face_result(self, b: FaceBatch, i: int, extra: dict) -> FaceResult:
-        if b.actions is not None:
-            extra = {**b.actions.columns(i), **extra}
-        if b.perceived is not None:
-            extra = {**b.perceived.columns(i), **extra}
-        x0, y0, x1, y1 = (float(v) for v in b.boxes[i])
-        q = b.quality
-        return FaceResult(
-            box=(x0, y0, x1 - x0, y1 - y0), score=float(b.scores[i]), presence=float(b.meshes.presence[i]),
-            yaw=float(b.pose.yaw[i]), pitch=float(b.pose.pitch[i]), roll=float(b.pose.roll[i]),
-            iod_px=float(q.iod_px[i]), sharpness=float(q.sharpness[i]), brightness=float(q.brightness[i]),
-            clipped=float(q.clipped[i]), reliable=bool(q.reliable[i]), quality_reasons=q.reasons[i],
-            iris=None if b.iris is None else b.iris[i],
-            gaze=None if b.gaze is None else b.gaze[i],
-            landmarks=b.meshes.points[i] if self.options.keep_landmarks else None,
-            extra=extra,
-        )
+    def reset(self) -> None:
+        """Video mode: forget all tracks and state, to start a new video."""
+        if self._video is not None:
+            self._video.reset()
 
+    @property
+    def video_state(self):
+        """Video mode: the tracking, smoothing and baseline state (plain data, for checkpoints)."""
+        return None if self._video is None else self._video.state
 
-def check_rgb(rgb: np.ndarray) -> None:
-    if rgb.ndim != 3 or rgb.shape[2] != 3 or rgb.dtype != np.uint8:
-        raise ValueError(f"expected an RGB uint8 image of shape (H, W, 3), got {rgb.dtype} {rgb.shape}")
+    def restore_video_state(self, state) -> None:
+        """Video mode: continue from a state saved from ``video_state``."""
+        if self._video is None:
+            raise InputError("restore_video_state needs Options(mode=Mode.VIDEO)")
+        self._video.restore(state)
+
+    # ---------------------------------------------------------------------------- pipeline
+    def _detect_and_measure(self, rgb: np.ndarray) -> Faces:
+        det = self._detector(rgb, max_faces=self.options.max_faces)
+        meshes = self._mesher(rgb, roi_from_detections(det))
+        keep = np.flatnonzero(meshes.presence >= self.options.min_presence)
+        keep = keep[distinct_faces(meshes.points[keep], det.scores[keep] * meshes.presence[keep])]
+        return self._measure(rgb, det.boxes[keep], det.scores[keep], meshes.take(keep))
+
+    def _measure(self, rgb: np.ndarray, boxes: np.ndarray, scores: np.ndarray, meshes: Meshes,
+                 baseline: np.ndarray | None = None, perceive: np.ndarray | None = None) -> Faces:
+        """Pose, quality, iris, action units and perceived expression of faces whose meshes are
+        known. ``baseline``: per-face neutral action-unit measures (N, K), else the population
+        neutral. ``perceive``: (N,) bools, the faces to run the perceived model on (default all);
+        the others get NaN probabilities, for the caller to fill."""
+        o = self.options
+        pose = head_pose(meshes.points)
+        quality = assess(meshes.points, meshes.crops, meshes.presence, pose.yaw, pose.pitch, o.quality)
+        irises = self._iris(rgb, meshes.points) if self._iris is not None else None
+        units = actions.analyse(to_canonical_frame(meshes.points, pose), baseline) if o.action_units else None
+        perceived = None
+        if self._perceiver is not None:
+            wanted = np.arange(len(meshes.points)) if perceive is None else np.flatnonzero(perceive)
+            logits = np.full((len(meshes.points), len(PERCEIVED_CLASSES)), np.nan, np.float32)
+            if len(wanted):
+                logits[wanted] = self._perceiver.logits(aligned_face_crops(rgb, meshes.points[wanted]))
+            perceived = self._perceiver.from_logits(logits, reliable=quality.reliable)
+        return Faces(
+            status=OK if len(boxes) else NO_FACE, boxes=np.asarray(boxes, np.float32),
+            scores=np.asarray(scores, np.float32), presence=meshes.presence, landmarks=meshes.points,
+            pose=pose, quality=quality, iris=None if irises is None else irises.centres,
+            gaze=None if irises is None else gaze_angles(meshes.points, irises.centres, irises.corners, pose),
+            actions=units, perceived=perceived)
+
+    @staticmethod
+    def _describe(faces: Faces, rgb: np.ndarray, source: str, frame: int, time_s: float | None) -> Faces:
+        h, w = rgb.shape[:2]
+        return replace(faces, source=source, frame=int(frame), time_s=time_s, width=w, height=h)

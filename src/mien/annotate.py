@@ -8,7 +8,8 @@ import numpy as np
 import pandas as pd
 
 from .geometry import canonical_face, rotation_from_euler
-from .results import ImageResult, atomic_path
+from .faces import Faces
+from .results import atomic_path
 
 RELIABLE = (40, 200, 80)
 UNRELIABLE = (235, 150, 30)
@@ -21,31 +22,31 @@ def mesh_edges() -> np.ndarray:
     return np.unique(np.sort(edges, axis=1), axis=0)
 
 
-def draw(rgb: np.ndarray, result: ImageResult) -> np.ndarray:
+def draw(rgb: np.ndarray, faces: Faces) -> np.ndarray:
     """Copy of the RGB image with each face drawn: green when reliable, orange otherwise."""
     out = rgb.copy()
     thick = max(1, round(max(rgb.shape[:2]) / 500))
-    for i, face in enumerate(result.faces):
-        colour = RELIABLE if face.reliable else UNRELIABLE
-        if face.landmarks is not None:
-            pts = np.round(face.landmarks[:, :2] * 16).astype(np.int32)
-            segments = pts[mesh_edges()]
-            cv2.polylines(out, list(segments), False, (200, 200, 200), 1, cv2.LINE_AA, shift=4)
-        x, y, w, h = face.box
-        cv2.rectangle(out, (int(x), int(y)), (int(x + w), int(y + h)), colour, thick, cv2.LINE_AA)
-        label = f"#{i} yaw {face.yaw:+.0f} pitch {face.pitch:+.0f} roll {face.roll:+.0f}"
-        if not face.reliable:
-            label += f" [{face.quality_reasons}]"
+    for i in range(len(faces)):
+        reliable, landmarks = bool(faces.quality.reliable[i]), faces.landmarks[i]
+        yaw, pitch, roll = (float(a[i]) for a in (faces.pose.yaw, faces.pose.pitch, faces.pose.roll))
+        colour = RELIABLE if reliable else UNRELIABLE
+        pts = np.round(landmarks[:, :2] * 16).astype(np.int32)
+        cv2.polylines(out, list(pts[mesh_edges()]), False, (200, 200, 200), 1, cv2.LINE_AA, shift=4)
+        x0, y0, x1, y1 = (float(v) for v in faces.boxes[i])
+        cv2.rectangle(out, (int(x0), int(y0)), (int(x1), int(y1)), colour, thick, cv2.LINE_AA)
+        label = f"#{i} yaw {yaw:+.0f} pitch {pitch:+.0f} roll {roll:+.0f}"
+        if not reliable:
+            label += f" [{faces.quality.reasons[i]}]"
+        w = x1 - x0
         scale = max(0.35, w / 250)
-        cv2.putText(out, label, (int(x), max(12, int(y) - 4)), cv2.FONT_HERSHEY_SIMPLEX, scale, colour, thick, cv2.LINE_AA)
-        if face.landmarks is not None:
-            origin = face.landmarks[1, :2]
-            axes = rotation_from_euler(face.yaw, face.pitch, face.roll) * (0.6 * w)
-            for k, axis_colour in enumerate(((230, 40, 40), (40, 200, 40), (40, 80, 230))):
-                tip = origin + axes[:2, k] * np.array([1, -1])
-                cv2.arrowedLine(out, tuple(np.round(origin).astype(int)), tuple(np.round(tip).astype(int)), axis_colour, thick + 1, cv2.LINE_AA, tipLength=0.15)
-        if face.iris is not None:
-            for c in face.iris:
+        cv2.putText(out, label, (int(x0), max(12, int(y0) - 4)), cv2.FONT_HERSHEY_SIMPLEX, scale, colour, thick, cv2.LINE_AA)
+        origin = landmarks[1, :2]
+        axes = rotation_from_euler(yaw, pitch, roll) * (0.6 * w)
+        for k, axis_colour in enumerate(((230, 40, 40), (40, 200, 40), (40, 80, 230))):
+            tip = origin + axes[:2, k] * np.array([1, -1])
+            cv2.arrowedLine(out, tuple(np.round(origin).astype(int)), tuple(np.round(tip).astype(int)), axis_colour, thick + 1, cv2.LINE_AA, tipLength=0.15)
+        if faces.iris is not None:
+            for c in faces.iris[i]:
                 cv2.circle(out, tuple(np.round(c).astype(int)), max(2, thick + 1), (255, 255, 0), -1, cv2.LINE_AA)
     return out
 
@@ -58,7 +59,7 @@ def write_image(path, rgb: np.ndarray) -> None:
         tmp.write_bytes(data.tobytes())
 
 
-def write_annotations(folder, stem: str, rgb: np.ndarray, result: ImageResult, batch) -> None:
+def write_annotations(folder, stem: str, rgb: np.ndarray, faces: Faces) -> None:
     """``<stem>_annotated.png`` (faces, mesh, pose, action units present) and, per face,
     ``<stem>_face<i>_action_units.png`` (bar chart of intensities)."""
     from pathlib import Path
@@ -66,11 +67,11 @@ def write_annotations(folder, stem: str, rgb: np.ndarray, result: ImageResult, b
     from .actions_plot import bar_chart, draw_action_units
 
     folder = Path(folder)
-    picture = draw(rgb, result)
-    if batch.actions is not None:
-        for i in range(len(result.faces)):
-            picture = draw_action_units(picture, batch.meshes.points[i], batch.actions, i)
-            write_image(folder / f"{stem}_face{i}_action_units.png", bar_chart(batch.actions, i))
+    picture = draw(rgb, faces)
+    if faces.actions is not None:
+        for i in range(len(faces)):
+            picture = draw_action_units(picture, faces.landmarks[i], faces.actions, i)
+            write_image(folder / f"{stem}_face{i}_action_units.png", bar_chart(faces.actions, i))
     write_image(folder / f"{stem}_annotated.png", picture)
 
 

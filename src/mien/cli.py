@@ -3,13 +3,15 @@ from __future__ import annotations
 
 import argparse
 import glob
+import re
 import sys
 from pathlib import Path
 
 from . import __version__
 from .images import IMAGE_SUFFIXES, ImageReadError, read_image
 from .video import VIDEO_SUFFIXES, VideoReadError
-from .results import FORMATS, ImageResult, check_output_path, to_frame, write_table
+from .faces import Faces
+from .results import FORMATS, check_output_path, to_frame, write_table
 
 DESCRIPTION = """mien measures faces, not feelings: face boxes, 468-point landmarks, head pose and
 per-face quality, written as one tidy table. It does not infer what anyone feels."""
@@ -40,6 +42,14 @@ def expand_inputs(paths: list[str]) -> tuple[list[Path], list[str]]:
     return files, notes
 
 
+FLAG_OF_OPTION = {"min_detection_score": "--min-score"}
+
+
+def _in_flags(message: str) -> str:
+    """An ``Options`` error in the command's words: ``Options.detect_every`` becomes ``--detect-every``."""
+    return re.sub(r"Options\.(\w+)", lambda m: FLAG_OF_OPTION.get(m.group(1), "--" + m.group(1).replace("_", "-")), message)
+
+
 def _progress(items, total: int):
     if total < 10:
         return items
@@ -49,7 +59,7 @@ def _progress(items, total: int):
 
 
 def run_analyze(args: argparse.Namespace) -> int:
-    from .analyzer import Analyzer, AnalyzerOptions
+    from .analyzer import Analyzer, Mode, Options
     from .video.analysis import VideoOptions
 
     sequences = [Path(a) for a in args.paths if args.sequence is not None and Path(a).is_dir()]
@@ -74,21 +84,20 @@ def run_analyze(args: argparse.Namespace) -> int:
                 raise ValueError("several inputs include a video: give -o a folder, and each video gets its own tables there")
         if args.report and not (len(videos) == 1 and not to_folder) and not (to_folder and videos):
             raise ValueError("--report is for video input")
-        video_options = VideoOptions(detect_every=args.detect_every, stride=args.stride, target_fps=args.fps,
-                                     start_s=args.start, end_s=args.end, smooth=not args.no_smoothing,
-                                     perceived_hz=args.perceived_hz or None,
+        video_options = VideoOptions(stride=args.stride, target_fps=args.fps, start_s=args.start, end_s=args.end,
                                      sequence_fps=30.0 if args.sequence is None else args.sequence)
+        image_options = Options(detector=args.detector, min_detection_score=args.min_score, iris=not args.no_iris)
+        video_mode = Options(mode=Mode.VIDEO, detector=args.detector, min_detection_score=args.min_score, iris=args.gaze,
+                             detect_every=args.detect_every, smooth=not args.no_smoothing,
+                             perceived_hz=args.perceived_hz or None, au_baseline=args.au_baseline)
     except ValueError as exc:
-        print(f"mien: error: {exc}", file=sys.stderr)
+        print(f"mien: error: {_in_flags(str(exc))}", file=sys.stderr)
         return 2
-    video_mode = bool(videos)
-    analyzer = Analyzer(AnalyzerOptions(detector=args.detector, min_detection_score=args.min_score,
-                                        iris=args.gaze if video_mode and not images else not args.no_iris,
-                                        keep_landmarks=bool(args.landmarks or args.annotate)))
     failed = 0
     if images:
         table_path = out / f"images.{args.format}" if to_folder else out
-        failed += _analyze_images(images, analyzer, args, table_path)
+        failed += _analyze_images(images, Analyzer(image_options), args, table_path)
+    analyzer = Analyzer(video_mode) if videos else None
     for video in videos:
         name = video.resolve().name if video in sequences else video.stem
         table_path = out / f"{name}.{args.format}" if to_folder else out
@@ -104,24 +113,23 @@ def run_analyze(args: argparse.Namespace) -> int:
 
 def _analyze_images(images: list[Path], analyzer, args: argparse.Namespace, out: Path) -> int:
     annotate_dir = Path(args.annotate) if args.annotate else None
-    results: list[ImageResult] = []
+    results: list[Faces] = []
     for path in _progress(images, len(images)):
         try:
             rgb = read_image(path)
         except ImageReadError as exc:
-            results.append(ImageResult.failed(str(path), str(exc)))
+            results.append(Faces.failed(str(path), str(exc)))
             print(f"mien: error: {path}: {exc}", file=sys.stderr)
             continue
-        batch = analyzer.measure(rgb)
-        result = analyzer.result(rgb, batch, str(path))
-        results.append(result)
+        faces = analyzer.analyze(rgb, source=str(path))
+        results.append(faces)
         if annotate_dir is not None:
             from .annotate import write_annotations
 
-            write_annotations(annotate_dir, path.stem, rgb, result, batch)
+            write_annotations(annotate_dir, path.stem, rgb, faces)
     write_table(to_frame(results, landmarks=args.landmarks), out)
     failed = sum(r.status == "error" for r in results)
-    faces = sum(len(r.faces) for r in results)
+    faces = sum(len(r) for r in results)
     print(f"mien: {len(results)} image(s), {faces} face(s), {failed} failed -> {out}", file=sys.stderr)
     if annotate_dir is not None:
         print(f"mien: annotated images in {annotate_dir}", file=sys.stderr)
@@ -139,7 +147,7 @@ def _analyze_video(path: Path, name: str, analyzer, args: argparse.Namespace, op
         info = probe(path)
     except (VideoReadError, ImageReadError) as exc:
         print(f"mien: error: {path}: {exc}", file=sys.stderr)
-        write_table(to_frame([ImageResult.failed(str(path), str(exc))]), out)
+        write_table(to_frame(Faces.failed(str(path), str(exc))), out)
         return 1
     bar = tqdm(total=info.frame_count or None, unit="frame", desc=path.name, file=sys.stderr, dynamic_ncols=True, disable=None)
 
@@ -235,6 +243,9 @@ def build_parser() -> argparse.ArgumentParser:
     video.add_argument("--perceived-hz", type=float, default=10.0, metavar="HZ",
                        help="with smoothing, run the perceived-expression model on each face at most HZ times a second; rows "
                        "in between carry the smoothed value (default 10; 0: every frame)")
+    video.add_argument("--au-baseline", choices=["track", "population"], default="track",
+                       help="neutral reference of the action units: each track's own (from its reliable frames, once it "
+                       "has 15; default) or the population's")
     video.add_argument("--checkpoint-every", type=int, default=1000, metavar="N",
                        help="write a checkpoint every N frames, from which a stopped run resumes (default 1000)")
     an.set_defaults(func=run_analyze)

@@ -58,6 +58,11 @@ class Pose:
     pitch: np.ndarray
     roll: np.ndarray
 
+    def take(self, index) -> "Pose":
+        """The faces at ``index`` (an integer array or a boolean mask)."""
+        return Pose(self.rotation[index], self.scale[index], self.translation[index], self.yaw[index],
+                    self.pitch[index], self.roll[index])
+
 
 def weighted_procrustes(source: np.ndarray, target: np.ndarray, weights: np.ndarray):
     """Similarity (scale, rotation, translation) per face minimising

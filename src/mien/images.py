@@ -12,6 +12,8 @@ from pathlib import Path
 import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
 
+from .errors import MienError
+
 MAX_PIXELS = 50_000_000
 MIN_SIDE = 16
 IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff", ".webp", ".gif", ".jfif", ".pgm", ".ppm"}
@@ -19,11 +21,12 @@ IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff", ".webp", ".g
 Image.MAX_IMAGE_PIXELS = None  # we bound size ourselves, before decoding
 
 
-class ImageReadError(ValueError):
+class ImageReadError(MienError, ValueError):
     """A file that cannot be used as an image; the message says why."""
 
 
-def _to_rgb(img: Image.Image) -> np.ndarray:
+def pil_to_rgb(img: Image.Image) -> np.ndarray:
+    """RGB uint8 (H, W, 3) pixels of a PIL image of any mode (see the module docstring)."""
     if img.mode == "RGB":
         return np.asarray(img)
     if img.mode == "L":  # cheaper than Pillow's convert + a second copy
@@ -80,7 +83,7 @@ def read_image(path: str | Path, max_pixels: int = MAX_PIXELS) -> np.ndarray:
                 upright = ImageOps.exif_transpose(img)
                 if upright is not img:
                     img.close()
-                return np.ascontiguousarray(_to_rgb(upright))
+                return np.ascontiguousarray(pil_to_rgb(upright))
     except ImageReadError:
         raise
     except UnidentifiedImageError:

@@ -13,6 +13,7 @@ import cv2
 import numpy as np
 
 from .detect import Detections
+from .mesh import EYE_CORNERS, OUTER_EYE_CORNERS, eye_centres, interocular_distance
 from .runtime import TFLiteModel
 
 MESH_INPUT = 192
@@ -21,8 +22,6 @@ ROI_SCALE = 1.5
 IRIS_ROI_SCALE = 2.3
 # Eye corners (outer, inner as seen on the image's left eye; inner, outer on the right one)
 # used to place the iris model's region. The model expects the image-left eye; the other is mirrored.
-IRIS_EYE_CORNERS = ((33, 133), (362, 263))
-MESH_EYE_CORNERS = (33, 263)
 
 
 @dataclass(frozen=True)
@@ -62,7 +61,7 @@ def mesh_boxes(meshes: np.ndarray) -> np.ndarray:
 def roi_from_mesh(mesh: np.ndarray, boxes: np.ndarray | None = None) -> Roi:
     """Region for the next video frame from this frame's mesh (tracking); ``boxes``: its
     ``mesh_boxes`` when already known."""
-    a, b = MESH_EYE_CORNERS
+    a, b = OUTER_EYE_CORNERS
     boxes = mesh_boxes(mesh) if boxes is None else boxes
     return roi_from_points(mesh[:, a, :2], mesh[:, b, :2], boxes[:, :2], boxes[:, 2:], ROI_SCALE)
 
@@ -103,9 +102,8 @@ def distinct_faces(points: np.ndarray, priority: np.ndarray) -> np.ndarray:
     real faces side by side are at least about 2.5 apart); the one with the higher priority stays."""
     if len(points) < 2:
         return np.arange(len(points))
-    eyes = np.stack([points[:, [33, 133], :2].mean(1), points[:, [362, 263], :2].mean(1)], axis=1)
-    mid = eyes.mean(1)
-    iod = np.linalg.norm(eyes[:, 0] - eyes[:, 1], axis=1)
+    mid = eye_centres(points[..., :2]).mean(1)
+    iod = interocular_distance(points)
     keep: list[int] = []
     for i in np.argsort(-np.asarray(priority), kind="stable"):
         if all(np.linalg.norm(mid[i] - mid[j]) >= SAME_FACE_IOD * max(iod[i], iod[j]) for j in keep):
@@ -169,7 +167,7 @@ class IrisLocator:
     def __call__(self, image: np.ndarray, mesh: np.ndarray) -> Irises:
         n = len(mesh)
         points = np.zeros((n, 2, 3, 2), np.float32)  # centre, outer corner, inner corner
-        for e, (a, b) in enumerate(IRIS_EYE_CORNERS):
+        for e, (a, b) in enumerate(EYE_CORNERS):
             mirror = e == 1
             p0, p1 = mesh[:, a, :2], mesh[:, b, :2]
             roi = roi_from_points(p0, p1, np.minimum(p0, p1), np.maximum(p0, p1), IRIS_ROI_SCALE)

@@ -7,7 +7,8 @@ call the face happy, not that the person is happy. See docs/perceived.md (model 
 
 Pipeline: (N, 468, 3) image-pixel meshes → :func:`aligned_face_crops` (FER2013-framed 48x48 grey)
 → :class:`PerceivedModel` (onnxruntime, one thread by default; temperature-scaled softmax;
-abstention) → :class:`Perceived` → :func:`perceived_columns` (one face's output columns).
+abstention) → :class:`Perceived`, which ``mien.Faces`` carries and ``mien.to_frame`` writes as the
+``perceived_*`` columns.
 """
 from __future__ import annotations
 
@@ -18,11 +19,12 @@ from dataclasses import dataclass
 import cv2
 import numpy as np
 
+from .errors import InputError
+from .mesh import check_meshes, eye_centres
 from .runtime import REPAIR_HINT, ModelFileError, models_dir, verified_model_path
 
 CLASSES = ("neutral", "happiness", "surprise", "sadness", "anger", "disgust", "fear", "contempt")
 UNCERTAIN = "uncertain"
-COLUMNS = tuple(f"perceived_{c}" for c in CLASSES) + ("perceived_top", "perceived_top_p", "perceived_entropy")
 MODEL_NAME = "perceived.onnx"
 SIDECAR_NAME = "perceived.json"
 FACE_SIZE = 48
@@ -38,7 +40,6 @@ FER_EYE_MID = (24.003, 18.969)
 FER_IOD = 17.317
 FER_EYE_LEFT = (FER_EYE_MID[0] - FER_IOD / 2, FER_EYE_MID[1])  # image-left eye (landmarks 33, 133)
 FER_EYE_RIGHT = (FER_EYE_MID[0] + FER_IOD / 2, FER_EYE_MID[1])  # image-right eye (landmarks 362, 263)
-EYE_CORNERS = ((33, 133), (362, 263))
 _SUPERSAMPLE = 4  # warp at 4x then area-downsample, so big faces are not aliased
 
 
@@ -59,19 +60,11 @@ class Perceived:
     def __len__(self) -> int:
         return len(self.top)
 
-    def columns(self, i: int) -> dict:
-        """The ``perceived_*`` output columns of face i."""
-        out = {f"perceived_{c}": float(p) for c, p in zip(CLASSES, self.probabilities[i])}
-        out.update(perceived_top=self.top[i], perceived_top_p=float(self.top_p[i]),
-                   perceived_entropy=float(self.entropy[i]))
-        return out
-
-
-def empty_columns() -> dict:
-    """Columns for a face the model was not run on (all NaN, top 'uncertain')."""
-    out = {c: float("nan") for c in COLUMNS}
-    out["perceived_top"] = UNCERTAIN
-    return out
+    def take(self, index) -> "Perceived":
+        """The faces at ``index`` (an integer array or a boolean mask)."""
+        picked = np.arange(len(self.top))[index]
+        return Perceived(self.probabilities[picked], tuple(self.top[i] for i in picked), self.top_p[picked],
+                         self.entropy[picked])
 
 
 @functools.cache
@@ -160,17 +153,15 @@ def alignment_matrices(meshes: np.ndarray, size: int = FACE_SIZE) -> np.ndarray:
     Rotates so the eyes are level and scales/translates so the eye centres (mean of landmarks
     33,133 and of 362,263) land on ``FER_EYE_LEFT`` / ``FER_EYE_RIGHT`` (scaled by size / 48).
     """
-    m = np.asarray(meshes, np.float64)
-    if m.ndim != 3 or m.shape[1] != 468 or m.shape[2] < 2:
-        raise ValueError(f"expected meshes shaped (N, 468, 3) in image pixels, got {np.shape(meshes)}")
-    if not np.isfinite(m[:, [i for pair in EYE_CORNERS for i in pair], :2]).all():
-        raise ValueError("meshes have non-finite eye landmarks")
-    a = m[:, list(EYE_CORNERS[0]), :2].mean(1)
-    b = m[:, list(EYE_CORNERS[1]), :2].mean(1)
+    m = check_meshes(meshes, "meshes (image pixels)", dims=2).astype(np.float64)
+    eyes = eye_centres(m[..., :2])
+    if not np.isfinite(eyes).all():
+        raise InputError("meshes have non-finite eye landmarks")
+    a, b = eyes[:, 0], eyes[:, 1]
     d = b - a
     iod = np.linalg.norm(d, axis=1)
     if (iod <= 0).any():
-        raise ValueError("meshes have coincident eye centres")
+        raise InputError("meshes have coincident eye centres")
     k = size / FACE_SIZE
     scale = FER_IOD * k / iod
     cos, sin = d[:, 0] / iod * scale, d[:, 1] / iod * scale
@@ -226,8 +217,3 @@ def _source_window(mat: np.ndarray, size: int, width: int, height: int):
     shifted[:, 2] += shifted[:, 0] * x0 + shifted[:, 1] * y0
     return (x0, y0, x1, y1), shifted
 
-
-def perceived_columns(model: PerceivedModel, rgb: np.ndarray, mesh: np.ndarray, reliable: bool = True) -> dict:
-    """The ``perceived_*`` columns for one face, from the image and that face's (468, 3) mesh."""
-    crop = aligned_face_crops(rgb, np.asarray(mesh)[None])
-    return model(crop, reliable=[reliable]).columns(0)

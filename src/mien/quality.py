@@ -11,7 +11,8 @@ from dataclasses import dataclass
 import cv2
 import numpy as np
 
-EYE_CORNERS = ((33, 133), (362, 263))
+from .mesh import interocular_distance
+
 # Sharpness is measured at a fixed scale relative to the face (the 1.5x face crop resized to
 # 64 px, so the face spans ~40 px, about FER2013's 48 px), so it does not reward big faces.
 SHARPNESS_SIZE = 64
@@ -38,11 +39,11 @@ class Quality:
     reliable: np.ndarray
     reasons: tuple[str, ...]  # ";"-joined failure names per face, "" when reliable
 
-
-def interocular_px(meshes: np.ndarray) -> np.ndarray:
-    """Distance between the two eye centres (mean of each eye's corners), pixels, (N,)."""
-    centres = [meshes[:, list(pair), :2].mean(1) for pair in EYE_CORNERS]
-    return np.linalg.norm(centres[0] - centres[1], axis=1)
+    def take(self, index) -> "Quality":
+        """The faces at ``index`` (an integer array or a boolean mask)."""
+        picked = np.arange(len(self.reasons))[index]
+        return Quality(self.iod_px[picked], self.sharpness[picked], self.brightness[picked], self.clipped[picked],
+                       self.reliable[picked], tuple(self.reasons[i] for i in picked))
 
 
 def crop_measures(crop: np.ndarray) -> tuple[float, float, float]:
@@ -59,7 +60,7 @@ def crop_measures(crop: np.ndarray) -> tuple[float, float, float]:
 
 def assess(meshes: np.ndarray, crops: np.ndarray, presence: np.ndarray, yaw: np.ndarray, pitch: np.ndarray,
            thresholds: QualityThresholds = QualityThresholds()) -> Quality:
-    iod = interocular_px(meshes)
+    iod = interocular_distance(meshes)
     measures = np.array([crop_measures(c) for c in crops], np.float64).reshape(-1, 3)
     sharp, bright, clipped = measures.T
     t = thresholds

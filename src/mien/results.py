@@ -1,4 +1,4 @@
-"""The one schema: typed results per image and face, and every table derived from them.
+"""The one schema: every output column, what it means, and how it is read from ``Faces``.
 
 A table has one row per face. An image with no face, or one that could not be read, still
 gets one row, with ``face`` empty and ``status`` saying why, so that nothing disappears
@@ -15,141 +15,174 @@ import os
 import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Iterable
+from typing import Callable, Iterable
 
 import numpy as np
 import pandas as pd
 
 from . import actions, perceived
+from .faces import Faces
+from .mesh import LANDMARK_COUNT
 
 
 @dataclass(frozen=True)
 class Column:
+    """One output column: its name, pandas dtype, meaning, and how to read it from ``Faces``.
+
+    ``extract`` maps a batch of faces to N values (image-level columns: to one value for the whole
+    image), or to None where that measure was turned off."""
+
     name: str
     dtype: str  # pandas dtype
     meaning: str
+    extract: Callable[[Faces], object] = field(repr=False, compare=False, default=None)
+    per_image: bool = False
+
+
+def _image(name: str, dtype: str, meaning: str, extract) -> Column:
+    return Column(name, dtype, meaning, extract, per_image=True)
+
+
+def _attr(*path: str, index=None):
+    """Extractor of ``faces.<path>`` (optionally ``[:, index]``), None where a part of the path is None."""
+    def extract(faces: Faces):
+        value = faces
+        for name in path:
+            value = getattr(value, name)
+            if value is None:
+                return None
+        return value if index is None else value[(slice(None),) + index]
+    return extract
+
+
+def _box(k: int):
+    def extract(faces: Faces):
+        b = faces.boxes.astype(np.float64)
+        return b[:, k] if k < 2 else b[:, k] - b[:, k - 2]
+    return extract
 
 
 COLUMNS: tuple[Column, ...] = (
-    Column("source", "string", "input file (or video) path as given"),
-    Column("frame", "Int64", "frame index in a video; 0 for a still image"),
-    Column("face", "Int64", "face index within the image, by detection score; empty when no face"),
-    Column("track", "Int64", "video only: face track id, stable within one video (no identity: not comparable across videos)"),
-    Column("time_s", "float64", "video only: frame timestamp from the container, seconds"),
-    Column("au_baseline", "string", "video only: neutral reference of the action units: population, or track (the track's own median)"),
-    Column("status", "string", "ok | no_face | error"),
-    Column("error", "string", "what went wrong when status is error, else empty"),
-    Column("image_width", "Int64", "image width in pixels, after EXIF rotation"),
-    Column("image_height", "Int64", "image height in pixels, after EXIF rotation"),
-    Column("x", "float32", "face box left edge, pixels (image x to the right)"),
-    Column("y", "float32", "face box top edge, pixels (image y downwards)"),
-    Column("w", "float32", "face box width, pixels"),
-    Column("h", "float32", "face box height, pixels"),
-    Column("score", "float32", "face detector confidence, 0..1"),
-    Column("presence", "float32", "landmark model's face-presence probability, 0..1"),
-    Column("yaw", "float32", "head yaw, degrees; > 0 turned towards the image's right (subject's left)"),
-    Column("pitch", "float32", "head pitch, degrees; > 0 chin up"),
-    Column("roll", "float32", "head roll, degrees; > 0 counterclockwise in the image"),
-    Column("iod_px", "float32", "distance between the eye centres, pixels (face size)"),
-    Column("sharpness", "float32", "Laplacian contrast of the face at a fixed scale; low is blurry"),
-    Column("brightness", "float32", "mean grey level of the face centre, 0..1"),
-    Column("clipped", "float32", "share of face-centre pixels that are black or white clipped"),
-    Column("reliable", "boolean", "all quality checks passed (see docs/quality.md)"),
-    Column("quality_reasons", "string", "failed quality checks, ';'-separated; empty when reliable"),
-    Column("iris_left_x", "float32", "iris centre of the eye on the image's left, pixels"),
-    Column("iris_left_y", "float32", "iris centre of the eye on the image's left, pixels"),
-    Column("iris_right_x", "float32", "iris centre of the eye on the image's right, pixels"),
-    Column("iris_right_y", "float32", "iris centre of the eye on the image's right, pixels"),
-    Column("gaze_yaw", "float32", "estimated gaze direction, degrees, head yaw plus eye-in-head yaw (same signs); an estimate, see docs"),
-    Column("gaze_pitch", "float32", "estimated gaze direction, degrees, head pitch plus eye-in-head pitch; > 0 up"),
+    _image("source", "string", "input file (or video) path as given", lambda f: f.source),
+    _image("frame", "Int64", "frame index in a video; 0 for a still image", lambda f: f.frame),
+    Column("face", "Int64", "face index within the image, by detection score; empty when no face",
+           lambda f: np.arange(len(f))),
+    Column("track", "Int64", "video only: face track id, stable within one video (no identity: not comparable across videos)",
+           _attr("track_ids")),
+    _image("time_s", "float64", "video only: frame timestamp from the container, seconds", lambda f: f.time_s),
+    Column("au_baseline", "string", "video only: neutral reference of the action units: population, or track (the track's own median)",
+           lambda f: None if f.au_baseline is None else np.array(f.au_baseline, object)),
+    _image("status", "string", "ok | no_face | error", lambda f: f.status),
+    _image("error", "string", "what went wrong when status is error, else empty", lambda f: f.error),
+    _image("image_width", "Int64", "image width in pixels, after EXIF rotation", lambda f: f.width),
+    _image("image_height", "Int64", "image height in pixels, after EXIF rotation", lambda f: f.height),
+    Column("x", "float32", "face box left edge, pixels (image x to the right)", _box(0)),
+    Column("y", "float32", "face box top edge, pixels (image y downwards)", _box(1)),
+    Column("w", "float32", "face box width, pixels", _box(2)),
+    Column("h", "float32", "face box height, pixels", _box(3)),
+    Column("score", "float32", "face detector confidence, 0..1", _attr("scores")),
+    Column("presence", "float32", "landmark model's face-presence probability, 0..1", _attr("presence")),
+    Column("yaw", "float32", "head yaw, degrees; > 0 turned towards the image's right (subject's left)", _attr("pose", "yaw")),
+    Column("pitch", "float32", "head pitch, degrees; > 0 chin up", _attr("pose", "pitch")),
+    Column("roll", "float32", "head roll, degrees; > 0 counterclockwise in the image", _attr("pose", "roll")),
+    Column("iod_px", "float32", "distance between the eye centres, pixels (face size)", _attr("quality", "iod_px")),
+    Column("sharpness", "float32", "Laplacian contrast of the face at a fixed scale; low is blurry", _attr("quality", "sharpness")),
+    Column("brightness", "float32", "mean grey level of the face centre, 0..1", _attr("quality", "brightness")),
+    Column("clipped", "float32", "share of face-centre pixels that are black or white clipped", _attr("quality", "clipped")),
+    Column("reliable", "boolean", "all quality checks passed (see docs/quality.md)", _attr("quality", "reliable")),
+    Column("quality_reasons", "string", "failed quality checks, ';'-separated; empty when reliable",
+           lambda f: None if f.quality is None else np.array(f.quality.reasons, object)),
+    Column("iris_left_x", "float32", "iris centre of the eye on the image's left, pixels", _attr("iris", index=(0, 0))),
+    Column("iris_left_y", "float32", "iris centre of the eye on the image's left, pixels", _attr("iris", index=(0, 1))),
+    Column("iris_right_x", "float32", "iris centre of the eye on the image's right, pixels", _attr("iris", index=(1, 0))),
+    Column("iris_right_y", "float32", "iris centre of the eye on the image's right, pixels", _attr("iris", index=(1, 1))),
+    Column("gaze_yaw", "float32", "estimated gaze direction, degrees, head yaw plus eye-in-head yaw (same signs); an estimate, see docs",
+           _attr("gaze", index=(0,))),
+    Column("gaze_pitch", "float32", "estimated gaze direction, degrees, head pitch plus eye-in-head pitch; > 0 up",
+           _attr("gaze", index=(1,))),
 )
-COLUMNS = COLUMNS + tuple(Column(name, dtype, meaning) for name, dtype, meaning in actions.column_table())
+_UNITS = {u.column: k for k, u in enumerate(actions.action_units())}
+COLUMNS = COLUMNS + tuple(
+    Column(name, dtype, meaning, _attr("actions", "present" if name.endswith("_present") else "intensity",
+                                       index=(_UNITS[name.removesuffix("_present")],)))
+    for name, dtype, meaning in actions.column_table())
 COLUMNS = COLUMNS + tuple(
     Column(f"perceived_{c}", "float32", f"share of observers expected to call the face '{c}' (calibrated crowd-label "
-           "model, see docs/perceived.md); not what the person feels") for c in perceived.CLASSES) + (
+           "model, see docs/perceived.md); not what the person feels", _attr("perceived", "probabilities", index=(k,)))
+    for k, c in enumerate(perceived.CLASSES)) + (
     Column("perceived_top", "string", "most likely crowd label, or 'uncertain' when its share is below the abstention "
-           "threshold or the face is not reliable"),
-    Column("perceived_top_p", "float32", "share of observers expected to choose the top label"),
-    Column("perceived_entropy", "float32", "spread of the expected crowd labels, nats (0 = all agree, 2.08 = uniform)"),
+           "threshold or the face is not reliable",
+           lambda f: None if f.perceived is None else np.array(f.perceived.top, object)),
+    Column("perceived_top_p", "float32", "share of observers expected to choose the top label", _attr("perceived", "top_p")),
+    Column("perceived_entropy", "float32", "spread of the expected crowd labels, nats (0 = all agree, 2.08 = uniform)",
+           _attr("perceived", "entropy")),
 )
-LANDMARK_COUNT = 468
 
 
 def landmark_columns() -> list[str]:
     return [f"lm{i:03d}_{axis}" for i in range(LANDMARK_COUNT) for axis in "xyz"]
 
 
-@dataclass(frozen=True)
-class FaceResult:
-    box: tuple[float, float, float, float]  # x, y, w, h
-    score: float
-    presence: float
-    yaw: float
-    pitch: float
-    roll: float
-    iod_px: float
-    sharpness: float
-    brightness: float
-    clipped: float
-    reliable: bool
-    quality_reasons: str
-    iris: np.ndarray | None = field(default=None, repr=False)  # (2, 2) pixels
-    gaze: np.ndarray | None = field(default=None, repr=False)  # (2,) yaw, pitch degrees
-    landmarks: np.ndarray = field(default=None, repr=False)  # (468, 3) pixels, image frame
-    extra: dict = field(default_factory=dict)  # columns added by later layers
+def _per_image_values(column: Column, batches: list[Faces], rows_per_batch: np.ndarray):
+    values = [column.extract(b) for b in batches]
+    missing = np.repeat(np.array([v is None for v in values], bool), rows_per_batch)
+    filled = np.repeat(np.array([0 if v is None else v for v in values], object), rows_per_batch)
+    return filled, missing
 
 
-@dataclass(frozen=True)
-class ImageResult:
-    source: str
-    frame: int = 0
-    status: str = "ok"
-    error: str = ""
-    width: int | None = None
-    height: int | None = None
-    faces: tuple[FaceResult, ...] = ()
-    time_s: float | None = None  # video frames only
-
-    @staticmethod
-    def failed(source: str, message: str, frame: int = 0, time_s: float | None = None) -> "ImageResult":
-        return ImageResult(source=source, frame=frame, status="error", error=message, time_s=time_s)
-
-
-def _face_values(face: FaceResult) -> dict:
-    x, y, w, h = face.box
-    values = dict(x=x, y=y, w=w, h=h, score=face.score, presence=face.presence, yaw=face.yaw, pitch=face.pitch,
-                  roll=face.roll, iod_px=face.iod_px, sharpness=face.sharpness, brightness=face.brightness,
-                  clipped=face.clipped, reliable=face.reliable, quality_reasons=face.quality_reasons)
-    if face.iris is not None:
-        values.update(iris_left_x=face.iris[0, 0], iris_left_y=face.iris[0, 1],
-                      iris_right_x=face.iris[1, 0], iris_right_y=face.iris[1, 1])
-    if face.gaze is not None:
-        values.update(gaze_yaw=face.gaze[0], gaze_pitch=face.gaze[1])
-    values.update(face.extra)
-    return values
+def _per_face_values(column: Column, batches: list[Faces], rows: int, face_rows: np.ndarray):
+    """All rows' values (object or numeric array) and the mask of rows without a value."""
+    parts, known = [], []
+    for b in batches:
+        if len(b):
+            v = column.extract(b)
+            parts.append(np.zeros(len(b)) if v is None else np.asarray(v))
+            known.append(np.full(len(b), v is not None))
+    missing = np.ones(rows, bool)
+    if not parts:
+        return np.zeros(rows), missing
+    values = np.concatenate(parts)
+    out = np.zeros(rows, values.dtype) if values.dtype != object else np.full(rows, None, object)
+    out[face_rows] = values
+    missing[face_rows] = ~np.concatenate(known)
+    return out, missing
 
 
-def to_frame(results, landmarks: bool = False) -> pd.DataFrame:
-    """One row per face (or per faceless image), columns in schema order."""
-    rows, lm_rows = [], []
-    for r in results:
-        base = dict(source=r.source, frame=r.frame, status=r.status, error=r.error, image_width=r.width,
-                    image_height=r.height, time_s=r.time_s)
-        if not r.faces:
-            rows.append(base)
-            lm_rows.append(None)
-        for i, face in enumerate(r.faces):
-            rows.append({**base, "face": i, **_face_values(face)})
-            lm_rows.append(face.landmarks)
-    frame = pd.DataFrame(rows)
-    names = [c.name for c in COLUMNS]
-    extra = [c for c in frame.columns if c not in set(names)]
-    frame = frame.reindex(columns=names + extra).astype({c.name: c.dtype for c in COLUMNS})
+def _typed(values: np.ndarray, missing: np.ndarray, dtype: str) -> pd.api.extensions.ExtensionArray | np.ndarray:
+    if dtype.startswith("float"):
+        out = values.astype(dtype)
+        out[missing] = np.nan
+        return out
+    if dtype == "Int64":
+        return pd.arrays.IntegerArray(np.where(missing, 0, values).astype(np.int64), missing.copy())
+    if dtype == "boolean":
+        return pd.arrays.BooleanArray(np.where(missing, False, values).astype(bool), missing.copy())
+    out = np.where(missing, None, values).astype(object)
+    return pd.array(out, dtype=dtype)
+
+
+def to_frame(faces: Faces | Iterable[Faces], landmarks: bool = False) -> pd.DataFrame:
+    """One row per face (or per image without a face), columns in schema order (``COLUMNS``).
+
+    ``faces``: one ``Faces`` or many (images, or the frames of a video). ``landmarks=True`` adds the
+    468 landmarks (``lm000_x`` … ``lm467_z``, pixels): biometric data, so only on request."""
+    batches = [faces] if isinstance(faces, Faces) else list(faces)
+    rows_per_batch = np.array([max(len(b), 1) for b in batches], np.int64)
+    rows = int(rows_per_batch.sum())
+    starts = np.cumsum(rows_per_batch) - rows_per_batch
+    face_rows = np.concatenate([s + np.arange(len(b)) for s, b in zip(starts, batches)] or [np.zeros(0, np.int64)]).astype(np.int64)
+    data = {}
+    for column in COLUMNS:
+        if column.per_image:
+            values, missing = _per_image_values(column, batches, rows_per_batch)
+        else:
+            values, missing = _per_face_values(column, batches, rows, face_rows)
+        data[column.name] = _typed(values, missing, column.dtype)
+    frame = pd.DataFrame(data)
     if landmarks:
-        flat = np.full((len(lm_rows), LANDMARK_COUNT * 3), np.nan, np.float32)
-        for i, lm in enumerate(lm_rows):
-            if lm is not None:
-                flat[i] = lm.reshape(-1)
+        flat = np.full((rows, LANDMARK_COUNT * 3), np.nan, np.float32)
+        if len(face_rows):
+            flat[face_rows] = np.concatenate([b.landmarks.reshape(len(b), -1) for b in batches if len(b)])
         frame = pd.concat([frame, pd.DataFrame(flat, columns=landmark_columns(), index=frame.index)], axis=1)
     return frame
 

@@ -18,10 +18,12 @@ from pathlib import Path
 
 import numpy as np
 
+from .errors import MienError
+
 REPAIR_HINT = "Reinstall mien to repair it: pip install --force-reinstall --no-deps mien"
 
 
-class ModelFileError(RuntimeError):
+class ModelFileError(MienError, RuntimeError):
     """A shipped model file is missing or does not match its manifest entry."""
 
 

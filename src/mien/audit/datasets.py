@@ -27,6 +27,7 @@ import cv2
 import numpy as np
 
 from .metrics import CLASSES, K, majority_labels
+from ..errors import MienError
 
 IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp"}
 FERPLUS_VOTES = CLASSES + ("unknown", "NF")
@@ -46,7 +47,7 @@ SYNONYMS = {
 }
 
 
-class DatasetError(ValueError):
+class DatasetError(MienError, ValueError):
     """A dataset that cannot be read; the message names the file and, where there is one, the row."""
 
 

@@ -20,9 +20,10 @@ import numpy as np
 
 from .datasets import PATH_COLUMNS, class_index, unknown_label
 from .metrics import CLASSES, K
+from ..errors import MienError
 
 
-class ModelError(ValueError):
+class ModelError(MienError, ValueError):
     """A model, config or predictions file that cannot be used; the message names the file (and row)."""
 
 

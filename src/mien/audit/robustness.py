@@ -171,23 +171,23 @@ def _prepare(img: np.ndarray) -> tuple[np.ndarray, float]:
 
 def measure_faces(images: list[np.ndarray], progress=None) -> dict[str, np.ndarray]:
     """mien's measurements of the highest-scoring face in each image (NaN / found=False when none)."""
-    from ..analyzer import Analyzer, AnalyzerOptions
+    from ..analyzer import Analyzer, Options
 
-    analyzer = Analyzer(AnalyzerOptions(detector="short", iris=False, action_units=False, keep_landmarks=False))
+    analyzer = Analyzer(Options(detector="short", iris=False, action_units=False))
     n = len(images)
     out = {k: np.full(n, np.nan) for k in ("yaw", "pitch", "iod_px", "brightness")}
     out["found"] = np.zeros(n, bool)
     out["reliable"] = np.zeros(n, bool)
     for i, img in enumerate(images):
         big, f = _prepare(img)
-        res = analyzer.analyze_array(big)
-        if res.faces:
-            face = max(res.faces, key=lambda fc: fc.score)
+        faces = analyzer.analyze(big)
+        if len(faces):
+            best = int(np.argmax(faces.scores))
             out["found"][i] = True
-            out["reliable"][i] = bool(face.reliable)
-            out["yaw"][i], out["pitch"][i] = face.yaw, face.pitch
-            out["iod_px"][i] = face.iod_px / f
-            out["brightness"][i] = face.brightness
+            out["reliable"][i] = bool(faces.quality.reliable[best])
+            out["yaw"][i], out["pitch"][i] = faces.pose.yaw[best], faces.pose.pitch[best]
+            out["iod_px"][i] = faces.quality.iod_px[best] / f
+            out["brightness"][i] = faces.quality.brightness[best]
         if progress and (i + 1) % 500 == 0:
             progress(i + 1)
     return out

@@ -1,8 +1,8 @@
-"""A video, start to finish: tracking, smoothing, per-track baselines, checkpoints, outputs.
+"""A video, start to finish: frames through a video-mode analyzer, checkpoints, summaries, outputs.
 
-``VideoSession`` turns frames into results and keeps all of its state in plain data, so a run
-can be checkpointed. ``run_video`` streams a file through a session, writes the per-frame rows
-in parts next to the output together with a checkpoint of the session, and at the end joins
+``run_video`` streams a file through ``Analyzer(Options(mode=Mode.VIDEO))`` (tracking, smoothing
+and per-track baselines live there, in ``video.session``), writes the per-frame rows in parts next
+to the output together with a checkpoint of the analyzer's video state, and at the end joins
 the parts into the final tables (per frame, per track, action-unit episodes), atomically. A run
 stopped by Ctrl-C or killed resumes from its last checkpoint when the same command is run
 again, and ends with the same output as a run that was never stopped.
@@ -15,8 +15,7 @@ import pickle
 import shutil
 import signal
 import threading
-from collections import deque
-from dataclasses import asdict, dataclass, field, replace
+from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import cv2
@@ -24,172 +23,76 @@ import numpy as np
 import pandas as pd
 
 from .. import actions
-from ..analyzer import Analyzer
-from ..landmarks import Meshes
-from ..results import ImageResult, atomic_path, to_frame, write_table, write_tables
-from .decode import Frame, frames, probe, sequence_files
-from .smoothing import OneEuroParams, OneEuroSmoother
-from .tracking import FaceTracker
+from ..analyzer import Analyzer, Mode
+from ..errors import MienError, OptionsError
+from ..faces import Faces
+from ..results import atomic_path, to_frame, write_table, write_tables
+from .decode import frames, probe, sequence_files
 
-STATE_VERSION = 4
-BASELINE_REFRESH = 15  # reliable frames between recomputations of a track's neutral (about 0.5 s)
-# Perceived distributions: a plain low-pass at 1.5 Hz (beta 0): label shares that flicker from frame
-# to frame are noise of the model, not changes of the face.
-PERCEIVED_SMOOTHING = OneEuroParams(min_cutoff=1.5, beta=0.0, derivative_cutoff=1.0)
-# A sample is due once this share of the sampling interval has passed, so that 30 frames/s at
-# 10 Hz samples every 3rd frame despite rounding in the timestamps.
-SAMPLE_TOLERANCE = 0.9
+STATE_VERSION = 5
 
 
 @dataclass(frozen=True)
 class VideoOptions:
-    detect_every: int = 10
+    """Which frames a run reads, and the report's thumbnails. What is measured on each frame, and how
+    it is tracked and smoothed, are the analyzer's ``Options`` (video mode)."""
+
     stride: int = 1
     target_fps: float | None = None
     start_s: float = 0.0
     end_s: float | None = None
-    smooth: bool = True
-    # With smoothing, the perceived-expression model runs on each track at most this often (Hz);
-    # the 1.5 Hz low-pass needs no more, and rows in between carry the track's filtered value.
-    # None: every frame. Without smoothing it always runs on every frame.
-    perceived_hz: float | None = 10.0
-    track_baseline: bool = True
-    baseline_min_frames: int = 15  # reliable frames a track needs before its own baseline is used
-    baseline_window: int = 3600  # the baseline is the median over the track's last this-many reliable frames
     sequence_fps: float = 30.0  # frame rate given to a folder of images read as a video
     thumbnails_every_s: float = 2.0
     max_thumbnails: int = 12
 
     def __post_init__(self):
-        if self.detect_every < 1:
-            raise ValueError(f"detect_every (--detect-every) must be at least 1, not {self.detect_every}")
-        if self.perceived_hz is not None and not self.perceived_hz > 0:
-            raise ValueError(f"perceived_hz (--perceived-hz) must be positive, not {self.perceived_hz}")
+        if self.stride < 1:
+            raise OptionsError(f"stride (--stride) must be at least 1, not {self.stride}")
+        if self.target_fps is not None and not self.target_fps > 0:
+            raise OptionsError(f"target_fps (--fps) must be positive, not {self.target_fps}")
         if not self.sequence_fps > 0:
-            raise ValueError(f"sequence_fps (--sequence) must be positive, not {self.sequence_fps}")
+            raise OptionsError(f"sequence_fps (--sequence) must be positive, not {self.sequence_fps}")
 
 
-@dataclass
-class SessionState:
-    tracker: object = None
-    smoother: OneEuroSmoother = field(default_factory=OneEuroSmoother)
-    perceived_smoother: OneEuroSmoother = field(default_factory=lambda: OneEuroSmoother(PERCEIVED_SMOOTHING))
-    baselines: dict = field(default_factory=dict)  # track -> deque of raw AU measures (reliable frames)
-    baseline_added: dict = field(default_factory=dict)  # track -> reliable frames added so far
-    baseline_cache: dict = field(default_factory=dict)  # track -> (median, baseline_added when computed)
-    thumbnails: dict = field(default_factory=dict)  # track -> list of (time_s, jpeg bytes)
-    last_index: int = -1
-
-
-class VideoSession:
-    """Frame-by-frame analysis of one video; ``state`` can be pickled and restored."""
-
-    def __init__(self, analyzer: Analyzer, options: VideoOptions = VideoOptions()):
-        self.analyzer = analyzer
-        self.options = options
-        o = analyzer.options
-        self.tracker = FaceTracker(analyzer.detector, analyzer.mesher, options.detect_every, o.min_presence, o.max_faces)
-        self.state = SessionState(tracker=self.tracker.state)
-
-    def restore(self, state: SessionState) -> None:
-        self.state = state
-        self.tracker.state = state.tracker
-
-    def process(self, frame: Frame, source: str) -> ImageResult:
-        st = self.state
-        st.last_index = frame.index
-        if frame.rgb is None:
-            return ImageResult.failed(source, frame.error, frame.index, frame.time_s)
-        tracked = self.tracker.step(frame.rgb, frame.time_s)
-        st.tracker = self.tracker.state
-        ids = [int(t) for t in tracked.track_ids]
-        # a lost track may still be picked up again (see FaceTracker): its state waits until then
-        self._forget_ended(set(ids) | {t.id for t in self.tracker.state.lost})
-        if not ids:
-            h, w = frame.rgb.shape[:2]
-            return ImageResult(source, frame.index, "no_face", "", w, h, (), time_s=frame.time_s)
-        meshes = tracked.meshes
-        if self.options.smooth:
-            sizes = (tracked.boxes[:, 2:] - tracked.boxes[:, :2]).mean(1)
-            points = np.stack([st.smoother(t, frame.time_s, p, 1.0 / max(float(s), 1.0))
-                               for t, p, s in zip(ids, meshes.points, sizes)]).astype(np.float32)
-            meshes = Meshes(points, meshes.presence, meshes.crops)
-        baseline, kinds = self._baselines(ids)
-        due = self._perceived_due(ids, frame.time_s)
-        batch = self.analyzer.measure_meshes(frame.rgb, tracked.boxes, tracked.scores, meshes, baseline, due)
-        if self.options.smooth and batch.perceived is not None:
-            fresh = due if due is not None else np.ones(len(ids), bool)
-            filters = st.perceived_smoother
-            smoothed = np.stack([filters(t, frame.time_s, p) if f else filters.tracks[t].value
-                                 for t, p, f in zip(ids, batch.perceived.probabilities, fresh)])
-            batch = replace(batch, perceived=self.analyzer.perceiver.from_probabilities(
-                smoothed / smoothed.sum(1, keepdims=True), batch.quality.reliable))
-        if batch.actions is not None:
-            for i, t in enumerate(ids):
-                if batch.quality.reliable[i] and np.isfinite(batch.actions.raw[i]).all():
-                    st.baselines.setdefault(t, deque(maxlen=self.options.baseline_window)).append(batch.actions.raw[i].astype(np.float32))
-                    st.baseline_added[t] = st.baseline_added.get(t, 0) + 1
-        self._keep_thumbnails(ids, meshes, frame.time_s)
-        extras = [{"track": t, "time_s": frame.time_s, "au_baseline": k} for t, k in zip(ids, kinds)]
-        return self.analyzer.result(frame.rgb, batch, source, frame.index, extras)
-
-    def _forget_ended(self, live: set[int]) -> None:
-        st = self.state
-        st.smoother.forget(live)
-        st.perceived_smoother.forget(live)
-        for store in (st.baselines, st.baseline_added, st.baseline_cache):
-            for t in [t for t in store if t not in live]:
-                del store[t]
-
-    def _perceived_due(self, ids: list[int], time_s: float) -> np.ndarray | None:
-        """Which tracks' faces the perceived-expression model runs on this frame (None: all)."""
-        hz = self.options.perceived_hz
-        if not self.options.smooth or hz is None or self.analyzer.perceiver is None:
-            return None
-        last = self.state.perceived_smoother.tracks
-        return np.array([t not in last or time_s - last[t].time_s >= SAMPLE_TOLERANCE / hz for t in ids], bool)
-
-    def _baselines(self, ids: list[int]):
-        if not self.options.track_baseline or not ids or not self.analyzer.options.action_units:
-            return None, ["population"] * len(ids)
-        neutral = actions.population_neutral().raw
-        rows, kinds = [], []
-        for t in ids:
-            history = self.state.baselines.get(t)
-            if history is not None and len(history) >= self.options.baseline_min_frames:
-                rows.append(self._track_median(t, history))
-                kinds.append("track")
-            else:
-                rows.append(neutral)
-                kinds.append("population")
-        return np.stack(rows), kinds
-
-    def _track_median(self, track: int, history) -> np.ndarray:
-        """The track's median, recomputed after every BASELINE_REFRESH new reliable frames: a full
-        window's median costs about 5 ms, too much for every frame."""
-        added = self.state.baseline_added[track]
-        cached = self.state.baseline_cache.get(track)
-        if cached is None or added - cached[1] >= BASELINE_REFRESH:
-            cached = (np.median(np.stack(history), axis=0), added)
-            self.state.baseline_cache[track] = cached
-        return cached[0]
-
-    def _keep_thumbnails(self, ids: list[int], meshes: Meshes, time_s: float) -> None:
-        for t, crop in zip(ids, meshes.crops):
-            kept = self.state.thumbnails.setdefault(t, [])
-            if len(kept) >= self.options.max_thumbnails or (kept and time_s - kept[-1][0] < self.options.thumbnails_every_s):
-                continue
-            small = cv2.resize(crop, (72, 72), interpolation=cv2.INTER_AREA)
-            ok, data = cv2.imencode(".jpg", cv2.cvtColor(small, cv2.COLOR_RGB2BGR), [cv2.IMWRITE_JPEG_QUALITY, 80])
-            if ok:
-                kept.append((time_s, data.tobytes()))
+def read_video(path: str | Path, options: VideoOptions = VideoOptions()):
+    """The frames of a video file (or of a folder of images read as a sequence) that ``options`` keeps,
+    upright, with their container timestamps: ``Frame(index, time_s, rgb, error)``; ``rgb`` is None
+    and ``error`` says why for a frame that could not be decoded."""
+    return frames(path, options.stride, options.target_fps, options.start_s, options.end_s, options.sequence_fps)
 
 
 def analyze_frames(path: str | Path, analyzer: Analyzer, options: VideoOptions = VideoOptions()):
-    """Yield one ImageResult per kept frame of a video, in memory (no checkpoints or files)."""
-    session = VideoSession(analyzer, options)
-    for frame in frames(path, options.stride, options.target_fps, options.start_s, options.end_s, options.sequence_fps):
-        yield session.process(frame, str(path))
+    """Yield ``Faces`` per kept frame of a video, in memory (no checkpoints or files)."""
+    _require_video_mode(analyzer)
+    analyzer.reset()
+    for frame in read_video(path, options):
+        yield analyzer.analyze(frame, source=str(path))
+
+
+def _require_video_mode(analyzer: Analyzer) -> None:
+    if analyzer.options.mode is not Mode.VIDEO:
+        raise OptionsError("video analysis needs Analyzer(Options(mode=Mode.VIDEO))")
+
+
+def keep_thumbnails(thumbnails: dict, faces: Faces, rgb: np.ndarray, options: VideoOptions) -> None:
+    """Add a 72 px JPEG of each track's face to ``thumbnails`` (track -> [(time_s, bytes)]), at most
+    one every ``thumbnails_every_s`` and ``max_thumbnails`` per track."""
+    h, w = rgb.shape[:2]
+    for t, box in zip(faces.track_ids.tolist(), faces.boxes):
+        kept = thumbnails.setdefault(t, [])
+        if len(kept) >= options.max_thumbnails or (kept and faces.time_s - kept[-1][0] < options.thumbnails_every_s):
+            continue
+        x0, y0, x1, y1 = box
+        side = 1.2 * max(x1 - x0, y1 - y0)
+        cx, cy = (x0 + x1) / 2, (y0 + y1) / 2
+        a, b = int(max(cx - side / 2, 0)), int(max(cy - side / 2, 0))
+        c, d = int(min(cx + side / 2, w)), int(min(cy + side / 2, h))
+        if c <= a or d <= b:
+            continue
+        small = cv2.resize(rgb[b:d, a:c], (72, 72), interpolation=cv2.INTER_AREA)
+        ok, data = cv2.imencode(".jpg", cv2.cvtColor(small, cv2.COLOR_RGB2BGR), [cv2.IMWRITE_JPEG_QUALITY, 80])
+        if ok:
+            kept.append((faces.time_s, data.tobytes()))
 
 
 # ------------------------------------------------------------------------------------- summaries
@@ -262,7 +165,7 @@ def _mean(values: np.ndarray) -> float:
 
 
 # --------------------------------------------------------------------------------------- running
-class RunInterrupted(RuntimeError):
+class RunInterrupted(MienError, RuntimeError):
     """The run was stopped (Ctrl-C); its checkpoint is on disk."""
 
 
@@ -285,7 +188,7 @@ def _fingerprint(path: Path, analyzer: Analyzer, options: VideoOptions) -> str:
     """Changes when the input, the options or the checkpoint format change (a folder: any of its images)."""
     files = sequence_files(path) if path.is_dir() else [path]
     stamps = [(f.name, f.stat().st_size, f.stat().st_mtime_ns) for f in files]
-    opts = {k: str(v) for k, v in asdict(analyzer.options).items()}
+    opts = analyzer.options.as_dict()
     payload = json.dumps([str(path.resolve()), stamps, opts, asdict(options), STATE_VERSION], sort_keys=True)
     return hashlib.sha256(payload.encode()).hexdigest()
 
@@ -303,21 +206,24 @@ def _read_checkpoint(path: Path) -> dict:
 def run_video(path: str | Path, out: str | Path, analyzer: Analyzer, options: VideoOptions = VideoOptions(),
               checkpoint_every: int = 1000, landmarks: bool = False, on_frame=None, on_error=None,
               report: str | Path | None = None, annotated_video: str | Path | None = None) -> VideoRunResult:
-    """Analyse a video into ``out`` (per frame), ``<out>.tracks`` and ``<out>.episodes``."""
+    """Analyse a video into ``out`` (per frame), ``<out>.tracks`` and ``<out>.episodes``, with a
+    video-mode ``analyzer`` (its state is reset first)."""
+    _require_video_mode(analyzer)
     path, out = Path(path), Path(out)
     info = probe(path, options.sequence_fps)
     work = out.with_name(f".{out.name}.mien-partial")
     fingerprint = _fingerprint(path, analyzer, options)
-    session = VideoSession(analyzer, options)
+    analyzer.reset()
     parts: list[str] = []
-    resumed_from = -1
+    thumbnails: dict = {}
+    last_index = resumed_from = -1
     state_file = work / "checkpoint.pkl"
     if state_file.exists():
         saved = _read_checkpoint(state_file)
         if saved.get("fingerprint") == fingerprint:
-            session.restore(saved["session"])
-            parts = saved["parts"]
-            resumed_from = session.state.last_index
+            analyzer.restore_video_state(saved["session"])
+            parts, thumbnails = saved["parts"], saved["thumbnails"]
+            last_index = resumed_from = saved["last_index"]
     if resumed_from < 0 and work.exists():
         shutil.rmtree(work)
     work.mkdir(parents=True, exist_ok=True)
@@ -325,7 +231,7 @@ def run_video(path: str | Path, out: str | Path, analyzer: Analyzer, options: Vi
         if stray.name not in parts:
             stray.unlink()
 
-    buffer: list[ImageResult] = []
+    buffer: list[Faces] = []
 
     def checkpoint() -> None:
         if buffer:
@@ -335,7 +241,8 @@ def run_video(path: str | Path, out: str | Path, analyzer: Analyzer, options: Vi
             parts.append(name)
             buffer.clear()
         with atomic_path(state_file) as tmp:
-            tmp.write_bytes(pickle.dumps({"fingerprint": fingerprint, "session": session.state, "parts": parts}))
+            tmp.write_bytes(pickle.dumps({"fingerprint": fingerprint, "session": analyzer.video_state, "parts": parts,
+                                          "thumbnails": thumbnails, "last_index": last_index}))
 
     source = str(path)
     stream = frames(path, options.stride, options.target_fps, options.start_s, options.end_s, options.sequence_fps, resumed_from)
@@ -346,16 +253,19 @@ def run_video(path: str | Path, out: str | Path, analyzer: Analyzer, options: Vi
         previous = signal.signal(signal.SIGINT, lambda *_: stop.append(True))
     try:
         for frame in stream:
-            result = session.process(frame, source)
-            if result.status == "error" and on_error is not None:
-                on_error(frame, result.error)
-            buffer.append(result)
+            faces = analyzer.analyze(frame, source=source)
+            last_index = frame.index
+            if faces.status == "error" and on_error is not None:
+                on_error(frame, faces.error)
+            elif len(faces) and report is not None:
+                keep_thumbnails(thumbnails, faces, frame.rgb, options)
+            buffer.append(faces)
             if on_frame is not None:
                 on_frame(frame, info)
             if len(buffer) >= checkpoint_every or stop:
                 checkpoint()
             if stop:
-                raise RunInterrupted(f"stopped after frame {session.state.last_index}; run the same command again to resume")
+                raise RunInterrupted(f"stopped after frame {last_index}; run the same command again to resume")
     finally:
         if previous is not None:
             signal.signal(signal.SIGINT, previous)
@@ -384,7 +294,7 @@ def run_video(path: str | Path, out: str | Path, analyzer: Analyzer, options: Vi
     if report is not None:
         from .report import write_report
 
-        write_report(report, table, tracks, episodes, session.state.thumbnails, info)
+        write_report(report, table, tracks, episodes, thumbnails, info)
     if annotated_video is not None:
         from ..annotate import write_annotated_video
 

@@ -15,12 +15,13 @@ from typing import Iterator
 import cv2
 import numpy as np
 
+from ..errors import MienError
 from ..images import IMAGE_SUFFIXES, ImageReadError, read_image
 
 VIDEO_SUFFIXES = {".mp4", ".mov", ".mkv", ".avi", ".webm", ".m4v", ".mpg", ".mpeg", ".wmv"}
 
 
-class VideoReadError(ValueError):
+class VideoReadError(MienError, ValueError):
     """A video that cannot be opened at all; the message says why."""
 
 
