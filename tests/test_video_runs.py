@@ -16,7 +16,7 @@ import pandas as pd
 import pytest
 
 from mien.cli import main
-from mien.video.analysis import action_unit_episodes
+from mien.video.summaries import action_unit_episodes
 
 CLIP = "demo/openmpf/new_face_video-90.mp4"
 

@@ -32,7 +32,8 @@ from importlib import resources
 import numpy as np
 
 from .geometry import canonical_face
-from .mesh import LANDMARK_COUNT, interocular_distance
+from .errors import InputError
+from .mesh import LANDMARK_COUNT, check_meshes, interocular_distance
 
 X, Y, Z = 0, 1, 2
 RIGHT_EYE = (33, 133)  # subject's right eye: outer, inner corner (left eye: mirror)
@@ -257,12 +258,8 @@ def _column_names() -> tuple[tuple[str, ...], tuple[str, ...]]:
 
 
 def _check_meshes(meshes) -> np.ndarray:
-    m = np.asarray(meshes, np.float64)
-    if m.ndim == 2:
-        m = m[None]
-    if m.ndim != 3 or m.shape[1:] != (LANDMARK_COUNT, 3):
-        raise ValueError(f"expected canonical-frame meshes of shape (N, 468, 3), got {m.shape}")
-    return m
+    m = np.asarray(meshes)
+    return check_meshes(m[None] if m.ndim == 2 else m, "canonical-frame meshes").astype(np.float64)
 
 
 def measures(canonical_meshes: np.ndarray) -> np.ndarray:
@@ -343,7 +340,7 @@ def analyse(canonical_meshes: np.ndarray, baseline: np.ndarray | None = None,
             b = measures(b)
             b = b[0] if b.shape[0] == 1 else b
         if b.shape not in ((raw.shape[1],), raw.shape):
-            raise ValueError(f"baseline must be measures (K,) or (N, K) or meshes (468, 3) or (N, 468, 3); got {np.shape(baseline)}")
+            raise InputError(f"baseline must be measures (K,) or (N, K) or meshes (468, 3) or (N, 468, 3); got {np.shape(baseline)}")
         neutral, kind = b, "person"
     change = raw - neutral
     intensity = np.maximum(change, 0.0) / ref.thresholds

@@ -158,9 +158,9 @@ class Analyzer:
         if isinstance(image, Frame):
             if self._video is None:
                 raise InputError("a video Frame needs Options(mode=Mode.VIDEO)")
-            time_s, frame = image.time_s, image.index if frame is None else frame
+            time_s, frame, source = image.time_s, image.index if frame is None else frame, source or "<video>"
             if image.rgb is None:
-                return Faces.failed(source or "<video>", image.error, frame, time_s)
+                return Faces.failed(source, image.error, frame, time_s)
             image = image.rgb
         if isinstance(image, (str, os.PathLike)):
             source = str(image) if source is None else source

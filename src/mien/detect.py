@@ -17,6 +17,9 @@ from dataclasses import dataclass
 import cv2
 import numpy as np
 
+from .checks import check_rgb
+from .errors import InputError
+
 from .runtime import TFLiteModel
 
 
@@ -159,8 +162,8 @@ class FaceDetector:
     def __call__(self, image: np.ndarray, max_faces: int | None = None, only: DetectorRange | None = None) -> Detections:
         """Faces in an RGB image; ``only`` runs just one of this detector's ``ranges``."""
         if only is not None and only not in self._stages:
-            raise ValueError(f"this detector runs {[r.value for r in self.ranges]}, not {DetectorRange(only).value!r}")
-        h, w = image.shape[:2]
+            raise InputError(f"this detector runs {[r.value for r in self.ranges]}, not {DetectorRange(only).value!r}")
+        h, w = check_rgb(image).shape[:2]
         all_boxes, all_scores, all_kps = [], [], []
         for spec, anchors, model in (self._stages.values() if only is None else [self._stages[only]]):
             matrix, side, x0, y0 = letterbox_transform(h, w, spec.size)

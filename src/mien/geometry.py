@@ -23,6 +23,8 @@ from importlib import resources
 
 import numpy as np
 
+from .mesh import check_meshes
+
 IMAGE_TO_CAMERA = np.array([1.0, -1.0, -1.0])
 
 
@@ -106,15 +108,16 @@ def rotation_from_euler(yaw: float, pitch: float, roll: float) -> np.ndarray:
 def head_pose(meshes: np.ndarray) -> Pose:
     """Head pose of (N, 468, 3) image-frame meshes from a weighted fit of the canonical face."""
     face = canonical_face()
-    camera = np.asarray(meshes, np.float64) * IMAGE_TO_CAMERA
+    camera = check_meshes(meshes).astype(np.float64) * IMAGE_TO_CAMERA
     scale, rotation, translation = weighted_procrustes(face.points, camera, face.procrustes_weights)
     yaw, pitch, roll = euler_from_rotation(rotation)
     return Pose(rotation, scale, translation, yaw, pitch, roll)
 
 
 def to_canonical_frame(meshes: np.ndarray, pose: Pose) -> np.ndarray:
-    """Remove head pose: (N, 468, 3) image-frame meshes → canonical frame, centimetres."""
-    camera = np.asarray(meshes, np.float64) * IMAGE_TO_CAMERA
+    """Remove head pose: (N, P, 3) image-frame points (meshes, or any points of each face) → canonical
+    frame, centimetres."""
+    camera = check_meshes(meshes, "points", points=None).astype(np.float64) * IMAGE_TO_CAMERA
     return np.einsum("nji,npj->npi", pose.rotation, camera - pose.translation[:, None]) / pose.scale[:, None, None]
 
 

@@ -13,7 +13,8 @@ import cv2
 import numpy as np
 
 from .detect import Detections
-from .mesh import EYE_CORNERS, OUTER_EYE_CORNERS, eye_centres, interocular_distance
+from .checks import check_rgb
+from .mesh import EYE_CORNERS, LANDMARK_COUNT, check_meshes, OUTER_EYE_CORNERS, eye_centres, interocular_distance
 from .runtime import TFLiteModel
 
 MESH_INPUT = 192
@@ -125,7 +126,7 @@ class Meshes:
 
     @staticmethod
     def empty() -> "Meshes":
-        return Meshes(np.zeros((0, 468, 3), np.float32), np.zeros(0, np.float32), np.zeros((0, MESH_INPUT, MESH_INPUT, 3), np.uint8))
+        return Meshes(np.zeros((0, LANDMARK_COUNT, 3), np.float32), np.zeros(0, np.float32), np.zeros((0, MESH_INPUT, MESH_INPUT, 3), np.uint8))
 
 
 class FaceMesher:
@@ -133,14 +134,15 @@ class FaceMesher:
         self._model = TFLiteModel("face_landmark.tflite", num_threads)
 
     def __call__(self, image: np.ndarray, roi: Roi) -> Meshes:
+        check_rgb(image)
         n = len(roi.side)
-        raw = np.zeros((n, 468, 3), np.float32)
+        raw = np.zeros((n, LANDMARK_COUNT, 3), np.float32)
         presence = np.zeros(n, np.float32)
         crops = np.zeros((n, MESH_INPUT, MESH_INPUT, 3), np.uint8)
         for i in range(n):
             crops[i] = crop_rotated(image, roi.centre[i], roi.side[i], roi.angle[i], MESH_INPUT)
             points, flag = self._model((crops[i].astype(np.float32) * (1.0 / 255.0))[None])
-            raw[i] = points.reshape(468, 3)
+            raw[i] = points.reshape(LANDMARK_COUNT, 3)
             presence[i] = 1.0 / (1.0 + np.exp(-float(flag.reshape(-1)[0])))
         return Meshes(tensor_to_image(raw, roi.centre, roi.side, roi.angle, MESH_INPUT), presence, crops)
 
@@ -165,6 +167,8 @@ class IrisLocator:
         self._model = TFLiteModel("iris_landmark.tflite", num_threads)
 
     def __call__(self, image: np.ndarray, mesh: np.ndarray) -> Irises:
+        check_rgb(image)
+        mesh = check_meshes(mesh, dims=2)
         n = len(mesh)
         points = np.zeros((n, 2, 3, 2), np.float32)  # centre, outer corner, inner corner
         for e, (a, b) in enumerate(EYE_CORNERS):

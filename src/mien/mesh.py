@@ -16,11 +16,12 @@ EYE_CORNERS = ((33, 133), (362, 263))  # image-left eye (outer, inner), image-ri
 OUTER_EYE_CORNERS = (33, 263)
 
 
-def check_meshes(meshes, what: str = "meshes", dims: int = 3) -> np.ndarray:
-    """``meshes`` as a float array shaped (N, 468, ``dims``), or an ``InputError`` that says what came instead."""
+def check_meshes(meshes, what: str = "meshes", dims: int = 3, points: int | None = LANDMARK_COUNT) -> np.ndarray:
+    """``meshes`` as an array shaped (N, 468, ``dims``) (or (N, P, ``dims``) for any P when ``points``
+    is None), or an ``InputError`` that says what came instead."""
     m = np.asarray(meshes)
-    if m.ndim != 3 or m.shape[1] != LANDMARK_COUNT or m.shape[2] < dims:
-        raise InputError(f"{what}: expected an array shaped (N, {LANDMARK_COUNT}, {dims}), got shape {m.shape}")
+    if m.ndim != 3 or (points is not None and m.shape[1] != points) or m.shape[2] < dims:
+        raise InputError(f"{what}: expected an array shaped (N, {points or 'P'}, {dims}), got shape {m.shape}")
     if not (np.issubdtype(m.dtype, np.floating) or np.issubdtype(m.dtype, np.integer)):
         raise InputError(f"{what}: expected real numbers, got dtype {m.dtype}")
     return m

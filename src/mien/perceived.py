@@ -88,9 +88,9 @@ def preprocess(faces: np.ndarray) -> np.ndarray:
     elif x.ndim == 4 and x.shape[-1] == 1:
         x = x[..., 0]
     if x.ndim != 3 or x.shape[1:] != (FACE_SIZE, FACE_SIZE):
-        raise ValueError(f"expected 48x48 grey faces shaped (N,48,48), (N,48,48,1) or (N,48,48,3); got {np.shape(faces)}")
+        raise InputError(f"expected 48x48 grey faces shaped (N,48,48), (N,48,48,1) or (N,48,48,3); got {np.shape(faces)}")
     if not np.issubdtype(x.dtype, np.number) or np.issubdtype(x.dtype, np.complexfloating):
-        raise ValueError(f"expected real-valued pixels 0..255, got dtype {x.dtype}")
+        raise InputError(f"expected real-valued pixels 0..255, got dtype {x.dtype}")
     return x.astype(np.float32)[:, None]
 
 
@@ -176,7 +176,7 @@ def alignment_matrices(meshes: np.ndarray, size: int = FACE_SIZE) -> np.ndarray:
     out[:, 0, 2] = tx - (cos * mid[:, 0] + sin * mid[:, 1])
     out[:, 1, 2] = ty - (-sin * mid[:, 0] + cos * mid[:, 1])
     if not np.isfinite(out).all():
-        raise ValueError("meshes too far out of range for an alignment (eye coordinates overflow)")
+        raise InputError("meshes too far out of range for an alignment (eye coordinates overflow)")
     return out
 
 
@@ -189,9 +189,8 @@ def aligned_face_crops(rgb: np.ndarray, meshes: np.ndarray) -> np.ndarray:
     of the image each crop reads is turned grey (a 4K photo: 1 ms instead of 14).
     """
     img = np.asarray(rgb)
-    if not (img.ndim == 2 or (img.ndim == 3 and img.shape[2] == 3)):
-        raise ValueError(f"expected an (H, W, 3) RGB or (H, W) grey image, got shape {img.shape}")
-    img = img.astype(np.uint8, copy=False)
+    if not (img.ndim == 2 or (img.ndim == 3 and img.shape[2] == 3)) or img.dtype != np.uint8:
+        raise InputError(f"expected an (H, W, 3) RGB or (H, W) grey uint8 image, got {img.dtype} {img.shape}")
     big = FACE_SIZE * _SUPERSAMPLE
     mats = alignment_matrices(meshes, big)
     out = np.empty((len(mats), FACE_SIZE, FACE_SIZE), np.uint8)

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 import cv2
 import numpy as np
 
-from .mesh import interocular_distance
+from .mesh import check_meshes, interocular_distance
 
 # Sharpness is measured at a fixed scale relative to the face (the 1.5x face crop resized to
 # 64 px, so the face spans ~40 px, about FER2013's 48 px), so it does not reward big faces.
@@ -60,7 +60,7 @@ def crop_measures(crop: np.ndarray) -> tuple[float, float, float]:
 
 def assess(meshes: np.ndarray, crops: np.ndarray, presence: np.ndarray, yaw: np.ndarray, pitch: np.ndarray,
            thresholds: QualityThresholds = QualityThresholds()) -> Quality:
-    iod = interocular_distance(meshes)
+    iod = interocular_distance(check_meshes(meshes))
     measures = np.array([crop_measures(c) for c in crops], np.float64).reshape(-1, 3)
     sharp, bright, clipped = measures.T
     t = thresholds

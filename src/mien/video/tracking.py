@@ -22,6 +22,7 @@ import numpy as np
 
 from ..detect import Detections, FaceDetector, box_iou
 from ..landmarks import FaceMesher, Meshes, Roi, distinct_faces, mesh_boxes, roi_from_detections, roi_from_mesh
+from ..mesh import LANDMARK_COUNT
 
 MATCH_IOU = 0.3
 
@@ -38,7 +39,7 @@ class TrackState:
     next_id: int = 0
     frames_seen: int = 0
     ids: list[int] = field(default_factory=list)
-    meshes: np.ndarray = field(default_factory=lambda: np.zeros((0, 468, 3), np.float32))
+    meshes: np.ndarray = field(default_factory=lambda: np.zeros((0, LANDMARK_COUNT, 3), np.float32))
     lost: list[LostTrack] = field(default_factory=list)  # tracks lost within the last ``relink_s``
     lost_last_frame: bool = False
 
