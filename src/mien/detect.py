@@ -24,6 +24,8 @@ from .runtime import TFLiteModel
 
 
 class DetectorRange(str, enum.Enum):
+    """Which BlazeFace model: SHORT (faces within about 2 m), FULL (small, distant faces) or AUTO (both)."""
+
     SHORT = "short"
     FULL = "full"
     AUTO = "auto"
@@ -60,6 +62,7 @@ class Detections:
 
     @staticmethod
     def empty() -> "Detections":
+        """No faces."""
         return Detections(np.zeros((0, 4), np.float32), np.zeros(0, np.float32), np.zeros((0, 6, 2), np.float32))
 
 

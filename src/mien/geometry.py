@@ -30,6 +30,8 @@ IMAGE_TO_CAMERA = np.array([1.0, -1.0, -1.0])
 
 @dataclass(frozen=True)
 class CanonicalFace:
+    """MediaPipe's neutral 3D face (centimetres): its points, Procrustes weights and triangles."""
+
     points: np.ndarray  # (468, 3) cm
     mirror: np.ndarray  # (468,) landmark i of a face is landmark mirror[i] of its mirror image
     procrustes_weights: np.ndarray  # (468,) MediaPipe's weights for the pose fit
@@ -38,6 +40,7 @@ class CanonicalFace:
 
 @functools.cache
 def canonical_face() -> CanonicalFace:
+    """The canonical face shipped in ``mien/data`` (loaded once)."""
     with resources.files("mien").joinpath("data/canonical_face.npz").open("rb") as fh:
         data = np.load(fh)
         return CanonicalFace(
@@ -98,6 +101,7 @@ def euler_from_rotation(rotation: np.ndarray):
 
 
 def rotation_from_euler(yaw: float, pitch: float, roll: float) -> np.ndarray:
+    """(3, 3) rotation from yaw, pitch and roll in degrees (the inverse of ``euler_from_rotation``)."""
     y, p, r = np.radians([yaw, -pitch, roll])
     rx = np.array([[1, 0, 0], [0, np.cos(p), -np.sin(p)], [0, np.sin(p), np.cos(p)]])
     ry = np.array([[np.cos(y), 0, np.sin(y)], [0, 1, 0], [-np.sin(y), 0, np.cos(y)]])

@@ -49,6 +49,7 @@ def roi_from_points(start: np.ndarray, end: np.ndarray, box_min: np.ndarray, box
 
 
 def roi_from_detections(det: Detections) -> Roi:
+    """The landmark model's regions of interest from detector boxes and eye keypoints."""
     return roi_from_points(det.keypoints[:, 0], det.keypoints[:, 1], det.boxes[:, :2], det.boxes[:, 2:], ROI_SCALE)
 
 
@@ -88,6 +89,7 @@ def tensor_to_image(points: np.ndarray, centre: np.ndarray, side: np.ndarray, an
 
 
 def crop_rotated(image: np.ndarray, centre: np.ndarray, side: float, angle: float, size: int, mirror: bool = False) -> np.ndarray:
+    """A size x size crop of a square region (centre, side, angle in radians), optionally mirrored."""
     matrix = roi_to_tensor_matrix(centre, side, angle, size)
     if mirror:
         matrix = np.array([[-1.0, 0.0, size], [0.0, 1.0, 0.0]], np.float32) @ np.vstack([matrix, [0, 0, 1]])
@@ -122,14 +124,18 @@ class Meshes:
     crops: np.ndarray
 
     def take(self, index) -> "Meshes":
+        """The faces at ``index``."""
         return Meshes(self.points[index], self.presence[index], self.crops[index])
 
     @staticmethod
     def empty() -> "Meshes":
+        """No faces."""
         return Meshes(np.zeros((0, LANDMARK_COUNT, 3), np.float32), np.zeros(0, np.float32), np.zeros((0, MESH_INPUT, MESH_INPUT, 3), np.uint8))
 
 
 class FaceMesher:
+    """MediaPipe's face-landmark model: 468 points per region of interest."""
+
     def __init__(self, num_threads: int = 1):
         self._model = TFLiteModel("face_landmark.tflite", num_threads)
 
@@ -163,6 +169,8 @@ IRIS_MODEL_CORNERS = (0, 8)
 
 
 class IrisLocator:
+    """MediaPipe's iris model: iris centres and eye corners of each face's two eyes."""
+
     def __init__(self, num_threads: int = 1):
         self._model = TFLiteModel("iris_landmark.tflite", num_threads)
 

@@ -95,6 +95,7 @@ def preprocess(faces: np.ndarray) -> np.ndarray:
 
 
 def entropy_nats(p: np.ndarray) -> np.ndarray:
+    """(N,) entropy in nats of (N, K) distributions."""
     q = np.clip(p, 1e-12, 1.0)
     return -(p * np.log(q)).sum(1)
 
@@ -123,6 +124,7 @@ class PerceivedModel:
         return self._session.run(None, {self._input: x})[0]
 
     def from_logits(self, logits: np.ndarray, reliable=None) -> Perceived:
+        """Calibrated shares (temperature-scaled softmax) of (N, 8) logits, with top label and entropy."""
         z = logits.astype(np.float64) / self.temperature
         z -= z.max(1, keepdims=True)
         p = np.exp(z)

@@ -18,8 +18,22 @@ from .mesh import check_meshes, interocular_distance
 SHARPNESS_SIZE = 64
 
 
+# Every check, in the order ``reasons`` lists failures, and what its failure means.
+CHECKS = {
+    "small_face": "the eyes are closer than min_iod_px pixels apart: too few pixels for the measures",
+    "blurry": "Laplacian contrast below min_sharpness at a fixed scale",
+    "underexposed": "face centre darker than min_brightness",
+    "overexposed": "face centre brighter than max_brightness",
+    "clipped": "more than max_clipped of the face centre is black or white clipped",
+    "extreme_pose": "head turned more than max_yaw or tilted more than max_pitch degrees",
+    "low_presence": "the landmark model's face-presence probability is below min_presence",
+}
+
+
 @dataclass(frozen=True)
 class QualityThresholds:
+    """The limits of the reliability checks (``CHECKS``); a face passing all of them is ``reliable``."""
+
     min_iod_px: float = 15.0  # eye-centre distance; FER2013's 48 px faces have about 18
     min_sharpness: float = 0.35  # std of the Laplacian / std of the face crop, at 64 px
     min_brightness: float = 0.12  # mean grey level of the face centre, 0..1
@@ -32,6 +46,8 @@ class QualityThresholds:
 
 @dataclass(frozen=True)
 class Quality:
+    """The quality measures of N faces, whether each is reliable, and which checks failed."""
+
     iod_px: np.ndarray
     sharpness: np.ndarray
     brightness: np.ndarray
@@ -60,6 +76,8 @@ def crop_measures(crop: np.ndarray) -> tuple[float, float, float]:
 
 def assess(meshes: np.ndarray, crops: np.ndarray, presence: np.ndarray, yaw: np.ndarray, pitch: np.ndarray,
            thresholds: QualityThresholds = QualityThresholds()) -> Quality:
+    """Quality of N faces from their meshes (pixels), the crops the landmark model saw, presence and pose:
+    each measure, the checks in ``CHECKS`` against ``thresholds``, and the failed ones per face."""
     iod = interocular_distance(check_meshes(meshes))
     measures = np.array([crop_measures(c) for c in crops], np.float64).reshape(-1, 3)
     sharp, bright, clipped = measures.T
@@ -73,7 +91,6 @@ def assess(meshes: np.ndarray, crops: np.ndarray, presence: np.ndarray, yaw: np.
         "extreme_pose": (np.abs(yaw) > t.max_yaw) | (np.abs(pitch) > t.max_pitch),
         "low_presence": presence < t.min_presence,
     }
-    failed = np.stack(list(checks.values()), axis=1) if len(iod) else np.zeros((0, len(checks)), bool)
-    names = list(checks)
-    reasons = tuple(";".join(n for n, f in zip(names, row) if f) for row in failed)
+    failed = np.stack([checks[name] for name in CHECKS], axis=1) if len(iod) else np.zeros((0, len(CHECKS)), bool)
+    reasons = tuple(";".join(n for n, f in zip(CHECKS, row) if f) for row in failed)
     return Quality(iod, sharp, bright, clipped, ~failed.any(axis=1), reasons)

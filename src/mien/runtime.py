@@ -28,11 +28,13 @@ class ModelFileError(MienError, RuntimeError):
 
 
 def models_dir() -> Path:
+    """The folder of the shipped models inside the installed package."""
     return Path(str(resources.files("mien") / "models"))
 
 
 @functools.cache
 def manifest() -> dict:
+    """The sha256 manifest of the shipped files."""
     path = models_dir() / "manifest.json"
     try:
         return json.loads(path.read_text())["models"]

@@ -27,6 +27,9 @@ class VideoReadError(MienError, ValueError):
 
 @dataclass(frozen=True)
 class Frame:
+    """One decoded frame: its index in the stream, its container time, RGB pixels (None when it could
+    not be decoded, with ``error`` saying why)."""
+
     index: int  # position in the stream, counting every decoded frame
     time_s: float
     rgb: np.ndarray | None  # None when the frame could not be decoded
@@ -35,6 +38,8 @@ class Frame:
 
 @dataclass(frozen=True)
 class VideoInfo:
+    """What the container says about a video (see ``probe``)."""
+
     path: str
     width: int  # after rotation
     height: int

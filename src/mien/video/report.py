@@ -14,6 +14,7 @@ import pandas as pd
 
 from .. import actions
 from ..perceived import CLASSES as PERCEIVED_CLASSES
+from ..quality import CHECKS
 from ..results import atomic_path
 
 WIDTH, HEIGHT, PAD = 900, 150, 34
@@ -26,7 +27,7 @@ INTRO = ("Each section is one face track: a face followed from frame to frame wi
          "seen); a movement is not a feeling. Perceived expression is how observers would label the face, "
          "not what the person feels. Peach spans are frames mien marked unreliable (the quality strip "
          "says why); grey spans in the perceived plot are frames where mien abstains from a label.")
-QUALITY_CHECKS = ("small_face", "blurry", "underexposed", "overexposed", "clipped", "extreme_pose", "low_presence")
+QUALITY_CHECKS = tuple(CHECKS)
 GAP_S = 0.5  # lines and areas break where a track's face was not seen for longer than this
 UNRELIABLE_FILL, ABSTAIN_FILL = "#f3d9c0", "#7f7f7f"
 

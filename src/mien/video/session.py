@@ -29,6 +29,8 @@ SAMPLE_TOLERANCE = 0.9
 
 @dataclass
 class SessionState:
+    """Everything video mode remembers between frames (plain data, for checkpoints)."""
+
     tracker: TrackState = field(default_factory=TrackState)
     smoother: OneEuroSmoother = field(default_factory=OneEuroSmoother)
     perceived_smoother: OneEuroSmoother = field(default_factory=lambda: OneEuroSmoother(PERCEIVED_SMOOTHING))
@@ -50,13 +52,17 @@ class VideoSession:
         self.state = SessionState(tracker=self._tracker.state)
 
     def reset(self) -> None:
+        """Forget all tracks: the next frame starts a new video."""
         self.restore(SessionState())
 
     def restore(self, state: SessionState) -> None:
+        """Continue from a saved ``state``."""
         self.state = state
         self._tracker.state = state.tracker
 
     def process(self, rgb: np.ndarray, time_s: float, index: int) -> Faces:
+        """The faces of frame ``index`` at ``time_s``: tracked, smoothed, against each track's baseline,
+        with ``track_ids`` and ``au_baseline`` set."""
         st = self.state
         st.frames_seen = index + 1
         st.last_time_s = time_s

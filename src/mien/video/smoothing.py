@@ -14,6 +14,8 @@ import numpy as np
 
 @dataclass(frozen=True)
 class OneEuroParams:
+    """The One Euro filter's settings: cutoff at rest, how fast it rises with speed, the speed's own cutoff."""
+
     min_cutoff: float = 0.05  # Hz, at rest (MediaPipe's face-landmark setting)
     beta: float = 80.0  # how fast the cutoff rises with speed (per face-size per second)
     derivative_cutoff: float = 1.0  # Hz, for the speed estimate

@@ -52,6 +52,8 @@ def action_unit_episodes(table: pd.DataFrame) -> pd.DataFrame:
 
 
 def track_summary(table: pd.DataFrame, episodes: pd.DataFrame) -> pd.DataFrame:
+    """One row per track: time span, frames, reliable share, median pose and size, episode count, and
+    the share of its frames in which each action unit is present."""
     faces, tracks = _by_track(table)
     shares = [f"{c}_present" for c in actions.columns() if f"{c}_present" in faces]
     present = faces[shares].astype(float).to_numpy(float, na_value=np.nan)

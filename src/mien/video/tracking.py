@@ -29,6 +29,8 @@ MATCH_IOU = 0.3
 
 @dataclass
 class LostTrack:
+    """A track whose face was not found on a recent frame; it may be picked up again within ``relink_s``."""
+
     id: int
     box: np.ndarray  # (4,) its last mesh box
     time_s: float  # the time of the first frame without it
@@ -36,6 +38,8 @@ class LostTrack:
 
 @dataclass
 class TrackState:
+    """The tracker's memory: live track ids and their last meshes, recently lost tracks, frame count."""
+
     next_id: int = 0
     frames_seen: int = 0
     ids: list[int] = field(default_factory=list)
@@ -46,6 +50,8 @@ class TrackState:
 
 @dataclass(frozen=True)
 class TrackedFaces:
+    """The faces of one frame, each with its track id."""
+
     track_ids: np.ndarray  # (N,)
     boxes: np.ndarray  # (N, 4) x0, y0, x1, y1: the mesh's bounding box
     scores: np.ndarray  # (N,) detector score when detected this frame, else NaN
@@ -57,6 +63,9 @@ def _concat_rois(a: Roi, b: Roi) -> Roi:
 
 
 class FaceTracker:
+    """Face tracks without identity: each face's next region comes from its last mesh; the detector
+    runs every ``detect_every`` frames (and on the frame after a track is lost) to find new faces."""
+
     def __init__(self, detector: FaceDetector, mesher: FaceMesher, detect_every: int = 10,
                  min_presence: float = 0.5, max_faces: int = 32, relink_s: float = 0.5):
         self.detector = detector
@@ -68,6 +77,7 @@ class FaceTracker:
         self.state = TrackState()
 
     def step(self, rgb: np.ndarray, time_s: float) -> TrackedFaces:
+        """Track the faces of the next frame (at ``time_s`` seconds)."""
         s = self.state
         s.lost = [t for t in s.lost if time_s - t.time_s <= self.relink_s]
         tracked_boxes = mesh_boxes(s.meshes)
