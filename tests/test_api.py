@@ -96,3 +96,14 @@ def test_a_frame_that_failed_to_decode_is_an_error_row(astronaut):
     video = mien.Analyzer(mien.Options(mode=mien.Mode.VIDEO, iris=False, perceived=False))
     faces = video.analyze(mien.Frame(7, 0.25, None, "corrupt packet"))
     assert faces.status == "error" and faces.error == "corrupt packet" and faces.frame == 7 and faces.time_s == 0.25
+
+
+def test_one_table_from_faces_measured_with_different_options(analyzer, astronaut):
+    video = mien.Analyzer(mien.Options(mode=mien.Mode.VIDEO, iris=False, perceived=False))
+    table = mien.to_frame([analyzer.analyze(astronaut), video.analyze(astronaut, time_s=0.5), analyzer.analyze(astronaut)])
+    assert table["track"].isna().tolist() == [True, False, True]
+    assert table["iris_left_x"].notna().tolist() == [True, False, True]
+    assert table["perceived_top"].isna().tolist() == [False, True, False]
+    assert table["time_s"].tolist()[1] == 0.5
+    with pytest.raises(mien.InputError, match="same measures"):
+        mien.Faces.concat([analyzer.analyze(astronaut), video.analyze(astronaut, time_s=1.0)])

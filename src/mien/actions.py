@@ -321,6 +321,12 @@ class ActionUnitResult:
         return ActionUnitResult(self.raw[index], self.change[index], self.intensity[index], self.present[index],
                                 self.baseline, self.units)
 
+    @staticmethod
+    def concat(batches: list["ActionUnitResult"]) -> "ActionUnitResult":
+        """The faces of several batches (of one unit table), in order; ``baseline`` is the first batch's."""
+        arrays = (np.concatenate([getattr(b, name) for b in batches]) for name in ("raw", "change", "intensity", "present"))
+        return ActionUnitResult(*arrays, batches[0].baseline, batches[0].units)
+
 
 def analyse(canonical_meshes: np.ndarray, baseline: np.ndarray | None = None,
             reference: NeutralReference | None = None) -> ActionUnitResult:

@@ -14,12 +14,14 @@ from dataclasses import dataclass, field, replace
 import numpy as np
 
 from .actions import ActionUnitResult
+from .errors import InputError
 from .geometry import Pose
 from .mesh import LANDMARK_COUNT
 from .perceived import Perceived
 from .quality import Quality
 
 OK, NO_FACE, ERROR = "ok", "no_face", "error"
+OPTIONAL = ("pose", "quality", "iris", "gaze", "actions", "perceived", "track_ids", "au_baseline")
 
 
 @dataclass(frozen=True)
@@ -76,6 +78,34 @@ class Faces:
             track_ids=None if self.track_ids is None else self.track_ids[picked],
             au_baseline=None if self.au_baseline is None else tuple(self.au_baseline[i] for i in picked),
         )
+
+    @staticmethod
+    def concat(batches: list["Faces"]) -> "Faces":
+        """The faces of several batches as one (image-level fields from the first). Every batch must have
+        the same measures turned on (``measured`` equal); ``to_frame`` groups them so."""
+        first = batches[0]
+        if any(b.measured != first.measured for b in batches):
+            raise InputError("Faces.concat needs batches with the same measures turned on")
+
+        def join(name: str, combine):
+            parts = [getattr(b, name) for b in batches]
+            return None if parts[0] is None else combine(parts)
+
+        return replace(
+            first,
+            status=OK if any(len(b) for b in batches) else first.status,
+            boxes=join("boxes", np.concatenate), scores=join("scores", np.concatenate),
+            presence=join("presence", np.concatenate), landmarks=join("landmarks", np.concatenate),
+            pose=join("pose", Pose.concat), quality=join("quality", Quality.concat), iris=join("iris", np.concatenate),
+            gaze=join("gaze", np.concatenate), actions=join("actions", ActionUnitResult.concat),
+            perceived=join("perceived", Perceived.concat), track_ids=join("track_ids", np.concatenate),
+            au_baseline=join("au_baseline", lambda parts: tuple(k for p in parts for k in p)),
+        )
+
+    @property
+    def measured(self) -> tuple[bool, ...]:
+        """Which optional measures these faces carry (pose, quality, iris, gaze, actions, perceived, tracks)."""
+        return tuple(getattr(self, name) is not None for name in OPTIONAL)
 
     @property
     def reliable(self) -> np.ndarray:

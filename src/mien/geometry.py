@@ -18,7 +18,7 @@ Mirroring an image flips the sign of yaw and roll and leaves pitch unchanged.
 from __future__ import annotations
 
 import functools
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from importlib import resources
 
 import numpy as np
@@ -67,6 +67,11 @@ class Pose:
         """The faces at ``index`` (an integer array or a boolean mask)."""
         return Pose(self.rotation[index], self.scale[index], self.translation[index], self.yaw[index],
                     self.pitch[index], self.roll[index])
+
+    @staticmethod
+    def concat(poses: list["Pose"]) -> "Pose":
+        """The faces of several batches, in order."""
+        return Pose(*(np.concatenate([getattr(p, f.name) for p in poses]) for f in fields(Pose)))
 
 
 def weighted_procrustes(source: np.ndarray, target: np.ndarray, weights: np.ndarray):

@@ -66,6 +66,12 @@ class Perceived:
         return Perceived(self.probabilities[picked], tuple(self.top[i] for i in picked), self.top_p[picked],
                          self.entropy[picked])
 
+    @staticmethod
+    def concat(batches: list["Perceived"]) -> "Perceived":
+        """The faces of several batches, in order."""
+        return Perceived(np.concatenate([b.probabilities for b in batches]), tuple(t for b in batches for t in b.top),
+                         np.concatenate([b.top_p for b in batches]), np.concatenate([b.entropy for b in batches]))
+
 
 @functools.cache
 def model_card() -> dict:

@@ -61,6 +61,12 @@ class Quality:
         return Quality(self.iod_px[picked], self.sharpness[picked], self.brightness[picked], self.clipped[picked],
                        self.reliable[picked], tuple(self.reasons[i] for i in picked))
 
+    @staticmethod
+    def concat(batches: list["Quality"]) -> "Quality":
+        """The faces of several batches, in order."""
+        arrays = (np.concatenate([getattr(q, name) for q in batches]) for name in ("iod_px", "sharpness", "brightness", "clipped", "reliable"))
+        return Quality(*arrays, tuple(r for q in batches for r in q.reasons))
+
 
 def crop_measures(crop: np.ndarray) -> tuple[float, float, float]:
     """(sharpness, brightness, clipped share) of one RGB face crop."""

@@ -29,8 +29,9 @@ from .mesh import LANDMARK_COUNT
 class Column:
     """One output column: its name, pandas dtype, meaning, and how to read it from ``Faces``.
 
-    ``extract`` maps a batch of faces to N values (image-level columns: to one value for the whole
-    image), or to None where that measure was turned off."""
+    ``extract`` maps a batch of faces to N values, or to None where that measure was turned off.
+    ``per_image`` columns are read from each image's own batch (one value for all of its rows, or
+    the face's index within its image); the others from all batches' faces stacked at once."""
 
     name: str
     dtype: str  # pandas dtype
@@ -65,8 +66,8 @@ def _box(k: int):
 COLUMNS: tuple[Column, ...] = (
     _image("source", "string", "input file (or video) path as given", lambda f: f.source),
     _image("frame", "Int64", "frame index in a video; 0 for a still image", lambda f: f.frame),
-    Column("face", "Int64", "face index within the image, by detection score; empty when no face",
-           lambda f: np.arange(len(f))),
+    _image("face", "Int64", "face index within the image, by detection score; empty when no face",
+           lambda f: np.arange(len(f)) if len(f) else None),
     Column("track", "Int64", "video only: face track id, stable within one video (no identity: not comparable across videos)",
            _attr("track_ids")),
     _image("time_s", "float64", "video only: frame timestamp from the container, seconds", lambda f: f.time_s),
@@ -124,28 +125,43 @@ def landmark_columns() -> list[str]:
 
 
 def _per_image_values(column: Column, batches: list[Faces], rows_per_batch: np.ndarray):
+    """Columns read per image: one value for all of its rows, or (``face``) one per row."""
     values = [column.extract(b) for b in batches]
     missing = np.repeat(np.array([v is None for v in values], bool), rows_per_batch)
-    filled = np.repeat(np.array([0 if v is None else v for v in values], object), rows_per_batch)
+    if any(isinstance(v, np.ndarray) for v in values):
+        filled = np.concatenate([np.zeros(n, np.int64) if v is None else np.broadcast_to(v, n)
+                                 for v, n in zip(values, rows_per_batch)] or [np.zeros(0, np.int64)])
+    else:
+        filled = np.repeat(np.array([0 if v is None else v for v in values], object), rows_per_batch)
     return filled, missing
 
 
-def _per_face_values(column: Column, batches: list[Faces], rows: int, face_rows: np.ndarray):
-    """All rows' values (object or numeric array) and the mask of rows without a value."""
-    parts, known = [], []
-    for b in batches:
+def _per_face_values(column: Column, groups: list[tuple[Faces, np.ndarray]], rows: int):
+    """All rows' values (object or numeric array) and the mask of rows without a value. ``groups``:
+    stacked faces with the rows they fill."""
+    out, missing = None, np.ones(rows, bool)
+    for faces, at in groups:
+        values = column.extract(faces)
+        if values is None:
+            continue
+        values = np.asarray(values)
+        if out is None:
+            out = np.zeros(rows, values.dtype) if values.dtype != object else np.full(rows, None, object)
+        out[at] = values
+        missing[at] = False
+    return (np.zeros(rows) if out is None else out), missing
+
+
+def _face_groups(batches: list[Faces], starts: np.ndarray) -> list[tuple[Faces, np.ndarray]]:
+    """The batches with faces stacked into one ``Faces`` per set of measures turned on (usually one),
+    each with the table rows its faces fill."""
+    groups: dict[tuple, list[int]] = {}
+    for i, b in enumerate(batches):
         if len(b):
-            v = column.extract(b)
-            parts.append(np.zeros(len(b)) if v is None else np.asarray(v))
-            known.append(np.full(len(b), v is not None))
-    missing = np.ones(rows, bool)
-    if not parts:
-        return np.zeros(rows), missing
-    values = np.concatenate(parts)
-    out = np.zeros(rows, values.dtype) if values.dtype != object else np.full(rows, None, object)
-    out[face_rows] = values
-    missing[face_rows] = ~np.concatenate(known)
-    return out, missing
+            groups.setdefault(b.measured, []).append(i)
+    return [(Faces.concat([batches[i] for i in members]),
+             np.concatenate([starts[i] + np.arange(len(batches[i])) for i in members]))
+            for members in groups.values()]
 
 
 def _typed(values: np.ndarray, missing: np.ndarray, dtype: str) -> pd.api.extensions.ExtensionArray | np.ndarray:
@@ -170,19 +186,19 @@ def to_frame(faces: Faces | Iterable[Faces], landmarks: bool = False) -> pd.Data
     rows_per_batch = np.array([max(len(b), 1) for b in batches], np.int64)
     rows = int(rows_per_batch.sum())
     starts = np.cumsum(rows_per_batch) - rows_per_batch
-    face_rows = np.concatenate([s + np.arange(len(b)) for s, b in zip(starts, batches)] or [np.zeros(0, np.int64)]).astype(np.int64)
+    groups = _face_groups(batches, starts)
     data = {}
     for column in COLUMNS:
         if column.per_image:
             values, missing = _per_image_values(column, batches, rows_per_batch)
         else:
-            values, missing = _per_face_values(column, batches, rows, face_rows)
+            values, missing = _per_face_values(column, groups, rows)
         data[column.name] = _typed(values, missing, column.dtype)
     frame = pd.DataFrame(data)
     if landmarks:
         flat = np.full((rows, LANDMARK_COUNT * 3), np.nan, np.float32)
-        if len(face_rows):
-            flat[face_rows] = np.concatenate([b.landmarks.reshape(len(b), -1) for b in batches if len(b)])
+        for faces, at in groups:
+            flat[at] = faces.landmarks.reshape(len(faces), -1)
         frame = pd.concat([frame, pd.DataFrame(flat, columns=landmark_columns(), index=frame.index)], axis=1)
     return frame
 
