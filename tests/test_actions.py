@@ -14,10 +14,23 @@ UNITS = actions.action_units()
 COLS = actions.columns()
 REF = actions.population_neutral()
 NEUTRAL = REF.mesh
-# Documented companions: AU27 (a tall mouth opening relative to its width) rises with the lips
-# parting, and a mouth stretched open parts the lips and drops the jaw.
-COMPANIONS = {"au25_lips_part": {"au27_mouth_stretch"},
-              "au27_mouth_stretch": {"au25_lips_part", "au26_jaw_drop"}}
+# Documented companions (docs/action_units.md): AU27 (a tall mouth opening relative to its width)
+# rises with the lips parting or the mouth narrowing; a mouth stretched open parts the lips and
+# drops the jaw; the jaw carries the lower lip, so a jaw drop parts the lips; an open mouth lowers
+# (and a lip pressed down moves) the lips' midline that AU12 is measured from; AU20 counts the
+# corner's downward part; AU23 and AU24 both make the mouth smaller; a chin raiser pushes the lower
+# lip up, which shortens the mouth (AU23, AU24) and lifts the lower lip's middle above the corners
+# (AU15): geometry cannot tell these apart.
+OPEN_MOUTH = {"au12_lip_corner_puller_l", "au12_lip_corner_puller_r"}
+COMPANIONS = {"au25_lips_part": {"au27_mouth_stretch"} | OPEN_MOUTH,
+              "au26_jaw_drop": {"au25_lips_part", "au27_mouth_stretch"} | OPEN_MOUTH,
+              "au27_mouth_stretch": {"au25_lips_part", "au26_jaw_drop"} | OPEN_MOUTH,
+              "au15_lip_corner_depressor_l": {"au20_lip_stretcher_l"},
+              "au15_lip_corner_depressor_r": {"au20_lip_stretcher_r"},
+              "au23_lip_tightener": {"au27_mouth_stretch"},
+              "au17_chin_raiser": {"au15_lip_corner_depressor_l", "au15_lip_corner_depressor_r",
+                                   "au23_lip_tightener", "au24_lip_pressor"},
+              "au24_lip_pressor": {"au23_lip_tightener"} | OPEN_MOUTH}
 POSE_TOLERANCE = 0.05  # intensity units (fraction of the occurrence threshold), at yaw/pitch up to 20 degrees
 # A pinhole camera 60 cm away adds perspective, which a similarity pose fit cannot remove: the
 # nose-to-chin distance (AU17/AU26) then changes by up to ~0.4 thresholds at pitch 20 degrees.
@@ -226,3 +239,85 @@ def test_smiling_ferplus_faces_move_their_lip_corners():
 
     h, n = au12(happy), au12(neutral)
     assert np.median(h) > np.median(n) + 0.05  # IOD units
+
+
+# ---------------------------------------------------------------------------------------------- impossible pairs
+def column_intensities(**values) -> np.ndarray:
+    row = np.zeros((1, len(COLS)))
+    for column, v in values.items():
+        row[0, COLS.index(column)] = v
+    return row
+
+
+def resolved(**values) -> set[str]:
+    intensity = column_intensities(**values)
+    present = actions.resolve_exclusive(intensity, intensity >= 1)
+    return {c for c, p in zip(COLS, present[0]) if p}
+
+
+def test_incompatible_units_resolve_to_the_stronger():
+    assert resolved(au12_lip_corner_puller_l=2.0, au15_lip_corner_depressor_l=1.5) == {"au12_lip_corner_puller_l"}
+    assert resolved(au12_lip_corner_puller_l=1.2, au15_lip_corner_depressor_l=1.5) == {"au15_lip_corner_depressor_l"}
+    assert resolved(au05_upper_lid_raiser_r=1.1, au43_eyes_closed_r=3.0) == {"au43_eyes_closed_r"}
+    assert resolved(au17_chin_raiser=1.4, au26_jaw_drop=1.2) == {"au17_chin_raiser"}
+    for opening in ("au25_lips_part", "au26_jaw_drop", "au27_mouth_stretch"):
+        assert resolved(au24_lip_pressor=1.3, **{opening: 2.0}) == {opening}
+        assert resolved(au24_lip_pressor=2.3, **{opening: 2.0}) == {"au24_lip_pressor"}
+
+
+def test_sides_are_resolved_separately_and_compatible_units_kept():
+    # a corner up on one side and down on the other is an asymmetric face, not a contradiction
+    both = {"au12_lip_corner_puller_l", "au15_lip_corner_depressor_r"}
+    assert resolved(au12_lip_corner_puller_l=2.0, au15_lip_corner_depressor_r=1.5) == both
+    assert resolved(au25_lips_part=2.0, au26_jaw_drop=1.5, au27_mouth_stretch=1.2) == {
+        "au25_lips_part", "au26_jaw_drop", "au27_mouth_stretch"}
+
+
+def test_resolution_keeps_what_the_strongest_allows():
+    # AU25 beats AU24, so AU24 no longer blocks the weaker AU26: the answer does not depend on order
+    assert resolved(au25_lips_part=3.0, au24_lip_pressor=2.0, au26_jaw_drop=1.5) == {"au25_lips_part", "au26_jaw_drop"}
+    # below the threshold nothing is present, and nothing below it blocks anything
+    assert resolved(au24_lip_pressor=0.9, au25_lips_part=1.1) == {"au25_lips_part"}
+
+
+def test_analyse_never_reports_an_impossible_pair():
+    pressed_and_open = deform(deform(NEUTRAL, "au24_lip_pressor", 4.0), "au25_lips_part", 1.5)
+    res = actions.analyse(pressed_and_open)
+    k24, k25 = COLS.index("au24_lip_pressor"), COLS.index("au25_lips_part")
+    assert res.intensity[0, k24] >= 1 and res.intensity[0, k25] >= 1
+    assert res.present[0, k24] and not res.present[0, k25]
+    assert res.overruled[0, k25] and not res.overruled[0, k24]
+    conflicts = actions.exclusive_matrix()
+    assert conflicts.T.tolist() == conflicts.tolist() and not conflicts.diagonal().any()
+
+
+def test_sample_photo_shows_no_contradictory_pair(astronaut):
+    from mien.analyzer import Analyzer
+    batch = Analyzer().measure(astronaut)
+    present = batch.actions.present
+    assert len(present) and present[0].any()
+    assert not (actions.exclusive_matrix() & present[0][:, None] & present[0][None, :]).any()
+
+
+# ---------------------------------------------------------------------------------------------- validity
+def test_each_description_carries_the_measured_coder_auc():
+    shipped = actions.validity()["ckplus48"]["units"]
+    meanings = {c: m for c, _, m in actions.column_table()}
+    for u in UNITS:
+        row = shipped.get(f"AU{u.number}")
+        meaning = meanings[u.column]
+        if row is not None and row["auc"] is not None:
+            assert f"AUC {row['auc']:.2f} against FACS coders" in meaning
+            assert actions.is_experimental(u) == (row["auc"] < actions.VALIDATED_AUC or u.reliability == "experimental")
+        assert ("experimental" in meaning) == actions.is_experimental(u)
+        assert (u.column in actions.validated_columns()) == (not actions.is_experimental(u))
+
+
+def test_a_unit_below_the_bar_is_experimental_and_left_out():
+    coders = {"units": {"AU12": {"auc": 0.95}, "AU15": {"auc": 0.62}, "AU43": {"auc": None}}}
+    by_column = {u.column: u for u in UNITS}
+    assert actions.is_experimental(by_column["au15_lip_corner_depressor_l"], coders)
+    assert not actions.is_experimental(by_column["au12_lip_corner_puller_l"], coders)
+    assert not actions.is_experimental(by_column["au43_eyes_closed_l"], coders)  # not measured: not marked
+    kept = actions.validated_columns(coders)
+    assert "au12_lip_corner_puller_r" in kept and "au15_lip_corner_depressor_r" not in kept

@@ -42,6 +42,16 @@ def read_votes(split: str) -> tuple[np.ndarray, np.ndarray]:
     return np.array(names), np.array(votes, np.int64)
 
 
+def majority_labels(votes: np.ndarray) -> np.ndarray:
+    """FERPlus majority protocol: drop single votes; the top class must hold more than half of the
+    rest and be one of the 8 expressions (0 neutral, 1 happiness, ...); else -1."""
+    v = np.where(votes == 1, 0, votes)
+    total = v.sum(1)
+    top = v.argmax(1)
+    ok = (total > 0) & (v.max(1) > 0.5 * total) & (top < 8)
+    return np.where(ok, top, -1)
+
+
 _analyzer = None
 
 

@@ -5,9 +5,10 @@
    faces with |yaw| or |pitch| > 25° are left out. Each mesh is pose-removed
    (``to_canonical_frame``); the neutral is the per-coordinate median, made mirror-symmetric
    (averaged with its mirror image).
-2. Thresholds: on FERPlus Valid faces with >= 8 neutral votes (held out from step 1), the
-   ``PERCENTILE``-th percentile of each unit's change from that neutral, pooled over left and right
-   so that both sides share one threshold. Test is not used.
+2. Thresholds: on FERPlus Valid faces whose crowd majority is neutral (FERPlus protocol; held out
+   from step 1; every pose, as faces come), the ``PERCENTILE``-th percentile of each unit's change from that neutral, taking
+   the larger of left and right, so that both sides share one threshold and about
+   100 - ``PERCENTILE`` % of those faces show the unit on either side. Test is not used.
 
     python tools/make_neutral_face.py          # needs ../shared/data; caches meshes in cache/
 """
@@ -28,15 +29,17 @@ from mien.geometry import canonical_face, head_pose, to_canonical_frame  # noqa:
 
 MIN_NEUTRAL_VOTES = 8
 MAX_ANGLE = 25.0
-PERCENTILE = 97.5
+PERCENTILE = 97.0
 OUT = ROOT / "src" / "mien" / "data" / "neutral_face.npz"
 
 
-def canonical_meshes(points: np.ndarray) -> np.ndarray:
-    """Pose-removed meshes of the frontal-enough faces found among ``points`` (NaN = no face)."""
+def canonical_meshes(points: np.ndarray, max_angle: float | None = MAX_ANGLE) -> np.ndarray:
+    """Pose-removed meshes of the faces found among ``points`` (NaN = no face), those turned more
+    than ``max_angle`` degrees in yaw or pitch left out (None: all)."""
     points = points[np.isfinite(points).all(axis=(1, 2))].astype(np.float64)
     pose = head_pose(points)
-    keep = (np.abs(pose.yaw) <= MAX_ANGLE) & (np.abs(pose.pitch) <= MAX_ANGLE)
+    limit = np.inf if max_angle is None else max_angle
+    keep = (np.abs(pose.yaw) <= limit) & (np.abs(pose.pitch) <= limit)
     canon = to_canonical_frame(points, pose)
     return canon[keep]
 
@@ -47,12 +50,13 @@ def symmetrise(mesh: np.ndarray) -> np.ndarray:
     return 0.5 * (mesh + flipped)
 
 
-def pooled_thresholds(change: np.ndarray, percentile: float) -> np.ndarray:
+def either_side_thresholds(change: np.ndarray, percentile: float) -> np.ndarray:
+    """Per unit, the percentile of the larger side's change: one threshold shared by both sides."""
     units = actions.action_units()
     thresholds = np.empty(len(units))
     for k, u in enumerate(units):
         same = [j for j, v in enumerate(units) if v.number == u.number]
-        thresholds[k] = np.nanpercentile(change[:, same].ravel(), percentile)
+        thresholds[k] = np.nanpercentile(change[:, same].max(1), percentile)
     return np.maximum(thresholds, 1e-4)
 
 
@@ -63,14 +67,14 @@ def main() -> None:
 
     vnames, votes = fm.read_votes("Valid")
     vpoints = fm.meshes("Valid", vnames)
-    sel = votes[:, 0] >= MIN_NEUTRAL_VOTES
-    valid = canonical_meshes(vpoints[sel])
+    valid = canonical_meshes(vpoints[fm.majority_labels(votes) == 0], max_angle=None)
     change = actions.measures(valid) - actions.measures(neutral)[0]
-    thresholds = pooled_thresholds(change, PERCENTILE)
+    thresholds = either_side_thresholds(change, PERCENTILE)
 
     source = (f"FERPlus label.csv: neutral mesh = symmetrised median of {len(train)} Train faces "
               f"(>= {MIN_NEUTRAL_VOTES}/10 neutral votes, |yaw|,|pitch| <= {MAX_ANGLE:g}); thresholds = "
-              f"{PERCENTILE:g}th percentile of change on {len(valid)} Valid faces (same vote rule), left/right pooled")
+              f"{PERCENTILE:g}th percentile of the larger side's change on {len(valid)} Valid faces whose crowd "
+              "majority is neutral (any pose)")
     OUT.parent.mkdir(parents=True, exist_ok=True)
     np.savez_compressed(OUT, mesh=neutral.astype(np.float32), thresholds=thresholds.astype(np.float64),
                         percentile=np.float64(PERCENTILE), columns=np.array(actions.columns()),

@@ -26,6 +26,7 @@ emotions: a lip corner puller is a movement of the lip corners, not happiness.
 from __future__ import annotations
 
 import functools
+import json
 from dataclasses import dataclass
 from importlib import resources
 
@@ -73,6 +74,7 @@ class ActionUnit:
 # (weight, axis, landmarks): weight * mean of that coordinate over the landmarks. ``OUT`` is the
 # lateral axis: away from the midline (-x on the right). The left side is derived by the mesh's
 # mirror permutation with x negated, so left/right symmetry holds by construction.
+DENOMINATORS = ("iod", "mouth_width", "lower_face")
 OUT = -1  # pseudo-axis: -x on the right side, +x on the left
 
 
@@ -83,7 +85,7 @@ class _Spec:
     sided: bool
     terms: tuple  # ((weight, axis, (landmarks...)), ...)
     movement: tuple  # ((landmarks, (outwards, up, forwards)), ...) for the right side / whole face
-    denominator: str  # "iod" or "mouth_width"
+    denominator: str  # "iod", "mouth_width" or "lower_face" (nose base 2 to chin 152, vertical)
     definition: str
     reliability: str
     note: str
@@ -103,67 +105,84 @@ _LOWER_LIP = (17, 84, 314)
 _CHIN = (152, 175, 199)
 _CORNER = (61,)
 _CORNER_L = (291,)
+_NASION = (168,)
 
 _SPECS: tuple[_Spec, ...] = (
-    _Spec(1, "inner_brow_raiser", True, ((1, Y, _INNER_BROW), (-1, Y, (133,))), ((_INNER_BROW, (0, 1, 0)),), "iod",
-          "height of the inner brow (107, 66, 55, 65) above the inner eye corner (133); up is positive",
+    _Spec(1, "inner_brow_raiser", True, ((1, Y, _INNER_BROW), (-1, Y, _NASION)), ((_INNER_BROW, (0, 1, 0)),), "iod",
+          "height of the inner brow (107, 66, 55, 65) above the nasion (168); up is positive",
           "good", "brow landmarks track well on frontal faces; AU1 and AU2 often co-occur"),
-    _Spec(2, "outer_brow_raiser", True, ((1, Y, _OUTER_BROW), (-1, Y, (33,))), ((_OUTER_BROW, (0, 1, 0)),), "iod",
-          "height of the outer brow (70, 63, 46, 53) above the outer eye corner (33); up is positive",
+    _Spec(2, "outer_brow_raiser", True, ((1, Y, _OUTER_BROW), (-1, Y, _NASION)), ((_OUTER_BROW, (0, 1, 0)),), "iod",
+          "height of the outer brow (70, 63, 46, 53) above the nasion (168); up is positive",
           "good", "the outer brow lies near the edge of the mesh, where landmarks are less certain on turned heads"),
-    _Spec(4, "brow_lowerer", True, ((-1, Y, _MID_BROW), (1, Y, (133,)), (-1, OUT, (107, 55)), (1, OUT, (168,))),
+    _Spec(4, "brow_lowerer", True, ((-1, Y, _MID_BROW), (1, Y, (133,)), (-1, OUT, (107, 55)), (1, OUT, _NASION)),
           (((107, 55, 66, 65, 105, 52), (-0.5, -1, 0)),), "iod",
           "lowering of the inner and middle brow (105, 66, 107, 52, 65, 55) towards the inner eye corner (133), "
           "plus the inner brow (107, 55) drawn towards the midline (168); down and inwards is positive",
           "fair", "the furrow between the brows is texture the mesh does not see; only the brow's movement counts"),
-    _Spec(5, "upper_lid_raiser", True, ((1, Y, _UPPER_LID), (-1, Y, RIGHT_EYE)), ((_UPPER_LID, (0, 1, 0)),), "iod",
-          "height of the upper lid (159, 158, 160) above the line of the eye corners (33, 133); up is positive",
-          "fair", "AU5 and AU43 are the two directions of the same upper-lid measure; gaze direction moves the lid too"),
-    _Spec(6, "cheek_raiser", True, ((1, Y, _CHEEK), (-1, Y, (6,))), ((_CHEEK, (0, 1, 0)),), "iod",
-          "height of the infraorbital cheek (118, 100, 101, 50, 36) relative to the nasal bridge (6); up is positive",
+    _Spec(5, "upper_lid_raiser", True, ((1, Y, _UPPER_LID), (-1, Y, _LOWER_LID)), ((_UPPER_LID, (0, 1, 0)),), "iod",
+          "opening of the eye: height of the upper lid (159, 158, 160) above the lower lid (145, 144, 153); "
+          "wider is positive",
+          "fair", "gaze direction moves the lids too, and a raised lower lid (AU7) narrows the opening; AU5 and "
+                  "AU43 (upper lid lowered) cannot both be present"),
+    _Spec(6, "cheek_raiser", True, ((1, Y, _CHEEK), (-1, Y, RIGHT_EYE)), ((_CHEEK, (0, 1, 0)),), "iod",
+          "height of the infraorbital cheek (118, 100, 101, 50, 36) relative to the line of the eye corners "
+          "(33, 133); up is positive",
           "weak", "the cheek's rise is small and smooth, the mesh's cheek points are partly anchored by the pose fit, "
                   "and crow's-feet wrinkles are invisible to geometry"),
-    _Spec(7, "lid_tightener", True, ((1, Y, _LOWER_LID), (-1, Y, RIGHT_EYE)), ((_LOWER_LID, (0, 1, 0)),), "iod",
-          "height of the lower lid (145, 144, 153) relative to the line of the eye corners (33, 133); up is positive",
+    _Spec(7, "lid_tightener", True, ((1, Y, _LOWER_LID), (-1, Y, (33,))), ((_LOWER_LID, (0, 1, 0)),), "iod",
+          "height of the lower lid (145, 144, 153) relative to the outer eye corner (33); up is positive",
           "fair", "a raised cheek (AU6) also pushes the lower lid up"),
-    _Spec(9, "nose_wrinkler", False, ((1, Y, _ALAE), (-1, Y, (168,))), ((_ALAE, (0, 1, 0)),), "iod",
+    _Spec(9, "nose_wrinkler", False, ((1, Y, _ALAE), (-1, Y, _NASION)), ((_ALAE, (0, 1, 0)),), "iod",
           "height of the nostril wings (98, 64, 327, 294) relative to the nasion (168); up is positive",
           "weak", "the wrinkles themselves are texture; the nose wings move little and the pose fit is anchored on "
                   "nearby landmarks (129, 358)"),
     _Spec(10, "upper_lip_raiser", False, ((1, Y, _UPPER_LIP), (-1, Y, (2,))), ((_UPPER_LIP, (0, 1, 0)),), "iod",
           "height of the upper lip's outer edge (0, 37, 39, 267, 269) relative to the base of the nose (2); up is positive",
           "fair", "the upper lip also rises when the mouth opens wide"),
-    _Spec(12, "lip_corner_puller", True, ((1, Y, _CORNER), (-1, Y, (2,))), ((_CORNER, (0, 1, 0)),), "iod",
-          "height of the lip corner (61) relative to the base of the nose (2); up is positive",
-          "good", "the vertical part of the corner's oblique pull; the lateral part is measured as AU20"),
-    _Spec(14, "dimpler", True, ((-1, Z, _CORNER), (0.5, Z, (0,)), (0.5, Z, (17,))), ((_CORNER, (0, 0, -1)),), "iod",
-          "depth of the lip corner (61) behind the lips' midline (0, 17); backwards (into the face) is positive",
-          "experimental", "not feasible from a single-image mesh: the dimple is texture and the mesh's depth is "
-                          "inferred, not measured; reported for completeness, do not rely on it"),
-    _Spec(15, "lip_corner_depressor", True, ((-1, Y, _CORNER), (1, Y, (2,))), ((_CORNER, (0, -1, 0)),), "iod",
-          "depth of the lip corner (61) below the base of the nose (2); down is positive (AU12's measure, reversed)",
-          "fair", "a jaw drop also lowers the corners a little"),
-    _Spec(17, "chin_raiser", False, ((1, Y, _CHIN), (-1, Y, (2,))), ((_CHIN, (0, 1, 0)),), "iod",
-          "rise of the chin boss (152, 175, 199) towards the base of the nose (2): minus the nose-to-chin distance; "
-          "up is positive (AU26's measure, reversed)",
-          "weak", "the chin boss's bulge and wrinkling are texture; with the teeth together only the soft chin can "
-                  "rise, by a few millimetres"),
-    _Spec(20, "lip_stretcher", True, ((1, OUT, _CORNER), (-1, OUT, (2,))), ((_CORNER, (1, 0, 0)),), "iod",
-          "lateral distance of the lip corner (61) from the midline (2); outwards is positive",
-          "fair", "smiles (AU12) widen the mouth too"),
-    _Spec(23, "lip_tightener", False, ((-1, X, _CORNER_L), (1, X, _CORNER)), ((_CORNER + _CORNER_L, (-1, 0, 0)),), "iod",
-          "narrowing of the mouth: minus the width between the lip corners (61, 291); narrower is positive",
-          "weak", "FACS AU23 also thins and rolls the red of the lips, which geometry barely sees; AU18 (pucker) "
-                  "narrows the mouth too"),
-    _Spec(24, "lip_pressor", False, ((-1, Y, (0, 37, 267)), (1, Y, _UPPER_LIP_INNER), (-1, Y, _LOWER_LIP_INNER),
-                                     (1, Y, _LOWER_LIP)), (((0, 37, 267), (0, -1, 0)), ((17, 84, 314), (0, 1, 0))), "iod",
-          "thinning of the red of the lips: minus the summed thickness of upper (0, 37, 267 to 13, 82, 312) and "
-          "lower lip (14, 87, 317 to 17, 84, 314); thinner is positive",
+    _Spec(12, "lip_corner_puller", True, ((2, Y, _CORNER), (-1, Y, (2,)), (-0.5, Y, (0,)), (-0.5, Y, (17,))),
+          ((_CORNER, (0, 1, 0)),), "iod",
+          "height of the lip corner (61) above the base of the nose (2) plus its height above the lips' midline "
+          "(halfway between 0 and 17); up is positive",
+          "good", "the vertical part of the corner's oblique pull; an open mouth lowers the lips' midline, so parted "
+                  "lips (AU25, AU27) read as a small part of AU12"),
+    _Spec(14, "dimpler", True, ((-1, Y, (40, 39)), (1, Y, (91, 181))), (((40, 39), (0, -1, 0)), ((91, 181), (0, 1, 0))),
+          "iod",
+          "thinning of the lips beside the corner: minus the height from the lower (91, 181) to the upper lip's "
+          "edge (40, 39) next to the lip corner; thinner is positive",
+          "weak", "the dimple itself is texture and the corner's backward pull is depth the mesh infers, not "
+                  "measures; this sees only the tightening of the lips beside the corner"),
+    _Spec(15, "lip_corner_depressor", True, ((-1, Y, _CORNER), (1, Y, (17,))), ((_CORNER, (0, -1, 0)),), "iod",
+          "depth of the lip corner (61) below the middle of the lower lip's edge (17); down is positive",
+          "weak", "a chin raiser (AU17) pushes the lower lip's middle up and so reads partly as AU15; the two "
+                  "often come together"),
+    _Spec(17, "chin_raiser", False, ((1, Y, _LOWER_LIP), (-1, Y, (2,))), ((_LOWER_LIP, (0, 1, 0)),),
+          "lower_face",
+          "rise of the lower lip's edge (17, 84, 314) towards the base of the nose (2), as a share of the "
+          "nose-to-chin height (2 to 152); up is positive",
+          "weak", "the chin boss's bulge and wrinkling are texture; the chin raiser is seen by the lower lip it "
+                  "pushes up, which also shortens the mouth (AU23, AU24) and lifts the lower lip above the corners "
+                  "(AU15)"),
+    _Spec(20, "lip_stretcher", True, ((1, OUT, _CORNER), (-1, OUT, (2,)), (-1, Y, _CORNER), (1, Y, (2,))),
+          ((_CORNER, (1, 0, 0)),), "iod",
+          "lateral distance of the lip corner (61) from the midline (2) minus its height relative to the base of "
+          "the nose (2): a pull outwards and down; outwards and down is positive",
+          "fair", "the upward part of a smile is subtracted, so a smile's widening does not read as AU20; a corner "
+                  "pulled straight down (AU15) reads partly as AU20"),
+    _Spec(23, "lip_tightener", False, ((-1, Y, (0,)), (1, Y, (17,)), (-0.25, X, _CORNER_L), (0.25, X, _CORNER)),
+          ((_CORNER + _CORNER_L, (-1, 0, 0)),), "iod",
+          "narrowing of the mouth: minus the height of the lips' outer edges (0 to 17) minus a quarter of the "
+          "width between the lip corners (61, 291); smaller is positive",
+          "weak", "FACS AU23 also rolls the red of the lips, which geometry barely sees; AU23 and AU24 both make "
+                  "the mouth smaller and are not separable in geometry"),
+    _Spec(24, "lip_pressor", False, ((-1, Y, (0, 37, 267)), (1, Y, _LOWER_LIP)),
+          (((0, 37, 267), (0, -1, 0)),), "iod",
+          "pressing of the lips: minus the height of the lips' outer edges (0, 37, 267 to 17, 84, 314); "
+          "lower is positive",
           "weak", "pressing and tightening look alike in geometry; separating AU23 from AU24 needs texture"),
     _Spec(25, "lips_part", False, ((1, Y, _UPPER_LIP_INNER), (-1, Y, _LOWER_LIP_INNER)), ((_LOWER_LIP_INNER + _LOWER_LIP, (0, -1, 0)),), "iod",
           "gap between the inner lips (13, 82, 312 to 14, 87, 317); apart is positive",
           "good", "the inner-lip landmarks follow the opening well on frontal faces"),
-    _Spec(26, "jaw_drop", False, ((1, Y, (2,)), (-1, Y, _CHIN)), ((_CHIN, (0, -1, 0)),), "iod",
+    _Spec(26, "jaw_drop", False, ((1, Y, (2,)), (-1, Y, _CHIN)), ((_CHIN + _LOWER_LIP + _LOWER_LIP_INNER, (0, -1, 0)),), "iod",
           "distance from the base of the nose (2) down to the chin (152, 175, 199); longer is positive",
           "good", "jaw drop usually parts the lips (AU25) too"),
     _Spec(27, "mouth_stretch", False, ((1, Y, _UPPER_LIP_INNER), (-1, Y, _LOWER_LIP_INNER)), ((_LOWER_LIP_INNER + _LOWER_LIP + _CHIN, (0, -1, 0)),),
@@ -174,7 +193,7 @@ _SPECS: tuple[_Spec, ...] = (
                   "below its threshold"),
     _Spec(43, "eyes_closed", True, ((-1, Y, _UPPER_LID), (1, Y, RIGHT_EYE)), ((_UPPER_LID, (0, -1, 0)),), "iod",
           "lowering of the upper lid (159, 158, 160) towards the line of the eye corners (33, 133); down is "
-          "positive (AU5's measure, reversed). In video a short closure is AU45 (blink)",
+          "positive. In video a short closure is AU45 (blink)",
           "fair", "looking down lowers the upper lid as well; the mesh does not always close the lids completely"),
 )
 
@@ -204,7 +223,7 @@ def _term_matrix(terms, side_sign: float) -> np.ndarray:
 def _tables():
     mirror = canonical_face().mirror
     points = canonical_face().points
-    units, numerators, use_width = [], [], []
+    units, numerators, denominators = [], [], []
     for s in _SPECS:
         if s.sided:
             left = tuple((tuple(int(mirror[i]) for i in ids), d) for ids, d in s.movement)
@@ -224,8 +243,8 @@ def _tables():
                     moves.append(((int(i),), (float(o * lateral), float(u), float(f))))
             units.append(ActionUnit(s.number, s.name, side, ids, tuple(moves), s.definition, s.reliability, s.note))
             numerators.append(w.reshape(-1))
-            use_width.append(s.denominator == "mouth_width")
-    return tuple(units), np.stack(numerators, 1), np.array(use_width)
+            denominators.append(DENOMINATORS.index(s.denominator))
+    return tuple(units), np.stack(numerators, 1), np.array(denominators)
 
 
 def movement(unit: ActionUnit | int | str) -> np.ndarray:
@@ -267,13 +286,15 @@ def measures(canonical_meshes: np.ndarray) -> np.ndarray:
     :func:`mien.geometry.to_canonical_frame`); column k is ``action_units()[k]``. IOD units
     (AU27: a ratio). A (468, 3) mesh is treated as a batch of one."""
     m = _check_meshes(canonical_meshes)
-    _, numerators, use_width = _tables()
+    _, numerators, denominators = _tables()
     flat = m.reshape(len(m), LANDMARK_COUNT * 3)
     num = flat @ numerators
     iod = interocular_distance(m, dims=3)
     width = m[:, 291, X] - m[:, 61, X]
+    lower_face = m[:, 2, Y] - m[:, 152, Y]
+    sizes = np.stack([iod, width, lower_face], 1)  # in DENOMINATORS order
     with np.errstate(divide="ignore", invalid="ignore"):
-        return np.where(use_width, num / width[:, None], num / iod[:, None])
+        return num / sizes[:, denominators]
 
 
 # ----------------------------------------------------------------------------------------------
@@ -302,6 +323,45 @@ def population_neutral() -> NeutralReference:
                                 float(data["percentile"]), cols, str(data["source"]))
 
 
+# Units that cannot both be present on one side of a face: the muscles pull the same landmarks in
+# opposite directions, or one keeps closed what the other opens. Sided units conflict with the
+# same side only; a whole-face unit conflicts with either side.
+EXCLUSIVE = ((12, 15), (5, 43), (17, 26), (24, 25), (24, 26), (24, 27))
+
+
+@functools.cache
+def exclusive_matrix() -> np.ndarray:
+    """(K, K) bool: True where columns i and j cannot both be present (see ``EXCLUSIVE``)."""
+    units = action_units()
+    pairs = {frozenset(p) for p in EXCLUSIVE}
+    out = np.zeros((len(units), len(units)), bool)
+    for i, a in enumerate(units):
+        for j, b in enumerate(units):
+            same_side = not a.side or not b.side or a.side == b.side
+            out[i, j] = same_side and frozenset((a.number, b.number)) in pairs
+    return out
+
+
+def resolve_exclusive(intensity: np.ndarray, over: np.ndarray) -> np.ndarray:
+    """Occurrence without impossible combinations: among units over their threshold, the strongest
+    is kept and every unit that cannot co-occur with a kept one is dropped, strongest first."""
+    conflicts = exclusive_matrix()
+    kept = over.copy()
+    clash = np.nonzero((over @ conflicts.astype(np.int64) > 0) & over)[0]
+    if not len(clash):
+        return kept
+    faces = np.unique(clash)
+    sub_intensity, sub_over = intensity[faces], over[faces]
+    order = np.argsort(-np.nan_to_num(sub_intensity, nan=-np.inf), axis=1, kind="stable")
+    rows = np.arange(len(faces))
+    sub_kept = np.zeros_like(sub_over)
+    for k in order.T:  # k: (M,) the next-strongest column of each face
+        blocked = (sub_kept & conflicts[k]).any(1)
+        sub_kept[rows, k] = sub_over[rows, k] & ~blocked
+    kept[faces] = sub_kept
+    return kept
+
+
 @dataclass(frozen=True)
 class ActionUnitResult:
     """Action units of N faces; column k of every array is ``units[k]``."""
@@ -309,7 +369,7 @@ class ActionUnitResult:
     raw: np.ndarray  # (N, K) measures
     change: np.ndarray  # (N, K) raw minus neutral, > 0 in the unit's direction
     intensity: np.ndarray  # (N, K) max(change, 0) / threshold; 1 = occurrence threshold
-    present: np.ndarray  # (N, K) bool, intensity >= 1
+    present: np.ndarray  # (N, K) bool, intensity >= 1 and not overruled by a stronger incompatible unit
     baseline: str  # "population" or "person"
     units: tuple[ActionUnit, ...]
 
@@ -326,6 +386,11 @@ class ActionUnitResult:
         """The faces of several batches (of one unit table), in order; ``baseline`` is the first batch's."""
         arrays = (np.concatenate([getattr(b, name) for b in batches]) for name in ("raw", "change", "intensity", "present"))
         return ActionUnitResult(*arrays, batches[0].baseline, batches[0].units)
+
+    @property
+    def overruled(self) -> np.ndarray:
+        """(N, K) bool: over the threshold, but dropped for a stronger unit it cannot co-occur with."""
+        return (self.intensity >= 1.0) & ~self.present
 
 
 def analyse(canonical_meshes: np.ndarray, baseline: np.ndarray | None = None,
@@ -351,7 +416,47 @@ def analyse(canonical_meshes: np.ndarray, baseline: np.ndarray | None = None,
     change = raw - neutral
     intensity = np.maximum(change, 0.0) / ref.thresholds
     intensity = np.where(np.isfinite(intensity), intensity, np.nan)
-    return ActionUnitResult(raw, change, intensity, intensity >= 1.0, kind, action_units())
+    present = resolve_exclusive(intensity, intensity >= 1.0)
+    return ActionUnitResult(raw, change, intensity, present, kind, action_units())
+
+
+# ---------------------------------------------------------------------------------------------- validity
+VALIDATED_AUC = 0.70  # a unit whose AUC against FACS coders is below this is experimental
+
+
+@functools.cache
+def validity() -> dict:
+    """Figures of ``benchmarks/action_units.py`` shipped in ``mien/data/action_unit_validity.json``:
+    ``{"ckplus48": {"AU12": {"auc": ..., "positives": ...}, ...}, ...}``."""
+    with resources.files("mien").joinpath("data/action_unit_validity.json").open("rb") as fh:
+        return json.load(fh)
+
+
+def coder_auc(number: int, coders: dict | None = None) -> float | None:
+    """AUC of the unit's intensity (larger side) against certified FACS coders (crossval CK+), or
+    None where the coders did not score it often enough to measure. ``coders``: the benchmark's
+    ``ckplus48`` figures, by default the shipped ones."""
+    row = (coders or validity()["ckplus48"])["units"].get(f"AU{number}")
+    return None if row is None or row["auc"] is None else float(row["auc"])
+
+
+def is_experimental(unit: ActionUnit, coders: dict | None = None) -> bool:
+    """Marked experimental by definition, or measured below ``VALIDATED_AUC`` against FACS coders."""
+    auc = coder_auc(unit.number, coders)
+    return unit.reliability == "experimental" or (auc is not None and auc < VALIDATED_AUC)
+
+
+def validated_columns(coders: dict | None = None) -> list[str]:
+    """Intensity columns of units that are not experimental: the ones "present" summaries and video
+    episodes report unless asked for every unit."""
+    return [u.column for u in action_units() if not is_experimental(u, coders)]
+
+
+def validity_note(unit: ActionUnit) -> str:
+    auc = coder_auc(unit.number)
+    measured = ("not scored often enough by FACS coders to measure" if auc is None
+                else f"AUC {auc:.2f} against FACS coders (crossval CK+)")
+    return f"{measured}; experimental, do not rely on it" if is_experimental(unit) else measured
 
 
 def column_table() -> list[tuple[str, str, str]]:
@@ -360,7 +465,9 @@ def column_table() -> list[tuple[str, str, str]]:
     for u in action_units():
         side = {"l": "subject's left", "r": "subject's right", "": "whole face"}[u.side]
         rows.append((u.column, "float32", f"AU{u.number} {u.name.replace('_', ' ')} ({side}): intensity, "
-                                          "change from neutral in multiples of the occurrence threshold, >= 0"))
+                                          "change from neutral in multiples of the occurrence threshold, >= 0; "
+                                          f"{validity_note(u)}"))
     for u in action_units():
-        rows.append((f"{u.column}_present", "boolean", f"AU{u.number} occurrence: intensity >= 1"))
+        rows.append((f"{u.column}_present", "boolean", f"AU{u.number} occurrence: intensity >= 1, unless a stronger "
+                                                       "unit it cannot co-occur with is present"))
     return rows
