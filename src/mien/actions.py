@@ -401,18 +401,26 @@ def analyse(canonical_meshes: np.ndarray, baseline: np.ndarray | None = None,
     (468, 3) / (N, 468, 3) of that person's neutral face (e.g. a running median in video). Without
     it the population neutral is used. Signs: ``change > 0`` is movement in the unit's direction.
     """
-    ref = reference or population_neutral()
-    raw = measures(canonical_meshes)
-    if baseline is None:
-        neutral, kind = ref.raw, "population"
-    else:
+    if baseline is not None:
         b = np.asarray(baseline, np.float64)
         if b.shape[-2:] == (LANDMARK_COUNT, 3):
             b = measures(b)
-            b = b[0] if b.shape[0] == 1 else b
-        if b.shape not in ((raw.shape[1],), raw.shape):
+            baseline = b[0] if b.shape[0] == 1 else b
+    return analyse_measures(measures(canonical_meshes), baseline, reference)
+
+
+def analyse_measures(raw: np.ndarray, baseline: np.ndarray | None = None,
+                     reference: NeutralReference | None = None) -> ActionUnitResult:
+    """Action units from raw measures (N, K) (see :func:`measures`); ``baseline``: measures of a
+    per-person neutral, (K,) or (N, K), or None for the population neutral."""
+    ref = reference or population_neutral()
+    raw = np.asarray(raw, np.float64)
+    if baseline is None:
+        neutral, kind = ref.raw, "population"
+    else:
+        neutral, kind = np.asarray(baseline, np.float64), "person"
+        if neutral.shape not in ((raw.shape[1],), raw.shape):
             raise InputError(f"baseline must be measures (K,) or (N, K) or meshes (468, 3) or (N, 468, 3); got {np.shape(baseline)}")
-        neutral, kind = b, "person"
     change = raw - neutral
     intensity = np.maximum(change, 0.0) / ref.thresholds
     intensity = np.where(np.isfinite(intensity), intensity, np.nan)
