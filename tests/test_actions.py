@@ -293,8 +293,7 @@ def test_analyse_never_reports_an_impossible_pair():
 
 def test_sample_photo_shows_no_contradictory_pair(astronaut):
     from mien.analyzer import Analyzer
-    batch = Analyzer().measure(astronaut)
-    present = batch.actions.present
+    present = Analyzer().analyze(astronaut).actions.present
     assert len(present) and present[0].any()
     assert not (actions.exclusive_matrix() & present[0][:, None] & present[0][None, :]).any()
 

@@ -130,15 +130,44 @@ def test_short_eye_closure_is_a_blink():
     assert list(action_unit_episodes(table)["unit"]) == ["au45_blink_l", "au43_eyes_closed_l"]
 
 
-def test_track_baseline_takes_over_after_enough_reliable_frames(shared_data):
+def test_a_held_grin_is_not_taken_for_the_track_neutral(shared_data):
+    from mien import actions
     from mien.analyzer import Analyzer, Mode, Options
-    from mien.video.analysis import VideoOptions, analyze_frames
+    from mien.video.analysis import analyze_frames
 
     video = Analyzer(Options(mode=Mode.VIDEO, iris=False, baseline_min_frames=15))
-    results = list(analyze_frames(shared_data / "demo/openmpf/video_01.mp4", video))
-    kinds = [kind for r in results for kind, track in zip(r.au_baseline, r.track_ids) if track == 0]
-    assert kinds[:15] == ["population"] * 15
-    assert set(kinds[20:]) == {"track"}
+    frames = [r[r.track_ids == track] for r in analyze_frames(shared_data / "demo/openmpf/video_01.mp4", video)
+              for track in (0, 1)]
+    cols = actions.columns()
+    # track 0 grins through the whole clip: none of her frames looks neutral, so the population
+    # neutral stays, and her lip corners keep reading as pulled up (a track median would cancel them)
+    woman = [f for f in frames if len(f) and f.track_ids[0] == 0 and f.reliable[0]]
+    assert {f.au_baseline[0] for f in woman} == {"population"} and {int(f.au_baseline_frames[0]) for f in woman} == {0}
+    au12 = [cols.index("au12_lip_corner_puller_l"), cols.index("au12_lip_corner_puller_r")]
+    assert np.mean([f.actions.present[0, au12].any() for f in woman]) > 0.5
+    mouth = [cols.index(c) for c in cols if c.startswith(("au15_", "au23_", "au24_"))]
+    assert not any(f.actions.present[0, mouth].any() for f in woman)
+    # track 1 looks neutral: after 15 such frames his own neutral takes over, and each row says so
+    man = [(f.au_baseline[0], int(f.au_baseline_frames[0])) for f in frames if len(f) and f.track_ids[0] == 1]
+    assert man[:15] == [("population", 0)] * 15
+    assert {k for k, _ in man[20:]} == {"track"} and all(n >= 15 for _, n in man[20:])
+
+
+def test_cli_chooses_the_action_unit_baseline_and_experimental_units(shared_data, tmp_path):
+    from mien import actions
+
+    runs = {}
+    for name, flags in (("track", []), ("population", ["--au-baseline", "population", "--experimental-units"])):
+        out = tmp_path / name / "clip.parquet"
+        assert main(["analyze", str(shared_data / "demo/openmpf/video_01.mp4"), "-o", str(out), "--end", "1.2"]
+                    + flags) == 0
+        runs[name] = (pd.read_parquet(out), pd.read_parquet(out.with_name("clip.tracks.parquet")))
+    faces = runs["population"][0].dropna(subset=["track"])
+    assert set(faces["au_baseline"]) == {"population"} and set(faces["au_baseline_frames"]) == {0}
+    assert "track" in set(runs["track"][0]["au_baseline"].dropna())
+    experimental = [f"{c}_present_share" for c in actions.columns() if c not in actions.validated_columns()]
+    assert experimental and not set(experimental) & set(runs["track"][1].columns)
+    assert set(experimental) <= set(runs["population"][1].columns)
 
 
 def test_a_changed_image_in_a_sequence_changes_the_run_fingerprint(tmp_path, astronaut):

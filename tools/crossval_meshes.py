@@ -1,7 +1,7 @@
 """crossval CK+ (ckplus48) faces through mien's mesh, cached under cache/ (ignored by git).
 
 As ``../shared/data/crossval/README.md`` says for these 48x48 crops: upscaled 4x (bicubic) and
-padded with a 48 px replicated border, then ``Analyzer(AnalyzerOptions(iris=False))``; the largest
+padded with a 48 px replicated border, then ``Analyzer(Options(iris=False))``; the largest
 face of each image is kept. FACS codes come from ``labels.csv`` (``AU1`` … ``AU27``, 0/1).
 
     python tools/crossval_meshes.py            # fill the cache
@@ -47,14 +47,14 @@ def meshes(names: np.ndarray) -> np.ndarray:
     path = CACHE / f"ckplus48_{key}.npz"
     if path.exists():
         return np.load(path)["points"]
-    from mien.analyzer import Analyzer, AnalyzerOptions
-    analyzer = Analyzer(AnalyzerOptions(iris=False, action_units=False, perceived=False))
+    from mien.analyzer import Analyzer, Options
+    analyzer = Analyzer(Options(iris=False, action_units=False, perceived=False))
     points = np.full((len(names), 468, 3), np.nan, np.float32)
     for i, name in enumerate(names):
-        batch = analyzer.measure(enlarge(cv2.imread(str(CKPLUS / "images" / name), cv2.IMREAD_GRAYSCALE)))
-        if len(batch.scores):
-            area = np.prod(batch.boxes[:, 2:4] - batch.boxes[:, 0:2], axis=1)
-            points[i] = batch.meshes.points[int(np.argmax(area))]
+        faces = analyzer.analyze(enlarge(cv2.imread(str(CKPLUS / "images" / name), cv2.IMREAD_GRAYSCALE)))
+        if len(faces):
+            area = np.prod(faces.boxes[:, 2:4] - faces.boxes[:, 0:2], axis=1)
+            points[i] = faces.landmarks[int(np.argmax(area))]
     CACHE.mkdir(exist_ok=True)
     tmp = path.with_suffix(".tmp.npz")
     np.savez_compressed(tmp, points=points, names=names)

@@ -57,10 +57,11 @@ class Options:
     smooth: smooth landmarks, pose and perceived shares over time (One Euro filter).
     perceived_hz: with smoothing, run the perceived-expression model on each track at most this
         often (default 10 Hz; None: every frame).
-    au_baseline: the action units' neutral reference: ``"track"`` (the track's own neutral once it
-        has ``baseline_min_frames`` reliable frames, default) or ``"population"``.
-    baseline_min_frames, baseline_window: reliable frames a track needs before its own neutral is
-        used, and how many of its latest reliable frames that neutral is taken over.
+    au_baseline: the action units' neutral reference: ``"track"`` (the track's own neutral, from its
+        frames that look neutral, once it has ``baseline_min_frames`` of them; default; see
+        video/baseline.py) or ``"population"``.
+    baseline_min_frames, baseline_window: neutral-looking frames a track needs before its own
+        neutral is used, and how many of its latest such frames that neutral is taken over.
     Landmarks are measured always, since everything else derives from them; they reach a table only
     when ``to_frame(..., landmarks=True)`` (``mien analyze --landmarks``) asks for them, because they
     are biometric data.
@@ -81,7 +82,7 @@ class Options:
     perceived_hz: float | None = 10.0
     au_baseline: str = "track"
     baseline_min_frames: int = 15
-    baseline_window: int = 3600
+    baseline_window: int = 900
 
     def __post_init__(self):
         try:

@@ -85,7 +85,8 @@ def run_analyze(args: argparse.Namespace) -> int:
         if args.report and not (len(videos) == 1 and not to_folder) and not (to_folder and videos):
             raise ValueError("--report is for video input")
         video_options = VideoOptions(stride=args.stride, target_fps=args.fps, start_s=args.start, end_s=args.end,
-                                     sequence_fps=30.0 if args.sequence is None else args.sequence)
+                                     sequence_fps=30.0 if args.sequence is None else args.sequence,
+                                     experimental_units=args.experimental_units)
         image_options = Options(detector=args.detector, min_detection_score=args.min_score, iris=not args.no_iris)
         video_mode = Options(mode=Mode.VIDEO, detector=args.detector, min_detection_score=args.min_score, iris=args.gaze,
                              detect_every=args.detect_every, smooth=not args.no_smoothing,
@@ -244,8 +245,10 @@ def build_parser() -> argparse.ArgumentParser:
                        help="with smoothing, run the perceived-expression model on each face at most HZ times a second; rows "
                        "in between carry the smoothed value (default 10; 0: every frame)")
     video.add_argument("--au-baseline", choices=["track", "population"], default="track",
-                       help="neutral reference of the action units: each track's own (from its reliable frames, once it "
-                       "has 15; default) or the population's")
+                       help="neutral reference of the action units: each track's own (from its neutral-looking frames, "
+                       "once it has 15; the population's until then; default) or the population's")
+    video.add_argument("--experimental-units", action="store_true",
+                       help="also report episodes and track shares of units marked experimental (see mien schema)")
     video.add_argument("--checkpoint-every", type=int, default=1000, metavar="N",
                        help="write a checkpoint every N frames, from which a stopped run resumes (default 1000)")
     an.set_defaults(func=run_analyze)

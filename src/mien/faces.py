@@ -34,7 +34,8 @@ class Faces:
     pose, quality: typed batches of N. iris: (N, 2, 2) iris centres, image-left eye first, or None
     when the iris model is off; gaze: (N, 2) yaw, pitch degrees, or None. actions, perceived: typed
     batches of N, or None when turned off. track_ids: (N,) int64 in video mode, else None;
-    au_baseline: per face "population" or "track" in video mode, else None.
+    au_baseline: per face "population" or "track" in video mode, else None; au_baseline_frames: (N,)
+    int64, the neutral-looking frames the track's neutral was built from (0: population), in video mode.
     """
 
     source: str = "<array>"
@@ -56,6 +57,7 @@ class Faces:
     perceived: Perceived | None = field(default=None, repr=False)
     track_ids: np.ndarray | None = field(default=None, repr=False)
     au_baseline: tuple[str, ...] | None = field(default=None, repr=False)
+    au_baseline_frames: np.ndarray | None = field(default=None, repr=False)
 
     def __len__(self) -> int:
         return len(self.scores)
@@ -77,6 +79,7 @@ class Faces:
             perceived=None if self.perceived is None else self.perceived.take(picked),
             track_ids=None if self.track_ids is None else self.track_ids[picked],
             au_baseline=None if self.au_baseline is None else tuple(self.au_baseline[i] for i in picked),
+            au_baseline_frames=None if self.au_baseline_frames is None else self.au_baseline_frames[picked],
         )
 
     @staticmethod

@@ -71,8 +71,11 @@ COLUMNS: tuple[Column, ...] = (
     Column("track", "Int64", "video only: face track id, stable within one video (no identity: not comparable across videos)",
            _attr("track_ids")),
     _image("time_s", "float64", "video only: frame timestamp from the container, seconds", lambda f: f.time_s),
-    Column("au_baseline", "string", "video only: neutral reference of the action units: population, or track (the track's own median)",
+    Column("au_baseline", "string", "video only: neutral reference of the action units: population, or track (the median of "
+           "the track's neutral-looking frames; see docs/video.md)",
            lambda f: None if f.au_baseline is None else np.array(f.au_baseline, object)),
+    Column("au_baseline_frames", "Int64", "video only: neutral-looking frames the track's neutral was built from; 0 for the "
+           "population neutral", _attr("au_baseline_frames")),
     _image("status", "string", "ok | no_face | error", lambda f: f.status),
     _image("error", "string", "what went wrong when status is error, else empty", lambda f: f.error),
     _image("image_width", "Int64", "image width in pixels, after EXIF rotation", lambda f: f.width),

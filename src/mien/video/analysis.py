@@ -29,7 +29,7 @@ from ..results import atomic_path, to_frame, write_table, write_tables
 from .decode import frames, probe, sequence_files
 from .summaries import action_unit_episodes, track_summary
 
-STATE_VERSION = 5
+STATE_VERSION = 6
 
 
 @dataclass(frozen=True)
@@ -44,6 +44,7 @@ class VideoOptions:
     sequence_fps: float = 30.0  # frame rate given to a folder of images read as a video
     thumbnails_every_s: float = 2.0
     max_thumbnails: int = 12
+    experimental_units: bool = False  # episodes and track shares also for units marked experimental
 
     def __post_init__(self):
         if self.stride < 1:
@@ -217,8 +218,8 @@ def run_video(path: str | Path, out: str | Path, analyzer: Analyzer, options: Vi
     write_tables(part_tables(), out)
     table = pd.concat(kept, ignore_index=True)
     del kept
-    episodes = action_unit_episodes(table)
-    tracks = track_summary(table, episodes)
+    episodes = action_unit_episodes(table, options.experimental_units)
+    tracks = track_summary(table, episodes, options.experimental_units)
     tracks_path, episodes_path = companion_path(out, "tracks"), companion_path(out, "episodes")
     write_table(tracks, tracks_path)
     write_table(episodes, episodes_path)

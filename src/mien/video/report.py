@@ -153,7 +153,7 @@ def _track_section(track: int, g: pd.DataFrame, tracks: pd.DataFrame, episodes: 
     t = g["time_s"].to_numpy(float)
     span = (float(t[0]), float(t[-1]))
     unreliable = ~g["reliable"].fillna(False).to_numpy(bool)
-    au_cols = [c for c in actions.columns() if c in g and g[c].notna().any()]  # all-NaN: turned off
+    au_cols = [c for c in actions.validated_columns() if c in g and g[c].notna().any()]  # all-NaN: turned off
     active = sorted(au_cols, key=lambda c: -float(g[c].fillna(0).clip(upper=3).mean()))[:6]
     row = tracks[tracks["track"] == track].iloc[0]
     out = [f'<section><h2>Track {track}</h2>',

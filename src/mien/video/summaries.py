@@ -20,13 +20,18 @@ def _by_track(table: pd.DataFrame) -> tuple[pd.DataFrame, list[tuple[int, slice]
     return faces, [(int(tracks[a]), slice(a, b)) for a, b in zip(starts, ends)]
 
 
-def action_unit_episodes(table: pd.DataFrame) -> pd.DataFrame:
+def reported_units(experimental: bool = False) -> list[str]:
+    """Unit columns that episodes and track shares report: units marked experimental only if asked."""
+    return actions.columns() if experimental else actions.validated_columns()
+
+
+def action_unit_episodes(table: pd.DataFrame, experimental: bool = False) -> pd.DataFrame:
     """Episodes per track and unit column: onset, apex, offset (seconds), duration, peak intensity.
 
     An episode is a run of frames where the unit is present, joining gaps of up to EPISODE_GAP_S.
     Eyes-closed episodes no longer than BLINK_MAX_S are labelled ``au45_blink``."""
     faces, tracks = _by_track(table)
-    units = [c for c in actions.columns() if f"{c}_present" in faces]
+    units = [c for c in reported_units(experimental) if f"{c}_present" in faces]
     times = faces["time_s"].to_numpy(float)
     values = faces[units].to_numpy(float, na_value=np.nan)
     present = faces[[f"{c}_present" for c in units]].fillna(False).to_numpy(bool)
@@ -51,11 +56,11 @@ def action_unit_episodes(table: pd.DataFrame) -> pd.DataFrame:
     return pd.DataFrame(rows, columns=columns).sort_values(["track", "onset_s", "unit"], ignore_index=True)
 
 
-def track_summary(table: pd.DataFrame, episodes: pd.DataFrame) -> pd.DataFrame:
+def track_summary(table: pd.DataFrame, episodes: pd.DataFrame, experimental: bool = False) -> pd.DataFrame:
     """One row per track: time span, frames, reliable share, median pose and size, episode count, and
     the share of its frames in which each action unit is present."""
     faces, tracks = _by_track(table)
-    shares = [f"{c}_present" for c in actions.columns() if f"{c}_present" in faces]
+    shares = [f"{c}_present" for c in reported_units(experimental) if f"{c}_present" in faces]
     present = faces[shares].astype(float).to_numpy(float, na_value=np.nan)
     reliable = faces["reliable"].astype(float).to_numpy(float, na_value=np.nan)
     episode_counts = episodes["track"].value_counts()

@@ -1,0 +1,121 @@
+"""The candidate definitions behind mien's action units, compared where the choice was made.
+
+For each unit whose definition changed after commit f62f65f, the f62f65f definition, the
+shipped one (``mien.actions``) and the alternatives named in docs/action_units.md are scored on
+
+- crossval CK+ (``tools/crossval_meshes.py``): AUC of the intensity (larger side; 0 at or below
+  the population neutral) against the FACS coders' code, and
+- FERPlus Valid (``tools/ferplus_meshes.py``): AUC of the same against the crowd class EMFACS links
+  to the unit, and the share of crowd-happy faces where it is present, with a threshold at the
+  97th percentile of the larger side's change on Valid crowd-neutral faces (the shipped rule).
+
+FERPlus Test is not used. Meshes come from the caches the benchmark fills.
+
+    python tools/action_unit_candidates.py
+"""
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT / "tools"))
+sys.path.insert(0, str(ROOT / "src"))
+sys.path.insert(0, str(ROOT / "benchmarks"))
+import crossval_meshes as cm  # noqa: E402
+import ferplus_meshes as fm  # noqa: E402
+from action_units import CLASSES, auc_with_ci  # noqa: E402
+from mien import actions  # noqa: E402
+from mien.geometry import canonical_face, head_pose, to_canonical_frame  # noqa: E402
+
+X, Y = 0, 1
+
+
+def height(m, ids):
+    return m[:, list(ids), Y].mean(1)
+
+
+def outwards(m, ids):  # on the subject's right side (x < 0), away from the midline
+    return -m[:, list(ids), X].mean(1)
+
+
+# (unit, crowd classes on Valid, label, measure of the subject's RIGHT side (or whole face) in cm)
+CANDIDATES = (
+    (1, ("surprise",), "f62f65f: inner brow above inner eye corner", lambda m: height(m, (107, 66, 55, 65)) - height(m, (133,))),
+    (2, ("surprise",), "f62f65f: outer brow above outer eye corner", lambda m: height(m, (70, 63, 46, 53)) - height(m, (33,))),
+    (5, ("surprise",), "f62f65f: upper lid above eye corners", lambda m: height(m, (159, 158, 160)) - height(m, (33, 133))),
+    (6, ("happiness",), "f62f65f: cheek above nasal bridge", lambda m: height(m, (118, 100, 101, 50, 36)) - height(m, (6,))),
+    (7, ("anger",), "f62f65f: lower lid against eye corners", lambda m: height(m, (145, 144, 153)) - height(m, (33, 133))),
+    (12, ("happiness",), "f62f65f: corner above nose base", lambda m: height(m, (61,)) - height(m, (2,))),
+    (12, ("happiness",), "shipped + half the corner's lateral pull",
+     lambda m: 2 * height(m, (61,)) - height(m, (2,)) - height(m, (0, 17)) + 0.5 * outwards(m, (61,))),
+    (14, ("happiness",), "f62f65f: corner depth behind the lips' midline",
+     lambda m: -m[:, 61, 2] + 0.5 * m[:, 0, 2] + 0.5 * m[:, 17, 2]),
+    (15, ("sadness",), "f62f65f: corner below nose base", lambda m: height(m, (2,)) - height(m, (61,))),
+    (17, ("sadness",), "f62f65f: chin rise towards nose base", lambda m: height(m, (152, 175, 199)) - height(m, (2,))),
+    (20, ("fear",), "f62f65f: corner's lateral distance", lambda m: outwards(m, (61,)) - outwards(m, (2,))),
+    (23, ("anger",), "f62f65f: mouth narrowing", lambda m: m[:, 61, X] - m[:, 291, X]),
+    (24, ("anger",), "f62f65f: red of the lips thinning",
+     lambda m: -(height(m, (0, 37, 267)) - height(m, (13, 82, 312)) + height(m, (14, 87, 317)) - height(m, (17, 84, 314)))),
+)
+
+
+def canonical(points: np.ndarray) -> np.ndarray:
+    points = points[np.isfinite(points).all(axis=(1, 2))].astype(np.float64)
+    return to_canonical_frame(points, head_pose(points))
+
+
+def iod(m: np.ndarray) -> np.ndarray:
+    eyes = m[:, [33, 133, 263, 362]]
+    return np.linalg.norm(eyes[:, 2] + eyes[:, 3] - eyes[:, 0] - eyes[:, 1], axis=1) * 0.5
+
+
+def sides(measure, meshes: np.ndarray) -> np.ndarray:
+    """(N, 2) change from the population neutral in IOD, right side and (mirrored) left side."""
+    flip = canonical_face().mirror
+    neutral = actions.population_neutral().mesh[None].astype(np.float64)
+    out = []
+    for m, n in ((meshes, neutral), (meshes[:, flip] * [-1, 1, 1], neutral[:, flip] * [-1, 1, 1])):
+        out.append(measure(m) / iod(m) - measure(n) / iod(n))
+    return np.stack(out, 1)
+
+
+def shipped(number: int):
+    cols = [k for k, u in enumerate(actions.action_units()) if u.number == number]
+    ref = actions.population_neutral()
+    return lambda meshes: actions.measures(meshes)[:, cols] - ref.raw[cols]
+
+
+def main() -> None:
+    names, _, codes = cm.read_codes()
+    ck_points = cm.meshes(names)
+    ck_found = np.isfinite(ck_points).all(axis=(1, 2))
+    ck = canonical(ck_points)
+    vnames, votes = fm.read_votes("Valid")
+    v_points = fm.meshes("Valid", vnames)
+    v_found = np.isfinite(v_points).all(axis=(1, 2))
+    valid, labels = canonical(v_points), fm.majority_labels(votes[v_found])
+    kept = labels >= 0
+    linked = {n: classes for n, classes, _, _ in CANDIDATES}
+    definitions = {u.number: u.definition for u in actions.action_units()}
+    rows = [(n, linked[n], "shipped: " + definitions[n], None) for n in sorted(linked)] + list(CANDIDATES)
+    rows.sort(key=lambda r: (r[0], not r[2].startswith("f62f65f"), r[2]))
+    for n, classes, label, f in rows:
+        ck_change, v_change = (shipped(n)(ck), shipped(n)(valid)) if f is None else (sides(f, ck), sides(f, valid))
+        ck_auc = auc_with_ci(np.maximum(ck_change.max(1), 0), codes[n][ck_found])[0]
+        larger = v_change.max(1)
+        positive = np.isin(labels[kept], [CLASSES.index(c) for c in classes])
+        v_auc = auc_with_ci(np.maximum(larger[kept], 0), positive)[0]
+        happy = (larger[labels == 1] > np.percentile(larger[labels == 0], 97)).mean()
+        print(f"AU{n:<3} CK+ {ck_auc:.3f}  Valid {'/'.join(classes)} {v_auc:.3f}  present on happy {happy:4.0%}  {label[:90]}")
+    # AU15 mostly comes with AU17 in CK+: does the shipped AU15 separate within those faces?
+    with17 = codes[17][ck_found]
+    au15 = np.maximum(shipped(15)(ck).max(1), 0)
+    print(f"AU15 within the {with17.sum()} CK+ faces coded AU17: AUC "
+          f"{auc_with_ci(au15[with17], codes[15][ck_found][with17])[0]:.3f} ({codes[15][ck_found][with17].sum()} AU15)")
+
+
+if __name__ == "__main__":
+    main()
