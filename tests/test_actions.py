@@ -320,3 +320,13 @@ def test_a_unit_below_the_bar_is_experimental_and_left_out():
     assert not actions.is_experimental(by_column["au43_eyes_closed_l"], coders)  # not measured: not marked
     kept = actions.validated_columns(coders)
     assert "au12_lip_corner_puller_r" in kept and "au15_lip_corner_depressor_r" not in kept
+
+
+def test_annotated_video_labels_leave_experimental_units_out():
+    import pandas as pd
+    from mien.annotate import _video_label
+    experimental = [c for c in COLS if c not in actions.validated_columns()]
+    assert experimental, "the shipped figures mark at least one unit experimental"
+    row = pd.Series({"track": 3, f"{experimental[0]}_present": True, "au12_lip_corner_puller_l_present": True,
+                     "au25_lips_part_present": pd.NA, "perceived_top": "happiness"})
+    assert _video_label(row) == "track 3 AU12 | seen as happiness"

@@ -7,6 +7,7 @@ import cv2
 import numpy as np
 import pandas as pd
 
+from . import actions
 from .geometry import canonical_face, rotation_from_euler
 from .faces import Faces
 from .results import atomic_path
@@ -80,7 +81,8 @@ def _true(value) -> bool:
 
 
 def _video_label(row) -> str:
-    present = [c.split("_")[0].upper() for c in row.index if c.endswith("_present") and c.startswith("au") and _true(row[c])]
+    """Track id, units present (those not marked experimental) and the perceived label."""
+    present = [c.split("_")[0].upper() for c in actions.validated_columns() if _true(row.get(f"{c}_present"))]
     label = f"track {int(row['track'])}"
     if present:
         label += " " + " ".join(dict.fromkeys(present))
