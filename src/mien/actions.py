@@ -462,7 +462,7 @@ def validated_columns(coders: dict | None = None) -> list[str]:
 
 def validity_note(unit: ActionUnit) -> str:
     auc = coder_auc(unit.number)
-    measured = ("not scored often enough by FACS coders to measure" if auc is None
+    measured = ("no AUC against FACS coders (crossval CK+ codes it on fewer than 10 faces)" if auc is None
                 else f"AUC {auc:.2f} against FACS coders (crossval CK+)")
     return f"{measured}; experimental, do not rely on it" if is_experimental(unit) else measured
 
