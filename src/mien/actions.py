@@ -5,22 +5,25 @@ each one geometrically, as a pure function of pose-removed meshes ``(N, 468, 3)`
 canonical frame (centimetres, x towards the subject's left, y up, z out of the face; see
 :mod:`mien.geometry`), so a head turn does not fake a movement. Every measure is a fixed linear
 combination of landmark coordinates divided by a face-size unit (the inter-ocular distance, IOD,
-between the eye centres; AU27 uses the mouth width), so it does not depend on the distance to the
-camera. Left and right are the *subject's* left and right (``_l`` is on the image's right for an
-unmirrored frontal face).
+between the eye centres; AU27 uses the mouth width, AU17 the nose-to-chin height), so it does not
+depend on the distance to the camera. Left and right are the *subject's* left and right (``_l`` is
+on the image's right for an unmirrored frontal face).
 
 Three numbers per unit and face:
 
-- ``raw``: the measure itself, in IOD units (AU27: a ratio);
+- ``raw``: the measure itself, in IOD units (AU17, AU27: ratios);
 - ``change``: ``raw`` minus a neutral reference, signed so that > 0 is movement in the unit's
   direction. The reference is the population neutral shipped in ``data/neutral_face.npz`` (a
   mesh estimated from FERPlus Train faces the crowd calls neutral), or a per-person baseline;
 - ``intensity``: ``max(change, 0) / threshold``: 1.0 is the occurrence threshold, 0 is neutral
-  or movement the other way. ``present`` is ``intensity >= 1``.
+  or movement the other way. ``present`` is ``intensity >= 1``, except that of two units that
+  cannot co-occur on one side (``EXCLUSIVE``) only the stronger is present.
 
 Thresholds are chosen from data (``tools/make_neutral_face.py``): a high percentile of ``change``
-on FERPlus Valid faces the crowd calls neutral. See docs/action_units.md for every definition,
-the reliability of each unit, and its measured link to crowd judgements. mien does not infer
+on FERPlus Valid faces the crowd calls neutral. Each unit's AUC against FACS coders comes from
+``benchmarks/action_units.py`` (``data/action_unit_validity.json``); units below 0.70 are
+experimental. See docs/action_units.md for every definition, how it was chosen, the reliability
+of each unit, and its measured link to FACS coders and crowd judgements. mien does not infer
 emotions: a lip corner puller is a movement of the lip corners, not happiness.
 """
 from __future__ import annotations
