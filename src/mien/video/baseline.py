@@ -21,6 +21,7 @@ be stored in a checkpoint as JSON or npz without pickle.
 """
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -72,11 +73,16 @@ class TrackNeutral:
                    np.asarray(data["neutral"], np.float64), int(data["built_from"]))
 
 
+@functools.cache
+def _validated_index() -> list[int]:
+    return [actions.columns().index(c) for c in actions.validated_columns()]
+
+
 def rest_intensity(raw: np.ndarray) -> np.ndarray:
     """(N,) the largest intensity against the population neutral over units that are not
     experimental: how far a frame is from any resting face."""
     ref = actions.population_neutral()
-    validated = [actions.columns().index(c) for c in actions.validated_columns()]
+    validated = _validated_index()
     change = (np.asarray(raw, np.float64) - ref.raw)[:, validated]
     return (np.maximum(change, 0.0) / ref.thresholds[validated]).max(1)
 
