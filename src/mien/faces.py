@@ -21,7 +21,7 @@ from .perceived import Perceived
 from .quality import Quality
 
 OK, NO_FACE, ERROR = "ok", "no_face", "error"
-OPTIONAL = ("pose", "quality", "iris", "gaze", "actions", "perceived", "track_ids", "au_baseline")
+OPTIONAL = ("pose", "quality", "iris", "gaze", "actions", "perceived", "track_ids", "au_baseline", "au_baseline_frames")
 
 
 @dataclass(frozen=True)
@@ -103,6 +103,7 @@ class Faces:
             gaze=join("gaze", np.concatenate), actions=join("actions", ActionUnitResult.concat),
             perceived=join("perceived", Perceived.concat), track_ids=join("track_ids", np.concatenate),
             au_baseline=join("au_baseline", lambda parts: tuple(k for p in parts for k in p)),
+            au_baseline_frames=join("au_baseline_frames", np.concatenate),
         )
 
     @property
