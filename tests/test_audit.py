@@ -10,6 +10,7 @@ from pathlib import Path
 
 import cv2
 import numpy as np
+import pandas as pd
 import pytest
 
 from mien.audit import metrics as M
@@ -299,7 +300,7 @@ def test_folders_unknown_class_and_empty(tmp_path):
         load_dataset(tmp_path / "missing")
     (tmp_path / "c" / "happy").mkdir(parents=True)
     (tmp_path / "c" / "happy" / "broken.png").write_bytes(b"not a png")
-    with pytest.raises(DatasetError, match=r"broken\.png: not a readable image"):
+    with pytest.raises(DatasetError, match=r"broken\.png: not an image file"):
         load_images(load_dataset(tmp_path / "c"))
 
 
@@ -356,8 +357,10 @@ def test_predictions_csv_model(tmp_path):
     assert not m.can_run and m.classes_out == (1, 3, 4) and any("box_x" in n for n in m.notes)
     p = m.predict([], ["happy/h0.png", "x.png"])  # matched by relative path, then by unique file name
     assert p.argmax(1).tolist() == [1, 3]
-    with pytest.raises(ModelError, match=r"no prediction for 1 of 2 .* 'other\.png'"):
-        m.predict([], ["happy/h0.png", "other.png"])
+    p = m.predict([], ["happy/h0.png", "other.png"])  # a skipped image has no prediction: a row of NaN
+    assert p[0].argmax() == 1 and np.isnan(p[1]).all() and M.top_classes(p).tolist() == [1, -1]
+    with pytest.raises(ModelError, match=r"no prediction for any of the 2 dataset images .* 'a\.png'"):
+        m.predict([], ["a.png", "b.png"])  # nothing matches: most likely the wrong file
     labels = tmp_path / "labels.csv"
     labels.write_text("image,label\na.png,happiness\nb.png,surprised\n")
     m = PredictionsModel(labels)
@@ -390,16 +393,19 @@ def test_load_model_rejects_other_files(tmp_path):
 def test_audit_ferplus_layout_end_to_end(tmp_path):
     ds = load_dataset(ferplus_dataset(tmp_path / "ferplus"))
     result = run_audit(ds, OnnxConfigModel(brightness_model(tmp_path)), strata=False, samples=50)
-    h = result["headline"]
-    assert h["images"] == 5 and h["accuracy"] == 1.0 and result["dataset"]["left_out_no_majority"] == 1
-    assert h["single_annotator"]["images"] == 5 and "kl" in h
-    assert result["model"]["classes_missing"] == ["contempt"]
-    assert result["subsets"]["without_duplicates"]["images"] == 4
-    assert result["subsets"]["one_per_duplicate_group"]["images"] == 4
-    assert [r["key"] for r in result["robustness"]["rows"]][:2] == ["flip", "rotate_plus10"]
+    h = result.headline
+    assert h.images == 5 and h.accuracy == 1.0 and result.dataset.left_out_no_majority == 1
+    assert h.single_annotator.images == 5 and h.kl is not None and h.coverage == 1.0
+    assert result.model.classes_missing == ["contempt"]
+    assert result.subsets["without_duplicates"].images == 4
+    assert result.subsets["one_per_duplicate_group"].images == 4
+    assert [r.key for r in result.robustness.rows][:2] == ["flip", "rotate_plus10"]
     paths = write_card(result, tmp_path / "card")
     data = json.loads(paths["json"].read_text())
-    assert data["headline"]["accuracy"] == 1.0 and "_per_image" not in data
+    assert data == json.loads(json.dumps(result.to_dict()))
+    assert data["headline"]["accuracy"] == 1.0 and "per_image" not in data and "other_datasets" not in data
+    assert data["robustness"]["rows"][0]["key"] == "flip" and set(data["strata"]) == {"skipped"}
+    assert len(pd.read_csv(paths["predictions"])) == 5
     first = paths["md"].read_text().split("\n\n")[1]
     assert "cannot show what anyone in the pictures felt" in first
 
@@ -425,10 +431,10 @@ def test_audit_predictions_csv_and_strata(tmp_path):
         for n in ds.names:
             w.writerow([n, "happy"])
     result = run_audit(ds, load_model(str(preds)), strata=True, samples=20)
-    assert "skipped" in result["robustness"] and result["headline"]["calibration_note"]
-    groups = result["strata"]["groups"]
-    assert sum(r["images"] for r in groups["mien quality check"]) == len(ds)
-    assert result["headline"]["accuracy"] == pytest.approx(4 / 10)
+    assert result.robustness.skipped and result.robustness.rows is None and result.headline.calibration_note
+    groups = result.strata.groups
+    assert sum(r.images for r in groups["mien quality check"]) == len(ds)
+    assert result.headline.accuracy == pytest.approx(4 / 10)
 
 
 def test_predictions_csv_with_changed_images_matches_running_the_model(tmp_path):
@@ -447,10 +453,10 @@ def test_predictions_csv_with_changed_images_matches_running_the_model(tmp_path)
                 w.writerow([n, key, *row])
     (tmp_path / "tool.json").write_text(json.dumps({"name": "tool", "perturbation_seed": 3}))
     via_csv = run_audit(ds, load_model(str(preds)), strata=False, samples=20, seed=3)
-    assert via_csv["robustness"]["rows"] == direct["robustness"]["rows"]
-    assert "seed 3" in via_csv["robustness"]["note"] and via_csv["model"]["name"] == "tool"
+    assert via_csv.robustness.rows == direct.robustness.rows
+    assert "seed 3" in via_csv.robustness.note and via_csv.model.name == "tool"
     other_seed = run_audit(ds, load_model(str(preds)), strata=False, samples=20, seed=0)
-    assert "seed" in other_seed["robustness"]["skipped"]
+    assert "seed" in other_seed.robustness.skipped
     bad = tmp_path / "bad.csv"
     bad.write_text("path,perturbation,happy\na.png,,1\na.png,twirl,1\n")
     with pytest.raises(ModelError, match=r"bad\.csv, row 3: perturbation 'twirl'"):
@@ -473,8 +479,10 @@ def test_cli(tmp_path, capsys):
     assert {p.name for p in out.iterdir()} == {"card.html", "card.md", "card.json", "predictions.csv"}
     assert json.loads((out / "card.json").read_text())["headline"]["images"] == 6
     again = run_cli(["audit", str(root), "--model", str(out / "predictions.csv"), "-o", str(tmp_path / "o2"),
-                     "--no-strata", "--bootstrap", "20"])  # mien's own predictions.csv can be audited
-    assert again == 2 and "no prediction for 4 of 10" in capsys.readouterr().err
+                     "--no-strata", "--bootstrap", "20"])  # the audit's own predictions.csv, for 6 of 10 images
+    card = json.loads((tmp_path / "o2" / "card.json").read_text())
+    assert again == 0 and card["headline"]["coverage"] == pytest.approx(0.6)
+    assert sum(card["headline"]["no_prediction_per_class"].values()) == 4
     (tmp_path / "bad.csv").write_text("path,label\nnope.png,happy\n")
     assert run_cli(["audit", str(tmp_path / "bad.csv"), "-o", str(tmp_path / "o3")]) == 2
     assert "bad.csv, row 2: image" in capsys.readouterr().err
