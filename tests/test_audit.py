@@ -221,6 +221,20 @@ def test_risk_coverage_and_bootstrap():
     assert lo == pytest.approx(0.3968, abs=1e-3) and hi == pytest.approx(0.8922, abs=1e-3)
 
 
+def test_missing_predictions_count_as_wrong_and_leave_calibration():
+    y = np.array([0, 0, 1, 1])
+    p = onehot([0, 0, 1, 0], 0.9)
+    p[1] = np.nan  # no prediction
+    assert M.top_classes(p).tolist() == [0, -1, 1, 0] and M.answered(p).tolist() == [True, False, True, True]
+    assert M.accuracy(p, y) == pytest.approx(2 / 4)
+    assert M.per_class_recall(p, y)[:2].tolist() == pytest.approx([0.5, 0.5])
+    assert M.confusion_matrix(p, y).sum() == 3 and M.no_prediction_counts(p, y)[0] == 1
+    assert M.ece(p, y) == pytest.approx(abs(2 / 3 - 0.9))  # over the three answered images
+    h = M.headline(p, y, samples=20)
+    assert h["coverage"] == 0.75 and h["no_prediction_per_class"]["neutral"] == 1 and h["accuracy"] == 0.5
+    assert h["risk_coverage"]["coverage"][-1] == 1.0  # the curve is over the answered images
+
+
 # ---- datasets ----------------------------------------------------------------------------------------
 
 def test_ferplus_layout_with_duplicates(tmp_path):
@@ -254,6 +268,37 @@ def test_csv_layouts(tmp_path):
                                         "img/2.png,4,4,0,2\n")
     ds = load_dataset(tmp_path / "votes.csv")
     assert ds.has_votes and ds.labels.tolist() == [1, 3, -1] and ds.votes.shape == (3, 9)
+
+
+def labels_folder(root: Path, label_column: str = "emotion") -> Path:
+    """A crossval-shaped dataset: <root>/labels.csv naming files in <root>/images/, no neutral, no contempt."""
+    rows = [("a.png", "happy", 220), ("b.png", "sadness", 30), ("c.png", "surprised", 200), ("d.png", "sad", 40)]
+    for i, (name, _, level) in enumerate(rows):
+        face_png(root / "images" / name, level, i)
+    with open(root / "labels.csv", "w", newline="") as f:
+        w = csv.writer(f)
+        w.writerow(["image", label_column, "subject", "AU12"])
+        w.writerows([(name, label, "S1", 0) for name, label, _ in rows])
+    return root
+
+
+def test_labels_csv_folder_like_crossval(tmp_path):
+    ds = load_dataset(labels_folder(tmp_path / "ckplus_like"))
+    assert ds.layout == "csv" and ds.name == "ckplus_like" and not ds.has_votes
+    assert ds.labels.tolist() == [1, 3, 2, 3] and ds.paths[0] == tmp_path / "ckplus_like" / "images" / "a.png"
+    result = run_audit(ds, OnnxConfigModel(brightness_model(tmp_path)), robustness=False, strata=False, samples=20)
+    assert result.dataset.classes_absent == ["neutral", "anger", "disgust", "fear", "contempt"]
+    assert result.headline.uar == pytest.approx((1 + 0 + 1) / 3)  # over happiness, surprise, sadness only
+    assert "No scored image is labelled neutral, anger" in to_markdown(result)
+    assert any("No image is labelled neutral" in b for b in result.breaks)
+    jaffe_like = labels_folder(tmp_path / "jaffe_like", "posed_expression")
+    assert load_dataset(jaffe_like).labels.tolist() == [1, 3, 2, 3]
+    (jaffe_like / "labels.csv").write_text("image,emotion,label\na.png,happy,sad\n")
+    with pytest.raises(DatasetError, match="several label columns"):
+        load_dataset(jaffe_like)
+    assert load_dataset(jaffe_like, label_column="label").labels.tolist() == [3]
+    with pytest.raises(DatasetError, match="no column 'mood'"):
+        load_dataset(jaffe_like, label_column="mood")
 
 
 @pytest.mark.parametrize("case, content, message", [
@@ -383,6 +428,46 @@ def test_predictions_csv_malformed(tmp_path, content, message):
     assert str(preds) in str(err.value) and message in str(err.value)
 
 
+def analyze_table(path: Path, root: Path) -> Path:
+    """A table shaped like `mien analyze` writes: one row per face, a no_face and an error row."""
+    cols = ["source", "frame", "face", "status", "error", "x", "y", "w", "h", "score", "AU12_l",
+            *[f"perceived_{c}" for c in M.CLASSES], "perceived_top", "perceived_top_p"]
+    def row(src, face, status, w, top):
+        probs = [""] * 8 if top is None else [0.93 if k == top else 0.01 for k in range(8)]
+        return [str(root / src), 0, face, status, "", 1, 1, w, w, 0.9, 0.1, *probs,
+                "" if top is None else M.CLASSES[top], "" if top is None else 0.93]
+    rows = [row("happy/h0.png", 0, "ok", 40, 3), row("happy/h0.png", 1, "ok", 80, 1),  # the larger face: happiness
+            row("happy/h1.png", "", "no_face", "", None), row("happy/h2.png", "", "error", "", None),
+            row("sadness/s0.png", 0, "ok", 50, 3)]
+    with open(path, "w", newline="") as f:
+        w = csv.writer(f)
+        w.writerow(cols)
+        w.writerows(rows)
+    return path
+
+
+def test_mien_analyze_table_as_predictions(tmp_path):
+    root = folders_dataset(tmp_path / "faces")
+    ds = load_dataset(root)
+    model = PredictionsModel(analyze_table(tmp_path / "faces.csv", root))
+    assert "2 images with a prediction, 2 without" in model.description
+    assert model.notes == ["columns ignored: frame, face, error, x, y, score, AU12_l, perceived_top, perceived_top_p"]
+    p = model.predict([], ds.names, ds.paths)
+    found = {n: M.top_classes(p[i:i + 1])[0] for i, n in enumerate(ds.names)}
+    assert found["happy/h0.png"] == 1 and found["sadness/s0.png"] == 3
+    assert found["happy/h1.png"] == -1 and found["happy/h2.png"] == -1 and found["happy/h3.png"] == -1
+    result = run_audit(ds, model, robustness=True, strata=False, samples=20)
+    h = result.headline
+    assert h.coverage == pytest.approx(2 / 10) and h.accuracy == pytest.approx(2 / 10)
+    assert h.no_prediction_per_class["happiness"] == 3 and h.images_without_prediction == 8
+    assert result.robustness.skipped and "coverage 20.0%" in " ".join(result.breaks)
+    assert "with a prediction for 20.0% of the images" in to_markdown(result)
+    two = tmp_path / "two.csv"
+    two.write_text("path,happy,sad\na.png,0.5,0.5\na.png,0.9,0.1\n")
+    with pytest.raises(ModelError, match="several faces per image need box columns"):
+        PredictionsModel(two)
+
+
 def test_load_model_rejects_other_files(tmp_path):
     with pytest.raises(ModelError, match="--model is"):
         load_model(str(tmp_path / "model.onnx"))
@@ -486,6 +571,25 @@ def test_cli(tmp_path, capsys):
     (tmp_path / "bad.csv").write_text("path,label\nnope.png,happy\n")
     assert run_cli(["audit", str(tmp_path / "bad.csv"), "-o", str(tmp_path / "o3")]) == 2
     assert "bad.csv, row 2: image" in capsys.readouterr().err
+
+
+def test_cli_several_datasets_compares_them(tmp_path, capsys):
+    first = folders_dataset(tmp_path / "faces")
+    second = labels_folder(tmp_path / "posed")
+    third = labels_folder(tmp_path / "other" / "posed")  # same name: its own folder
+    out = tmp_path / "out"
+    code = run_cli(["audit", str(first), str(second), str(third), "--model", str(brightness_model(tmp_path)),
+                    "-o", str(out), "--no-strata", "--no-robustness", "--bootstrap", "20"])
+    assert code == 0, capsys.readouterr().err
+    assert {p.name for p in out.iterdir()} == {"faces", "posed", "posed_2", "comparison.html", "comparison.md",
+                                              "comparison.json"}
+    card = json.loads((out / "posed" / "card.json").read_text())
+    names = [r["dataset"] for r in card["other_datasets"]]
+    assert names == ["faces", "posed", "posed"] and card["other_datasets"][1]["classes_absent"][0] == "neutral"
+    assert "How it holds on other datasets" in (out / "faces" / "card.md").read_text()
+    comparison = json.loads((out / "comparison.json").read_text())
+    assert [r["accuracy"] for r in comparison["datasets"]] == [r["accuracy"] for r in card["other_datasets"]]
+    assert 'href="posed_2/card.html"' in (out / "comparison.html").read_text()
 
 
 def _chromium() -> str | None:
