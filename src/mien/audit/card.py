@@ -62,9 +62,13 @@ def meaning(result: AuditResult) -> str:
     return text
 
 
+def _reference(result: AuditResult) -> str:
+    return "the crowd majority" if result.dataset.has_votes else "the dataset's label"
+
+
 def summary(result: AuditResult) -> str:
     h = result.headline
-    s = f"Agreement with the crowd majority: {_pct(h.accuracy)}"
+    s = f"Agreement with {_reference(result)}: {_pct(h.accuracy)}"
     if _ci(h.accuracy_ci95):
         s += f" (95% interval {_ci(h.accuracy_ci95)})"
     if h.coverage < 1:
@@ -89,7 +93,7 @@ def _rows_headline(result: AuditResult) -> list[tuple[str, str, str, str]]:
     """(what, model, 95% interval, single annotator)."""
     h = result.headline
     base = h.single_annotator
-    rows = [("accuracy vs crowd majority", _pct(h.accuracy), _ci(h.accuracy_ci95), _pct(base and base.accuracy)),
+    rows = [(f"accuracy vs {_reference(result)}", _pct(h.accuracy), _ci(h.accuracy_ci95), _pct(base and base.accuracy)),
             ("unweighted average recall (UAR)", _pct(h.uar), _ci(h.uar_ci95), _pct(base and base.uar))]
     if h.uar_classes_it_can_output is not None:
         rows.append(("UAR over the classes the model can output", _pct(h.uar_classes_it_can_output), "", ""))
@@ -501,17 +505,18 @@ def _write(path: Path, text: str) -> None:
         tmp.write_text(text, encoding="utf-8")
 
 
-def write_card(result: AuditResult, out_dir, stem: str = "card") -> dict[str, Path]:
-    """Write ``<stem>.html``, ``<stem>.md``, ``<stem>.json`` and ``predictions.csv`` (one row per image)
-    into out_dir; returns their paths."""
+def write_card(result: AuditResult, out_dir, stem: str = "card", predictions: bool = True) -> dict[str, Path]:
+    """Write ``<stem>.html``, ``<stem>.md``, ``<stem>.json`` and (unless ``predictions`` is False)
+    ``predictions.csv``, one row per image, into out_dir; returns their paths."""
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
-    paths = {"html": out / f"{stem}.html", "md": out / f"{stem}.md", "json": out / f"{stem}.json",
-             "predictions": out / "predictions.csv"}
+    paths = {"html": out / f"{stem}.html", "md": out / f"{stem}.md", "json": out / f"{stem}.json"}
     for kind, render in (("json", to_json), ("md", to_markdown), ("html", to_html)):
         _write(paths[kind], render(result))
-    with atomic_path(paths["predictions"]) as tmp:
-        result.per_image.to_frame().to_csv(tmp, index=False)
+    if predictions:
+        paths["predictions"] = out / "predictions.csv"
+        with atomic_path(paths["predictions"]) as tmp:
+            result.per_image.to_frame().to_csv(tmp, index=False)
     return paths
 
 
