@@ -347,6 +347,9 @@ def test_folders_unknown_class_and_empty(tmp_path):
     (tmp_path / "c" / "happy" / "broken.png").write_bytes(b"not a png")
     with pytest.raises(DatasetError, match=r"broken\.png: not an image file"):
         load_images(load_dataset(tmp_path / "c"))
+    cv2.imwrite(str(tmp_path / "c" / "happy" / "broken.png"), np.zeros((10, 10), np.uint8))
+    with pytest.raises(DatasetError, match=r"broken\.png: image is 10x10 pixels"):  # mien's one reader, its limits
+        load_images(load_dataset(tmp_path / "c"))
 
 
 # ---- models ---------------------------------------------------------------------------------------------

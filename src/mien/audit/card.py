@@ -160,7 +160,8 @@ COMPARISON_TEXT = (
 def comparison_rows(rows: list[ComparisonRow]) -> list[tuple[str, ...]]:
     return [(r.dataset, "crowd votes" if r.has_votes else "one label", str(r.images),
              ", ".join(r.classes_absent) or "none", _pct(r.accuracy), _pct(r.uar), _num(r.ece),
-             _pct(r.coverage), "n/a" if r.no_face is None else str(r.no_face)) for r in rows]
+             f"{_pct(r.coverage)} ({r.without_prediction} without)" if r.without_prediction else _pct(r.coverage),
+             "n/a" if r.no_face is None else str(r.no_face)) for r in rows]
 
 
 CANNOT = (

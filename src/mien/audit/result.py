@@ -191,6 +191,7 @@ class ComparisonRow:
     uar: float
     ece: float
     coverage: float
+    without_prediction: int
     no_face: int | None
     classes_absent: list[str]
     has_votes: bool
@@ -253,5 +254,6 @@ class AuditResult:
     def comparison_row(self) -> ComparisonRow:
         h, st = self.headline, self.strata
         no_face = st.images - st.faces_found if st.groups is not None else None
-        return ComparisonRow(self.dataset.name, h.images, h.accuracy, h.uar, h.ece, h.coverage, no_face,
-                             list(self.dataset.classes_absent), self.dataset.has_votes)
+        return ComparisonRow(self.dataset.name, h.images, h.accuracy, h.uar, h.ece, h.coverage,
+                             h.images_without_prediction, no_face, list(self.dataset.classes_absent),
+                             self.dataset.has_votes)
