@@ -62,8 +62,13 @@ def meaning(result: AuditResult) -> str:
     return text
 
 
+def _label_kind(result: AuditResult) -> str:
+    """What the model is compared with: the crowd majority (votes) or the dataset's one label."""
+    return "crowd majority" if result.dataset.has_votes else "dataset's label"
+
+
 def _reference(result: AuditResult) -> str:
-    return "the crowd majority" if result.dataset.has_votes else "the dataset's label"
+    return f"the {_label_kind(result)}"
 
 
 def summary(result: AuditResult) -> str:
@@ -147,7 +152,7 @@ def _data_and_model(result: AuditResult) -> list[str]:
 
 
 COMPARISON_TITLE = "How it holds on other datasets"
-COMPARISON_HEADER = ("dataset", "labels", "images", "classes absent", "accuracy", "UAR", "ECE",
+COMPARISON_HEADER = ("dataset", "labels", "classes absent", "images", "accuracy", "UAR", "ECE",
                      "images with a prediction", "no face found by mien")
 COMPARISON_TEXT = (
     "The same model and settings on each dataset of this run. Labels differ in kind between datasets (a crowd "
@@ -158,8 +163,8 @@ COMPARISON_TEXT = (
 
 
 def comparison_rows(rows: list[ComparisonRow]) -> list[tuple[str, ...]]:
-    return [(r.dataset, "crowd votes" if r.has_votes else "one label", str(r.images),
-             ", ".join(r.classes_absent) or "none", _pct(r.accuracy), _pct(r.uar), _num(r.ece),
+    return [(r.dataset, "crowd votes" if r.has_votes else "one label", ", ".join(r.classes_absent) or "none",
+             str(r.images), _pct(r.accuracy), _pct(r.uar), _num(r.ece),
              f"{_pct(r.coverage)} ({r.without_prediction} without)" if r.without_prediction else _pct(r.coverage),
              "n/a" if r.no_face is None else str(r.no_face)) for r in rows]
 
@@ -205,7 +210,7 @@ def to_markdown(result: AuditResult) -> str:
             parts += [md_escape(note), ""]
     parts += ["## Per class", "", _md_table(("crowd label", "images", "model recall", "single annotator"),
                                             _per_class_rows(result)), ""]
-    parts += ["## Confusion matrix (rows: crowd majority, columns: model)", "",
+    parts += [f"## Confusion matrix (rows: {_label_kind(result)}, columns: model)", "",
               _md_table(("",) + CLASSES, [(c,) + tuple(str(v) for v in row) for c, row in zip(CLASSES, h.confusion)]), ""]
     if h.images_without_prediction:
         parts += [md_escape(f"Not in the matrix: {h.images_without_prediction} images without a prediction ("
@@ -363,7 +368,7 @@ def svg_bars(items: list[tuple[str, float, float | None, tuple | None]], title: 
     return _svg(left + w + 20, top + h + 64, s + legend, title)
 
 
-def svg_confusion(cm: list[list[int]]) -> str:
+def svg_confusion(cm: list[list[int]], rows_label: str = "crowd majority") -> str:
     a = np.asarray(cm, float)
     rows = a.sum(1, keepdims=True)
     share = np.divide(a, rows, out=np.zeros_like(a), where=rows > 0)
@@ -385,7 +390,7 @@ def svg_confusion(cm: list[list[int]]) -> str:
                 s += f'<text x="{left + j * cell + cell / 2}" y="{y + cell / 2 + 4}" font-size="10" text-anchor="middle" fill="{colour}">{int(a[i, j])}</text>'
     s += f'<text x="{left + 4 * cell}" y="{top + 8 * cell + 20}" font-size="12" text-anchor="middle">model\'s top class (colour: share of the row)</text>'
     s += (f'<text x="14" y="{top + 4 * cell}" font-size="12" text-anchor="middle" '
-          f'transform="rotate(-90 14 {top + 4 * cell})">crowd majority</text>')
+          f'transform="rotate(-90 14 {top + 4 * cell})">{E(rows_label)}</text>')
     return _svg(left + 8 * cell + 20, top + 8 * cell + 32, s, "Confusion matrix")
 
 
@@ -425,7 +430,7 @@ def _page(title: str, body: list[str]) -> str:
 def _comparison_html(rows: list[ComparisonRow]) -> list[str]:
     items = [(r.dataset, r.accuracy, r.uar, None) for r in rows]
     return [f"<h2>{E(COMPARISON_TITLE)}</h2>", f"<p>{E(COMPARISON_TEXT)}</p>",
-            _table(COMPARISON_HEADER, comparison_rows(rows), 2),
+            _table(COMPARISON_HEADER, comparison_rows(rows), 3),
             _fig(svg_bars(items, "Accuracy per dataset", "accuracy (bar) and UAR (red tick)", second_label="UAR"), "")]
 
 
@@ -444,7 +449,8 @@ def to_html(result: AuditResult) -> str:
                   "Blue: the model's recall for each crowd label (images in brackets). Red tick: the expected recall of "
                   "one annotator against the majority of the others." if base else
                   "The model's recall for each label (images in brackets)."),
-             _fig(svg_confusion(h.confusion), "Rows: what the crowd majority chose; columns: the model's top class."
+             _fig(svg_confusion(h.confusion, _label_kind(result)),
+                  f"Rows: {_label_kind(result)}; columns: the model's top class."
                   + (f" Not in it: {h.images_without_prediction} images without a prediction."
                      if h.images_without_prediction else "")),
              "</div>"]
