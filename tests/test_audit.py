@@ -465,6 +465,10 @@ def test_mien_analyze_table_as_predictions(tmp_path):
     assert h.no_prediction_per_class["happiness"] == 3 and h.images_without_prediction == 8
     assert result.robustness.skipped and "coverage 20.0%" in " ".join(result.breaks)
     assert "with a prediction for 20.0% of the images" in to_markdown(result)
+    table = pd.read_csv(tmp_path / "faces.csv")
+    table.to_parquet(tmp_path / "faces.parquet")  # `mien analyze -o faces.parquet` is read the same way
+    from_parquet = load_model(str(tmp_path / "faces.parquet")).predict([], ds.names, ds.paths)
+    assert np.array_equal(from_parquet, p, equal_nan=True)
     two = tmp_path / "two.csv"
     two.write_text("path,happy,sad\na.png,0.5,0.5\na.png,0.9,0.1\n")
     with pytest.raises(ModelError, match="several faces per image need box columns"):

@@ -19,8 +19,8 @@ def add_audit_parser(subparsers) -> argparse.ArgumentParser:
                     "folder with one sub-folder per class, a folder holding labels.csv (image paths relative to it or "
                     "to its images/ folder), or a CSV manifest (path + label, or path + vote counts)")
     au.add_argument("--model", default="mien", metavar="MODEL", help="'mien' (default: mien's perceived-expression "
-                    "model), an ONNX model config (.json), or a predictions file (.csv) from another tool or from "
-                    "`mien analyze` (images without a prediction count as wrong and are reported as coverage)")
+                    "model), an ONNX model config (.json), or a predictions table (.csv, .parquet) from another tool or "
+                    "from `mien analyze` (images without a prediction count as wrong and are reported as coverage)")
     au.add_argument("--layout", choices=["ferplus", "folders", "csv"], help="dataset layout (default: detected)")
     au.add_argument("--label-column", metavar="NAME", help="a manifest's label column, when it is not one of label, "
                     "class, emotion, expression, posed_expression, emotion_lowercased")

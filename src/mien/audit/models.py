@@ -228,56 +228,51 @@ class PredictionsModel(AuditModel):
         self.notes = []
         if not self.path.is_file():
             raise ModelError(f"{self.path}: no such predictions file")
-        with open(self.path, newline="", encoding="utf-8-sig") as f:
-            reader = csv.DictReader(f)
-            header = [h for h in (reader.fieldnames or []) if h is not None]
-            lower = {h.strip().lower(): h for h in header}
-            path_col = next((lower[c] for c in PATH_COLUMNS if c in lower), None)
-            if path_col is None:
-                raise ModelError(f"{self.path}, row 1 (header): no path column (one of {', '.join(PATH_COLUMNS)})")
-            label_col = lower.get("label")
-            pert_col = lower.get("perturbation")
-            status_col = lower.get("status")
-            box_cols = (lower["w"], lower["h"]) if "w" in lower and "h" in lower else None
-            prob_cols = [h for h in header if h not in (path_col, label_col) and class_index(h) is not None]
-            if not prob_cols and not label_col:
-                raise ModelError(f"{self.path}, row 1 (header): needs probability columns named by classes "
-                                 f"({', '.join(CLASSES)}) or a label column")
-            used = (path_col, label_col, pert_col, status_col, *(box_cols or ()))
-            ignored = [h for h in header if h not in prob_cols and h not in used]
-            if ignored:
-                self.notes.append(f"columns ignored: {', '.join(ignored[:10])}{' …' if len(ignored) > 10 else ''}")
-            self.hard_labels = not prob_cols
-            target = np.array([class_index(h) for h in prob_cols])
-            from .robustness import PERTURBATIONS
+        header, rows = _read_table(self.path)
+        lower = {h.strip().lower(): h for h in header}
+        path_col = next((lower[c] for c in PATH_COLUMNS if c in lower), None)
+        if path_col is None:
+            raise ModelError(f"{self.path}, row 1 (header): no path column (one of {', '.join(PATH_COLUMNS)})")
+        label_col = lower.get("label")
+        pert_col = lower.get("perturbation")
+        status_col = lower.get("status")
+        box_cols = (lower["w"], lower["h"]) if "w" in lower and "h" in lower else None
+        prob_cols = [h for h in header if h not in (path_col, label_col) and class_index(h) is not None]
+        if not prob_cols and not label_col:
+            raise ModelError(f"{self.path}, row 1 (header): needs probability columns named by classes "
+                             f"({', '.join(CLASSES)}) or a label column")
+        used = (path_col, label_col, pert_col, status_col, *(box_cols or ()))
+        ignored = [h for h in header if h not in prob_cols and h not in used]
+        if ignored:
+            self.notes.append(f"columns ignored: {', '.join(ignored[:10])}{' …' if len(ignored) > 10 else ''}")
+        self.hard_labels = not prob_cols
+        target = np.array([class_index(h) for h in prob_cols])
+        from .robustness import PERTURBATIONS
 
-            known = {p.key for p in PERTURBATIONS}
-            tables: dict[str, dict[str, tuple[np.ndarray, float]]] = {"": {}}
-            self._without_prediction: set[str] = set()
-            for row in reader:
-                where = f"{self.path}, row {reader.line_num}"
-                if None in row or any(v is None for v in row.values()):
-                    raise ModelError(f"{where}: expected {len(header)} fields like the header")
-                key = row[path_col].strip()
-                pert = row[pert_col].strip() if pert_col else ""
-                if pert and pert not in known:
-                    raise ModelError(f"{where}: perturbation {pert!r} is not one of {', '.join(sorted(known))} "
-                                     "(empty for the unchanged image)")
-                values = [row[h].strip() for h in prob_cols] if prob_cols else [row[label_col].strip()]
-                if (status_col and row[status_col].strip().lower() not in ("", "ok")) or not any(values):
-                    if not pert:
-                        self._without_prediction.add(key)
-                    continue
-                rows = tables.setdefault(pert, {})
-                area = _box_area(row, box_cols, where)
-                if key in rows and box_cols is None:
-                    raise ModelError(f"{where}: {key!r} has a second prediction"
-                                     + (f" for perturbation {pert!r}" if pert else "")
-                                     + " (several faces per image need box columns w and h)")
-                if key in rows and rows[key][1] >= area:
-                    continue
-                rows[key] = (_probability_row(values, target, where) if prob_cols
-                             else _label_row(values[0], where), area)
+        known = {p.key for p in PERTURBATIONS}
+        tables: dict[str, dict[str, tuple[np.ndarray, float]]] = {"": {}}
+        self._without_prediction: set[str] = set()
+        for where, row in rows:
+            key = row[path_col].strip()
+            pert = row[pert_col].strip() if pert_col else ""
+            if pert and pert not in known:
+                raise ModelError(f"{where}: perturbation {pert!r} is not one of {', '.join(sorted(known))} "
+                                 "(empty for the unchanged image)")
+            values = [row[h].strip() for h in prob_cols] if prob_cols else [row[label_col].strip()]
+            if (status_col and row[status_col].strip().lower() not in ("", "ok")) or not any(values):
+                if not pert:
+                    self._without_prediction.add(key)
+                continue
+            table = tables.setdefault(pert, {})
+            area = _box_area(row, box_cols, where)
+            if key in table and box_cols is None:
+                raise ModelError(f"{where}: {key!r} has a second prediction"
+                                 + (f" for perturbation {pert!r}" if pert else "")
+                                 + " (several faces per image need box columns w and h)")
+            if key in table and table[key][1] >= area:
+                continue
+            table[key] = (_probability_row(values, target, where) if prob_cols
+                         else _label_row(values[0], where), area)
         if not tables[""] and not self._without_prediction:
             raise ModelError(f"{self.path}: no rows for unchanged images")
         self._rows = {k: v for k, (v, _) in tables.pop("").items()}
@@ -358,6 +353,31 @@ def _same_file(key: str, path: Path, base: Path) -> bool:
     return any((b / key).resolve() == target for b in (Path.cwd(), base))
 
 
+def _read_table(path: Path) -> tuple[list[str], list[tuple[str, dict[str, str]]]]:
+    """The header and (where, row) pairs of a CSV or Parquet table, every cell as text ("" when empty)."""
+    if path.suffix.lower() == ".parquet":
+        import pandas as pd
+
+        try:
+            frame = pd.read_parquet(path)
+        except (OSError, ValueError, ImportError) as exc:
+            raise ModelError(f"{path}: cannot read the Parquet table ({exc})") from exc
+        header = [str(c) for c in frame.columns]
+        cells = frame.astype(object).where(frame.notna(), "")
+        return header, [(f"{path}, row {i + 1}", dict(zip(header, map(str, values))))
+                        for i, values in enumerate(cells.itertuples(index=False, name=None))]
+    with open(path, newline="", encoding="utf-8-sig") as f:
+        reader = csv.DictReader(f)
+        header = [h for h in (reader.fieldnames or []) if h is not None]
+        rows = []
+        for row in reader:
+            where = f"{path}, row {reader.line_num}"
+            if None in row or any(v is None for v in row.values()):
+                raise ModelError(f"{where}: expected {len(header)} fields like the header")
+            rows.append((where, row))
+    return header, rows
+
+
 def _box_area(row: dict, box_cols, where: str) -> float:
     if box_cols is None:
         return 0.0
@@ -390,12 +410,12 @@ def _label_row(value: str, where: str) -> np.ndarray:
 
 
 def load_model(spec: str, num_threads: int = 1) -> AuditModel:
-    """``mien``, a ``.json`` ONNX config or a ``.csv`` predictions file."""
+    """``mien``, a ``.json`` ONNX config or a ``.csv`` / ``.parquet`` predictions table."""
     if spec in (None, "", "mien"):
         return MienModel(num_threads=num_threads)
     p = Path(spec)
     if p.suffix.lower() == ".json":
         return OnnxConfigModel(p, num_threads=num_threads)
-    if p.suffix.lower() == ".csv":
+    if p.suffix.lower() in (".csv", ".parquet"):
         return PredictionsModel(p)
-    raise ModelError(f"{spec}: --model is 'mien', an ONNX config (.json) or a predictions file (.csv)")
+    raise ModelError(f"{spec}: --model is 'mien', an ONNX config (.json) or a predictions table (.csv, .parquet)")
