@@ -502,6 +502,18 @@ def test_audit_ferplus_layout_end_to_end(tmp_path):
     assert "cannot show what anyone in the pictures felt" in first
 
 
+def test_audit_steps_run_on_their_own(tmp_path):
+    from mien.audit.result import json_value
+    from mien.audit.run import measure_robustness, score
+
+    ds = load_dataset(ferplus_dataset(tmp_path / "ferplus"))
+    model = OnnxConfigModel(brightness_model(tmp_path))
+    scored = score(ds, model, read_images=False, samples=20)
+    whole = run_audit(ds, model, strata=False, samples=20)
+    assert json_value(scored.headline) == json_value(whole.headline) and scored.correct.all()  # NaN-safe
+    assert measure_robustness(scored, model, samples=20) == whole.robustness
+
+
 def test_card_escapes_hostile_names(tmp_path):
     root = folders_dataset(tmp_path / "<i>x&y")
     ds = load_dataset(root)

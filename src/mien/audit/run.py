@@ -27,7 +27,6 @@ class Scored:
     """The scoring step's output, which the robustness and strata steps reuse: the labelled images
     (``data``), their pixels when they were read, the model's probabilities and the figures."""
 
-    source: AuditDataset
     data: AuditDataset
     images: list[np.ndarray]
     probs: np.ndarray
@@ -118,7 +117,7 @@ def score(ds: AuditDataset, model: AuditModel, *, read_images: bool, seed: int =
     headline = Headline.from_metrics(figures, HARD_LABELS_NOTE if model.hard_labels else None)
     subsets = _subsets(d, probs, ds.has_votes, samples, seed)
     timing["metrics_s"] = time.perf_counter() - t
-    return Scored(ds, d, images, probs, _dataset_info(ds, d, images), _model_info(model), headline, subsets, timing)
+    return Scored(d, images, probs, _dataset_info(ds, d, images), _model_info(model), headline, subsets, timing)
 
 
 def measure_robustness(scored: Scored, model: AuditModel, *, seed: int = 0, samples: int = 1000,
