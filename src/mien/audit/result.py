@@ -82,10 +82,11 @@ class SingleAnnotator:
     accuracy_ci95: tuple[float, float]
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class Headline:
-    """The headline figures (see :func:`metrics.headline`); ``kl``, ``kl_ci95`` and
-    ``single_annotator`` only for a dataset with votes."""
+    """The headline figures (see :func:`metrics.headline`), in the card JSON's order;
+    ``uar_classes_it_can_output`` only for a model that cannot output every class, ``kl``, ``kl_ci95``
+    and ``single_annotator`` only for a dataset with votes."""
 
     images: int
     accuracy: float
@@ -94,6 +95,7 @@ class Headline:
     per_class_images: dict[str, int]
     uar: float
     uar_ci95: tuple[float, float]
+    uar_classes_it_can_output: float | None = None
     confusion: list[list[int]]
     coverage: float
     no_prediction_per_class: dict[str, int]
@@ -103,7 +105,6 @@ class Headline:
     aurc: float
     coverage_at_risk: dict[str, float]
     risk_coverage: dict[str, list[float]]
-    uar_classes_it_can_output: float | None = None
     kl: float | None = None
     kl_ci95: tuple[float, float] | None = None
     single_annotator: SingleAnnotator | None = None
