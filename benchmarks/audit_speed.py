@@ -52,8 +52,8 @@ def main(argv=None) -> int:
     cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else "?"
     print(f"machine: {platform.processor() or platform.machine()}, {os.cpu_count()} CPUs, pinned to {cores} core; "
           f"load average {os.getloadavg()[0]:.2f} at the end")
-    print(f"dataset: {len(ds)} images listed, {result['headline']['images']} scored; model: {model.description}")
-    for k, v in result["timing"].items():
+    print(f"dataset: {len(ds)} images listed, {result.headline.images} scored; model: {model.description}")
+    for k, v in result.timing.items():
         print(f"  {k:>16}: {v:7.2f} s")
     print(f"  {'load + card':>16}: {t_load + t_card:7.2f} s")
     print(f"audit with robustness (12 changes) and strata, one core: {total:.1f} s "

@@ -10,6 +10,7 @@ from pathlib import Path
 
 import cv2
 import numpy as np
+import pandas as pd
 import pytest
 
 from mien.audit import metrics as M
@@ -220,6 +221,20 @@ def test_risk_coverage_and_bootstrap():
     assert lo == pytest.approx(0.3968, abs=1e-3) and hi == pytest.approx(0.8922, abs=1e-3)
 
 
+def test_missing_predictions_count_as_wrong_and_leave_calibration():
+    y = np.array([0, 0, 1, 1])
+    p = onehot([0, 0, 1, 0], 0.9)
+    p[1] = np.nan  # no prediction
+    assert M.top_classes(p).tolist() == [0, -1, 1, 0] and M.answered(p).tolist() == [True, False, True, True]
+    assert M.accuracy(p, y) == pytest.approx(2 / 4)
+    assert M.per_class_recall(p, y)[:2].tolist() == pytest.approx([0.5, 0.5])
+    assert M.confusion_matrix(p, y).sum() == 3 and M.no_prediction_counts(p, y)[0] == 1
+    assert M.ece(p, y) == pytest.approx(abs(2 / 3 - 0.9))  # over the three answered images
+    h = M.headline(p, y, samples=20)
+    assert h["coverage"] == 0.75 and h["no_prediction_per_class"]["neutral"] == 1 and h["accuracy"] == 0.5
+    assert h["risk_coverage"]["coverage"][-1] == 1.0  # the curve is over the answered images
+
+
 # ---- datasets ----------------------------------------------------------------------------------------
 
 def test_ferplus_layout_with_duplicates(tmp_path):
@@ -253,6 +268,37 @@ def test_csv_layouts(tmp_path):
                                         "img/2.png,4,4,0,2\n")
     ds = load_dataset(tmp_path / "votes.csv")
     assert ds.has_votes and ds.labels.tolist() == [1, 3, -1] and ds.votes.shape == (3, 9)
+
+
+def labels_folder(root: Path, label_column: str = "emotion") -> Path:
+    """A crossval-shaped dataset: <root>/labels.csv naming files in <root>/images/, no neutral, no contempt."""
+    rows = [("a.png", "happy", 220), ("b.png", "sadness", 30), ("c.png", "surprised", 200), ("d.png", "sad", 40)]
+    for i, (name, _, level) in enumerate(rows):
+        face_png(root / "images" / name, level, i)
+    with open(root / "labels.csv", "w", newline="") as f:
+        w = csv.writer(f)
+        w.writerow(["image", label_column, "subject", "AU12"])
+        w.writerows([(name, label, "S1", 0) for name, label, _ in rows])
+    return root
+
+
+def test_labels_csv_folder_like_crossval(tmp_path):
+    ds = load_dataset(labels_folder(tmp_path / "ckplus_like"))
+    assert ds.layout == "csv" and ds.name == "ckplus_like" and not ds.has_votes
+    assert ds.labels.tolist() == [1, 3, 2, 3] and ds.paths[0] == tmp_path / "ckplus_like" / "images" / "a.png"
+    result = run_audit(ds, OnnxConfigModel(brightness_model(tmp_path)), robustness=False, strata=False, samples=20)
+    assert result.dataset.classes_absent == ["neutral", "anger", "disgust", "fear", "contempt"]
+    assert result.headline.uar == pytest.approx((1 + 0 + 1) / 3)  # over happiness, surprise, sadness only
+    assert "No scored image is labelled neutral, anger" in to_markdown(result)
+    assert any("No image is labelled neutral" in b for b in result.breaks)
+    jaffe_like = labels_folder(tmp_path / "jaffe_like", "posed_expression")
+    assert load_dataset(jaffe_like).labels.tolist() == [1, 3, 2, 3]
+    (jaffe_like / "labels.csv").write_text("image,emotion,label\na.png,happy,sad\n")
+    with pytest.raises(DatasetError, match="several label columns"):
+        load_dataset(jaffe_like)
+    assert load_dataset(jaffe_like, label_column="label").labels.tolist() == [3]
+    with pytest.raises(DatasetError, match="no column 'mood'"):
+        load_dataset(jaffe_like, label_column="mood")
 
 
 @pytest.mark.parametrize("case, content, message", [
@@ -299,7 +345,10 @@ def test_folders_unknown_class_and_empty(tmp_path):
         load_dataset(tmp_path / "missing")
     (tmp_path / "c" / "happy").mkdir(parents=True)
     (tmp_path / "c" / "happy" / "broken.png").write_bytes(b"not a png")
-    with pytest.raises(DatasetError, match=r"broken\.png: not a readable image"):
+    with pytest.raises(DatasetError, match=r"broken\.png: not an image file"):
+        load_images(load_dataset(tmp_path / "c"))
+    cv2.imwrite(str(tmp_path / "c" / "happy" / "broken.png"), np.zeros((10, 10), np.uint8))
+    with pytest.raises(DatasetError, match=r"broken\.png: image is 10x10 pixels"):  # mien's one reader, its limits
         load_images(load_dataset(tmp_path / "c"))
 
 
@@ -356,8 +405,10 @@ def test_predictions_csv_model(tmp_path):
     assert not m.can_run and m.classes_out == (1, 3, 4) and any("box_x" in n for n in m.notes)
     p = m.predict([], ["happy/h0.png", "x.png"])  # matched by relative path, then by unique file name
     assert p.argmax(1).tolist() == [1, 3]
-    with pytest.raises(ModelError, match=r"no prediction for 1 of 2 .* 'other\.png'"):
-        m.predict([], ["happy/h0.png", "other.png"])
+    p = m.predict([], ["happy/h0.png", "other.png"])  # a skipped image has no prediction: a row of NaN
+    assert p[0].argmax() == 1 and np.isnan(p[1]).all() and M.top_classes(p).tolist() == [1, -1]
+    with pytest.raises(ModelError, match=r"no prediction for any of the 2 dataset images .* 'a\.png'"):
+        m.predict([], ["a.png", "b.png"])  # nothing matches: most likely the wrong file
     labels = tmp_path / "labels.csv"
     labels.write_text("image,label\na.png,happiness\nb.png,surprised\n")
     m = PredictionsModel(labels)
@@ -380,6 +431,50 @@ def test_predictions_csv_malformed(tmp_path, content, message):
     assert str(preds) in str(err.value) and message in str(err.value)
 
 
+def analyze_table(path: Path, root: Path) -> Path:
+    """A table shaped like `mien analyze` writes: one row per face, a no_face and an error row."""
+    cols = ["source", "frame", "face", "status", "error", "x", "y", "w", "h", "score", "AU12_l",
+            *[f"perceived_{c}" for c in M.CLASSES], "perceived_top", "perceived_top_p"]
+    def row(src, face, status, w, top):
+        probs = [""] * 8 if top is None else [0.93 if k == top else 0.01 for k in range(8)]
+        return [str(root / src), 0, face, status, "", 1, 1, w, w, 0.9, 0.1, *probs,
+                "" if top is None else M.CLASSES[top], "" if top is None else 0.93]
+    rows = [row("happy/h0.png", 0, "ok", 40, 3), row("happy/h0.png", 1, "ok", 80, 1),  # the larger face: happiness
+            row("happy/h1.png", "", "no_face", "", None), row("happy/h2.png", "", "error", "", None),
+            row("sadness/s0.png", 0, "ok", 50, 3)]
+    with open(path, "w", newline="") as f:
+        w = csv.writer(f)
+        w.writerow(cols)
+        w.writerows(rows)
+    return path
+
+
+def test_mien_analyze_table_as_predictions(tmp_path):
+    root = folders_dataset(tmp_path / "faces")
+    ds = load_dataset(root)
+    model = PredictionsModel(analyze_table(tmp_path / "faces.csv", root))
+    assert "2 images with a prediction, 2 without" in model.description
+    assert model.notes == ["columns ignored: frame, face, error, x, y, score, AU12_l, perceived_top, perceived_top_p"]
+    p = model.predict([], ds.names, ds.paths)
+    found = {n: M.top_classes(p[i:i + 1])[0] for i, n in enumerate(ds.names)}
+    assert found["happy/h0.png"] == 1 and found["sadness/s0.png"] == 3
+    assert found["happy/h1.png"] == -1 and found["happy/h2.png"] == -1 and found["happy/h3.png"] == -1
+    result = run_audit(ds, model, robustness=True, strata=False, samples=20)
+    h = result.headline
+    assert h.coverage == pytest.approx(2 / 10) and h.accuracy == pytest.approx(2 / 10)
+    assert h.no_prediction_per_class["happiness"] == 3 and h.images_without_prediction == 8
+    assert result.robustness.skipped and "coverage 20.0%" in " ".join(result.breaks)
+    assert "with a prediction for 20.0% of the images" in to_markdown(result)
+    table = pd.read_csv(tmp_path / "faces.csv")
+    table.to_parquet(tmp_path / "faces.parquet")  # `mien analyze -o faces.parquet` is read the same way
+    from_parquet = load_model(str(tmp_path / "faces.parquet")).predict([], ds.names, ds.paths)
+    assert np.array_equal(from_parquet, p, equal_nan=True)
+    two = tmp_path / "two.csv"
+    two.write_text("path,happy,sad\na.png,0.5,0.5\na.png,0.9,0.1\n")
+    with pytest.raises(ModelError, match="several faces per image need box columns"):
+        PredictionsModel(two)
+
+
 def test_load_model_rejects_other_files(tmp_path):
     with pytest.raises(ModelError, match="--model is"):
         load_model(str(tmp_path / "model.onnx"))
@@ -390,18 +485,33 @@ def test_load_model_rejects_other_files(tmp_path):
 def test_audit_ferplus_layout_end_to_end(tmp_path):
     ds = load_dataset(ferplus_dataset(tmp_path / "ferplus"))
     result = run_audit(ds, OnnxConfigModel(brightness_model(tmp_path)), strata=False, samples=50)
-    h = result["headline"]
-    assert h["images"] == 5 and h["accuracy"] == 1.0 and result["dataset"]["left_out_no_majority"] == 1
-    assert h["single_annotator"]["images"] == 5 and "kl" in h
-    assert result["model"]["classes_missing"] == ["contempt"]
-    assert result["subsets"]["without_duplicates"]["images"] == 4
-    assert result["subsets"]["one_per_duplicate_group"]["images"] == 4
-    assert [r["key"] for r in result["robustness"]["rows"]][:2] == ["flip", "rotate_plus10"]
+    h = result.headline
+    assert h.images == 5 and h.accuracy == 1.0 and result.dataset.left_out_no_majority == 1
+    assert h.single_annotator.images == 5 and h.kl is not None and h.coverage == 1.0
+    assert result.model.classes_missing == ["contempt"]
+    assert result.subsets["without_duplicates"].images == 4
+    assert result.subsets["one_per_duplicate_group"].images == 4
+    assert [r.key for r in result.robustness.rows][:2] == ["flip", "rotate_plus10"]
     paths = write_card(result, tmp_path / "card")
     data = json.loads(paths["json"].read_text())
-    assert data["headline"]["accuracy"] == 1.0 and "_per_image" not in data
+    assert data == json.loads(json.dumps(result.to_dict()))
+    assert data["headline"]["accuracy"] == 1.0 and "per_image" not in data and "other_datasets" not in data
+    assert data["robustness"]["rows"][0]["key"] == "flip" and set(data["strata"]) == {"skipped"}
+    assert len(pd.read_csv(paths["predictions"])) == 5
     first = paths["md"].read_text().split("\n\n")[1]
     assert "cannot show what anyone in the pictures felt" in first
+
+
+def test_audit_steps_run_on_their_own(tmp_path):
+    from mien.audit.result import json_value
+    from mien.audit.run import measure_robustness, score
+
+    ds = load_dataset(ferplus_dataset(tmp_path / "ferplus"))
+    model = OnnxConfigModel(brightness_model(tmp_path))
+    scored = score(ds, model, read_images=False, samples=20)
+    whole = run_audit(ds, model, strata=False, samples=20)
+    assert json_value(scored.headline) == json_value(whole.headline) and scored.correct.all()  # NaN-safe
+    assert measure_robustness(scored, model, samples=20) == whole.robustness
 
 
 def test_card_escapes_hostile_names(tmp_path):
@@ -425,10 +535,10 @@ def test_audit_predictions_csv_and_strata(tmp_path):
         for n in ds.names:
             w.writerow([n, "happy"])
     result = run_audit(ds, load_model(str(preds)), strata=True, samples=20)
-    assert "skipped" in result["robustness"] and result["headline"]["calibration_note"]
-    groups = result["strata"]["groups"]
-    assert sum(r["images"] for r in groups["mien quality check"]) == len(ds)
-    assert result["headline"]["accuracy"] == pytest.approx(4 / 10)
+    assert result.robustness.skipped and result.robustness.rows is None and result.headline.calibration_note
+    groups = result.strata.groups
+    assert sum(r.images for r in groups["mien quality check"]) == len(ds)
+    assert result.headline.accuracy == pytest.approx(4 / 10)
 
 
 def test_predictions_csv_with_changed_images_matches_running_the_model(tmp_path):
@@ -447,10 +557,10 @@ def test_predictions_csv_with_changed_images_matches_running_the_model(tmp_path)
                 w.writerow([n, key, *row])
     (tmp_path / "tool.json").write_text(json.dumps({"name": "tool", "perturbation_seed": 3}))
     via_csv = run_audit(ds, load_model(str(preds)), strata=False, samples=20, seed=3)
-    assert via_csv["robustness"]["rows"] == direct["robustness"]["rows"]
-    assert "seed 3" in via_csv["robustness"]["note"] and via_csv["model"]["name"] == "tool"
+    assert via_csv.robustness.rows == direct.robustness.rows
+    assert "seed 3" in via_csv.robustness.note and via_csv.model.name == "tool"
     other_seed = run_audit(ds, load_model(str(preds)), strata=False, samples=20, seed=0)
-    assert "seed" in other_seed["robustness"]["skipped"]
+    assert "seed" in other_seed.robustness.skipped
     bad = tmp_path / "bad.csv"
     bad.write_text("path,perturbation,happy\na.png,,1\na.png,twirl,1\n")
     with pytest.raises(ModelError, match=r"bad\.csv, row 3: perturbation 'twirl'"):
@@ -473,11 +583,32 @@ def test_cli(tmp_path, capsys):
     assert {p.name for p in out.iterdir()} == {"card.html", "card.md", "card.json", "predictions.csv"}
     assert json.loads((out / "card.json").read_text())["headline"]["images"] == 6
     again = run_cli(["audit", str(root), "--model", str(out / "predictions.csv"), "-o", str(tmp_path / "o2"),
-                     "--no-strata", "--bootstrap", "20"])  # mien's own predictions.csv can be audited
-    assert again == 2 and "no prediction for 4 of 10" in capsys.readouterr().err
+                     "--no-strata", "--bootstrap", "20"])  # the audit's own predictions.csv, for 6 of 10 images
+    card = json.loads((tmp_path / "o2" / "card.json").read_text())
+    assert again == 0 and card["headline"]["coverage"] == pytest.approx(0.6)
+    assert sum(card["headline"]["no_prediction_per_class"].values()) == 4
     (tmp_path / "bad.csv").write_text("path,label\nnope.png,happy\n")
     assert run_cli(["audit", str(tmp_path / "bad.csv"), "-o", str(tmp_path / "o3")]) == 2
     assert "bad.csv, row 2: image" in capsys.readouterr().err
+
+
+def test_cli_several_datasets_compares_them(tmp_path, capsys):
+    first = folders_dataset(tmp_path / "faces")
+    second = labels_folder(tmp_path / "posed")
+    third = labels_folder(tmp_path / "other" / "posed")  # same name: its own folder
+    out = tmp_path / "out"
+    code = run_cli(["audit", str(first), str(second), str(third), "--model", str(brightness_model(tmp_path)),
+                    "-o", str(out), "--no-strata", "--no-robustness", "--bootstrap", "20"])
+    assert code == 0, capsys.readouterr().err
+    assert {p.name for p in out.iterdir()} == {"faces", "posed", "posed_2", "comparison.html", "comparison.md",
+                                              "comparison.json"}
+    card = json.loads((out / "posed" / "card.json").read_text())
+    names = [r["dataset"] for r in card["other_datasets"]]
+    assert names == ["faces", "posed", "posed"] and card["other_datasets"][1]["classes_absent"][0] == "neutral"
+    assert "How it holds on other datasets" in (out / "faces" / "card.md").read_text()
+    comparison = json.loads((out / "comparison.json").read_text())
+    assert [r["accuracy"] for r in comparison["datasets"]] == [r["accuracy"] for r in card["other_datasets"]]
+    assert 'href="posed_2/card.html"' in (out / "comparison.html").read_text()
 
 
 def _chromium() -> str | None:

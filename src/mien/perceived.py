@@ -21,7 +21,7 @@ import numpy as np
 
 from .errors import InputError
 from .mesh import check_meshes, eye_centres
-from .runtime import REPAIR_HINT, ModelFileError, models_dir, verified_model_path
+from .runtime import REPAIR_HINT, ModelFileError, models_dir, onnx_session, verified_model_path
 
 CLASSES = ("neutral", "happiness", "surprise", "sadness", "anger", "disgust", "fear", "contempt")
 UNCERTAIN = "uncertain"
@@ -110,16 +110,10 @@ class PerceivedModel:
     """The shipped perceived-expression model; create once, call on many batches of faces."""
 
     def __init__(self, num_threads: int = 1, threshold: float | None = None, temperature: float | None = None):
-        import onnxruntime as ort
-
         card = model_card()
         self.temperature = float(card["temperature"] if temperature is None else temperature)
         self.threshold = float(card["abstain_threshold"] if threshold is None else threshold)
-        so = ort.SessionOptions()
-        so.intra_op_num_threads = num_threads
-        so.inter_op_num_threads = 1
-        so.log_severity_level = 3
-        self._session = ort.InferenceSession(str(verified_model_path(MODEL_NAME)), so, providers=["CPUExecutionProvider"])
+        self._session = onnx_session(verified_model_path(MODEL_NAME), num_threads)
         self._input = self._session.get_inputs()[0].name
 
     def logits(self, faces: np.ndarray) -> np.ndarray:

@@ -77,6 +77,17 @@ def _native_stderr_silenced():
             os.close(saved)
 
 
+def onnx_session(path: str | Path, num_threads: int = 1):
+    """An ONNX Runtime CPU session on ``num_threads`` threads, with its own log kept quiet."""
+    import onnxruntime as ort
+
+    options = ort.SessionOptions()
+    options.intra_op_num_threads = num_threads
+    options.inter_op_num_threads = 1
+    options.log_severity_level = 3
+    return ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
+
+
 class TFLiteModel:
     """One LiteRT interpreter with a single float32 input, run on one thread by default."""
 

@@ -1,4 +1,5 @@
-"""The validity card: one audit result as JSON, Markdown and a self-contained HTML page.
+"""The validity card: one audit result (:class:`~mien.audit.result.AuditResult`) as JSON, Markdown
+and a self-contained HTML page; and, for a run over several datasets, a comparison page.
 
 The HTML has inline SVG plots and an inline style sheet, no scripts and no external resources (its
 Content-Security-Policy forbids both). Every string that comes from the dataset, the model or the
@@ -15,28 +16,13 @@ import numpy as np
 
 from ..results import atomic_path
 from .metrics import CLASSES
+from .result import AuditResult, ComparisonRow, json_value
 
 
 # ---- JSON ----------------------------------------------------------------------------------------------
 
-def _clean(x):
-    if isinstance(x, dict):
-        return {str(k): _clean(v) for k, v in x.items() if not str(k).startswith("_")}
-    if isinstance(x, (list, tuple)):
-        return [_clean(v) for v in x]
-    if isinstance(x, np.ndarray):
-        return _clean(x.tolist())
-    if isinstance(x, (np.bool_, bool)):
-        return bool(x)
-    if isinstance(x, (np.integer,)):
-        return int(x)
-    if isinstance(x, (float, np.floating)):
-        return None if not math.isfinite(float(x)) else round(float(x), 6)
-    return x
-
-
-def to_json(result: dict) -> str:
-    return json.dumps(_clean(result), indent=1, ensure_ascii=False, allow_nan=False) + "\n"
+def to_json(result: AuditResult) -> str:
+    return json.dumps(result.to_dict(), indent=1, ensure_ascii=False, allow_nan=False) + "\n"
 
 
 # ---- words ---------------------------------------------------------------------------------------------
@@ -57,18 +43,16 @@ def _num(x, digits: int = 3) -> str:
     return "n/a" if x is None or not math.isfinite(x) else f"{x:.{digits}f}"
 
 
-def meaning(result: dict) -> str:
+def meaning(result: AuditResult) -> str:
     """The card's first paragraph (plain text; escape it where it is written)."""
-    d, m, h = result["dataset"], result["model"], result["headline"]
-    if d["has_votes"]:
-        who = (f"the label that most of the (about {d['votes_per_image_median']:.0f}) people who looked at each picture "
+    d, m, h = result.dataset, result.model, result.headline
+    if d.has_votes:
+        who = (f"the label that most of the (about {d.votes_per_image_median:.0f}) people who looked at each picture "
                f"chose")
     else:
         who = "the one label that the dataset gives each picture"
-    text = (f"This card shows how often the model “{m['name']}” picks {who}, for {h['images']} face images of "
-            f"“{d['name']}”")
-    base = h.get("single_annotator")
-    if base:
+    text = f"This card shows how often the model “{m.name}” picks {who}, for {h.images} face images of “{d.name}”"
+    if h.single_annotator:
         text += ", and how often a single one of those people agrees with the others"
     text += (". These numbers measure agreement with what observers said about how a face looks. They cannot show "
              "what anyone in the pictures felt: neither the model nor the observers know that, and a face that most "
@@ -78,45 +62,111 @@ def meaning(result: dict) -> str:
     return text
 
 
-def summary(result: dict) -> str:
-    h = result["headline"]
-    s = f"Agreement with the crowd majority: {_pct(h['accuracy'])}"
-    if _ci(h.get("accuracy_ci95")):
-        s += f" (95% interval {_ci(h['accuracy_ci95'])})"
-    base = h.get("single_annotator")
-    if base:
-        s += (f"; one human annotator against the majority of the others: {_pct(base['accuracy'])} "
-              f"({_ci(base['accuracy_ci95'])})")
+def _label_kind(result: AuditResult) -> str:
+    """What the model is compared with: the crowd majority (votes) or the dataset's one label."""
+    return "crowd majority" if result.dataset.has_votes else "dataset's label"
+
+
+def _reference(result: AuditResult) -> str:
+    return f"the {_label_kind(result)}"
+
+
+def summary(result: AuditResult) -> str:
+    h = result.headline
+    s = f"Agreement with {_reference(result)}: {_pct(h.accuracy)}"
+    if _ci(h.accuracy_ci95):
+        s += f" (95% interval {_ci(h.accuracy_ci95)})"
+    if h.coverage < 1:
+        s += f", with a prediction for {_pct(h.coverage)} of the images (the others count as wrong)"
+    if h.single_annotator:
+        s += (f"; one human annotator against the majority of the others: {_pct(h.single_annotator.accuracy)} "
+              f"({_ci(h.single_annotator.accuracy_ci95)})")
     return s + "."
 
 
-def _rows_headline(result: dict) -> list[tuple[str, str, str, str]]:
+def absent_classes_note(result: AuditResult) -> str:
+    """What a dataset without some classes (e.g. no neutral, no contempt) changes; empty if none."""
+    absent = result.dataset.classes_absent
+    if not absent:
+        return ""
+    present = len(CLASSES) - len(absent)
+    return (f"No scored image is labelled {', '.join(absent)}: per-class recall and UAR are over the {present} "
+            f"classes present. The model can still answer {', '.join(absent)}; such answers count as wrong.")
+
+
+def _rows_headline(result: AuditResult) -> list[tuple[str, str, str, str]]:
     """(what, model, 95% interval, single annotator)."""
-    h = result["headline"]
-    base = h.get("single_annotator") or {}
-    rows = [("accuracy vs crowd majority", _pct(h["accuracy"]), _ci(h["accuracy_ci95"]), _pct(base.get("accuracy"))),
-            ("unweighted average recall (UAR)", _pct(h["uar"]), _ci(h["uar_ci95"]), _pct(base.get("uar")))]
-    if "uar_classes_it_can_output" in h:
-        rows.append(("UAR over the classes the model can output", _pct(h["uar_classes_it_can_output"]), "", ""))
-    if "kl" in h:
-        rows.append(("KL(crowd ‖ model), nats, lower is better", _num(h["kl"]),
-                     f"{_num(h['kl_ci95'][0])}–{_num(h['kl_ci95'][1])}", ""))
-    rows.append(("expected calibration error (ECE, 10 bins)", _pct(h["ece"]), _ci(h["ece_ci95"]), ""))
-    rows.append(("area under risk–coverage (AURC), lower is better", _num(h["aurc"]), "", ""))
-    for r, c in h["coverage_at_risk"].items():
+    h = result.headline
+    base = h.single_annotator
+    rows = [(f"accuracy vs {_reference(result)}", _pct(h.accuracy), _ci(h.accuracy_ci95), _pct(base and base.accuracy)),
+            ("unweighted average recall (UAR)", _pct(h.uar), _ci(h.uar_ci95), _pct(base and base.uar))]
+    if h.uar_classes_it_can_output is not None:
+        rows.append(("UAR over the classes the model can output", _pct(h.uar_classes_it_can_output), "", ""))
+    if h.coverage < 1:
+        rows.append(("images with a prediction (coverage)", _pct(h.coverage), "", ""))
+    if h.kl is not None:
+        rows.append(("KL(crowd ‖ model), nats, lower is better", _num(h.kl), f"{_num(h.kl_ci95[0])}–{_num(h.kl_ci95[1])}", ""))
+    rows.append(("expected calibration error (ECE, 10 bins)", _pct(h.ece), _ci(h.ece_ci95), ""))
+    rows.append(("area under risk–coverage (AURC), lower is better", _num(h.aurc), "", ""))
+    for r, c in h.coverage_at_risk.items():
         rows.append((f"share answered with error ≤ {float(r):.0%}", _pct(c), "", ""))
-    rows.append(("images scored", str(h["images"]), "", str(base.get("images", ""))))
+    rows.append(("images scored", str(h.images), "", str(base.images) if base else ""))
     return rows
 
 
-def _subset_rows(result: dict) -> list[tuple[str, ...]]:
-    h = result["headline"]
-    rows = [("all images scored", str(h["images"]), _pct(h["accuracy"]), _ci(h["accuracy_ci95"]), _pct(h["uar"]),
-             _num(h.get("kl", float("nan"))), _pct((h.get("single_annotator") or {}).get("accuracy")))]
-    for s in result["subsets"].values():
-        rows.append((s["what"], str(s["images"]), _pct(s["accuracy"]), _ci(s["accuracy_ci95"]), _pct(s["uar"]),
-                     _num(s.get("kl", float("nan"))), _pct(s.get("single_annotator_accuracy"))))
+def _subset_rows(result: AuditResult) -> list[tuple[str, ...]]:
+    h = result.headline
+    base = h.single_annotator
+    rows = [("all images scored", str(h.images), _pct(h.accuracy), _ci(h.accuracy_ci95), _pct(h.uar),
+             _num(h.kl), _pct(base and base.accuracy))]
+    for s in result.subsets.values():
+        rows.append((s.what, str(s.images), _pct(s.accuracy), _ci(s.accuracy_ci95), _pct(s.uar), _num(s.kl),
+                     _pct(s.single_annotator_accuracy)))
     return rows
+
+
+def _per_class_rows(result: AuditResult) -> list[tuple[str, ...]]:
+    h = result.headline
+    base = h.single_annotator.per_class_recall if h.single_annotator else {}
+    return [(c, str(h.per_class_images[c]), _pct(h.per_class_recall[c]), _pct(base.get(c))) for c in CLASSES]
+
+
+def _robustness_rows(result: AuditResult) -> list[tuple[str, ...]]:
+    return [(r.label, _pct(r.accuracy), _pct(r.drop), _ci(r.drop_ci95), _pct(r.changed))
+            for r in result.robustness.rows or []]
+
+
+def _data_and_model(result: AuditResult) -> list[str]:
+    """The card's closing list (plain text)."""
+    d, m = result.dataset, result.model
+    out = [f"Protocol: {result.protocol}",
+           f"Dataset: {d.path} ({d.layout} layout), {d.images_listed} images listed, {d.images_scored} scored, "
+           f"{d.left_out_no_majority} left out without a majority label.",
+           f"Model: {m.description}. Classes it can output: {', '.join(m.classes_out)}."]
+    if m.classes_missing:
+        out.append(f"Classes it cannot output (counted as wrong when the crowd chose them): {', '.join(m.classes_missing)}.")
+    out += d.notes + m.notes + ([d.duplicates] if d.duplicates else [])
+    out.append(f"mien {result.mien_version}, seed {result.seed}, {result.bootstrap_samples} bootstrap resamples; "
+               "see mien's docs/audit.md for what each metric means.")
+    return out
+
+
+COMPARISON_TITLE = "How it holds on other datasets"
+COMPARISON_HEADER = ("dataset", "labels", "classes absent", "images", "accuracy", "UAR", "ECE",
+                     "images with a prediction", "no face found by mien")
+COMPARISON_TEXT = (
+    "The same model and settings on each dataset of this run. Labels differ in kind between datasets (a crowd "
+    "majority, one annotator's label, or the expression a person was asked to pose), so a gap between rows mixes "
+    "the model's dependence on the data with the labels' own differences. UAR is over the classes each dataset "
+    "has. “No face found by mien” counts images where mien's own face measurement (the strata) found no face; "
+    "it does not change the model's predictions.")
+
+
+def comparison_rows(rows: list[ComparisonRow]) -> list[tuple[str, ...]]:
+    return [(r.dataset, "crowd votes" if r.has_votes else "one label", ", ".join(r.classes_absent) or "none",
+             str(r.images), _pct(r.accuracy), _pct(r.uar), _num(r.ece),
+             f"{_pct(r.coverage)} ({r.without_prediction} without)" if r.without_prediction else _pct(r.coverage),
+             "n/a" if r.no_face is None else str(r.no_face)) for r in rows]
 
 
 CANNOT = (
@@ -149,59 +199,53 @@ def _md_table(header, rows) -> str:
     return "\n".join(out)
 
 
-def to_markdown(result: dict) -> str:
-    d, m, h = result["dataset"], result["model"], result["headline"]
-    parts = [f"# Validity card: {md_escape(m['name'])} on {md_escape(d['name'])}", "", md_escape(meaning(result)), "",
+
+def to_markdown(result: AuditResult) -> str:
+    d, m, h = result.dataset, result.model, result.headline
+    parts = [f"# Validity card: {md_escape(m.name)} on {md_escape(d.name)}", "", md_escape(meaning(result)), "",
              md_escape(summary(result)), "", "## Headline", "",
              _md_table(("what", "model", "95% interval", "single annotator"), _rows_headline(result)), ""]
-    if h.get("calibration_note"):
-        parts += [md_escape(h["calibration_note"]), ""]
-    parts += ["## Per class", "", _md_table(
-        ("crowd label", "images", "model recall", "single annotator"),
-        [(c, str(h["per_class_images"][c]), _pct(h["per_class_recall"][c]),
-          _pct((h.get("single_annotator") or {}).get("per_class_recall", {}).get(c))) for c in CLASSES]), ""]
-    cm = h["confusion"]
-    parts += ["## Confusion matrix (rows: crowd majority, columns: model)", "",
-              _md_table(("",) + CLASSES, [(c,) + tuple(str(v) for v in row) for c, row in zip(CLASSES, cm)]), ""]
-    if result["subsets"]:
+    for note in (h.calibration_note, absent_classes_note(result)):
+        if note:
+            parts += [md_escape(note), ""]
+    parts += ["## Per class", "", _md_table(("crowd label", "images", "model recall", "single annotator"),
+                                            _per_class_rows(result)), ""]
+    parts += [f"## Confusion matrix (rows: {_label_kind(result)}, columns: model)", "",
+              _md_table(("",) + CLASSES, [(c,) + tuple(str(v) for v in row) for c, row in zip(CLASSES, h.confusion)]), ""]
+    if h.images_without_prediction:
+        parts += [md_escape(f"Not in the matrix: {h.images_without_prediction} images without a prediction ("
+                            + ", ".join(f"{c} {n}" for c, n in h.no_prediction_per_class.items() if n) + ")."), ""]
+    if result.subsets:
         parts += ["## With and without duplicates", "", _md_table(
             ("images", "n", "accuracy", "95% interval", "UAR", "KL", "single annotator"), _subset_rows(result)), ""]
+    if result.other_datasets:
+        parts += [f"## {COMPARISON_TITLE}", "", md_escape(COMPARISON_TEXT), "",
+                  _md_table(COMPARISON_HEADER, comparison_rows(result.other_datasets)), ""]
     parts += ["## Robustness", ""]
-    rob = result["robustness"]
-    if rob.get("rows"):
-        if rob.get("note"):
-            parts += [f"Robustness {md_escape(rob['note'])}.", ""]
+    rob = result.robustness
+    if rob.rows:
+        if rob.note:
+            parts += [f"Robustness {md_escape(rob.note)}.", ""]
         parts += [_md_table(("change", "accuracy", "drop", "95% interval of drop", "predictions changed"),
-                            [(r["label"], _pct(r["accuracy"]), _pct(r["drop"]), _ci(r["drop_ci95"]), _pct(r["changed"]))
-                             for r in rob["rows"]]), ""]
+                            _robustness_rows(result)), ""]
     else:
-        parts += [f"Not measured: {md_escape(rob.get('skipped', 'no predictions for changed images'))}.", ""]
+        parts += [f"Not measured: {md_escape(rob.skipped or 'no predictions for changed images')}.", ""]
     parts += ["## Strata (mien's measurements of the same images)", ""]
-    st = result["strata"]
-    if "groups" in st:
-        for g, rows in st["groups"].items():
+    st = result.strata
+    if st.groups is not None:
+        for g, rows in st.groups.items():
             parts += [f"**{md_escape(g)}**", "", _md_table(
                 ("bin", "images", "accuracy", "95% interval"),
-                [(r["bin"], str(r["images"]), _pct(r["accuracy"]), _ci(r["ci95"])) for r in rows]), ""]
+                [(r.bin, str(r.images), _pct(r.accuracy), _ci(r.ci95)) for r in rows]), ""]
     else:
-        parts += [f"Not measured: {md_escape(st['skipped'])}.", ""]
-    parts += ["## Where it breaks", ""] + [f"- {md_escape(s)}" for s in result["breaks"]] + [""]
+        parts += [f"Not measured: {md_escape(st.skipped)}.", ""]
+    parts += ["## Where it breaks", ""] + [f"- {md_escape(s)}" for s in result.breaks] + [""]
     parts += ["## What these numbers cannot mean", ""] + [f"- {md_escape(s)}" for s in CANNOT] + [""]
-    if result["examples"]:
+    if result.examples:
         parts += ["## Most confident disagreements", "", _md_table(
             ("image", "crowd", "model", "model's probability"),
-            [(e["image"], e["crowd"], e["model"], _pct(e["model_p"])) for e in result["examples"]]), ""]
-    parts += ["## Data and model", "", f"- Protocol: {md_escape(result['protocol'])}",
-              f"- Dataset: {md_escape(d['path'])} ({md_escape(d['layout'])} layout), {d['images_listed']} images listed, "
-              f"{d['images_scored']} scored, {d['left_out_no_majority']} left out without a majority label.",
-              f"- Model: {md_escape(m['description'])}. Classes it can output: {md_escape(', '.join(m['classes_out']))}."]
-    if m["classes_missing"]:
-        parts.append(f"- Classes it cannot output (counted as wrong when the crowd chose them): "
-                     f"{md_escape(', '.join(m['classes_missing']))}.")
-    for note in d["notes"] + m["notes"] + ([d["duplicates"]] if d["duplicates"] else []):
-        parts.append(f"- {md_escape(note)}")
-    parts += [f"- mien {md_escape(result['mien_version'])}, seed {result['seed']}, {result['bootstrap_samples']} "
-              f"bootstrap resamples; see docs/audit.md for what each metric means.", ""]
+            [(e.image, e.crowd, e.model, _pct(e.model_p)) for e in result.examples]), ""]
+    parts += ["## Data and model", ""] + [f"- {md_escape(s)}" for s in _data_and_model(result)] + [""]
     return "\n".join(parts)
 
 
@@ -324,7 +368,7 @@ def svg_bars(items: list[tuple[str, float, float | None, tuple | None]], title: 
     return _svg(left + w + 20, top + h + 64, s + legend, title)
 
 
-def svg_confusion(cm: list[list[int]]) -> str:
+def svg_confusion(cm: list[list[int]], rows_label: str = "crowd majority") -> str:
     a = np.asarray(cm, float)
     rows = a.sum(1, keepdims=True)
     share = np.divide(a, rows, out=np.zeros_like(a), where=rows > 0)
@@ -346,11 +390,10 @@ def svg_confusion(cm: list[list[int]]) -> str:
                 s += f'<text x="{left + j * cell + cell / 2}" y="{y + cell / 2 + 4}" font-size="10" text-anchor="middle" fill="{colour}">{int(a[i, j])}</text>'
     s += f'<text x="{left + 4 * cell}" y="{top + 8 * cell + 20}" font-size="12" text-anchor="middle">model\'s top class (colour: share of the row)</text>'
     s += (f'<text x="14" y="{top + 4 * cell}" font-size="12" text-anchor="middle" '
-          f'transform="rotate(-90 14 {top + 4 * cell})">crowd majority</text>')
+          f'transform="rotate(-90 14 {top + 4 * cell})">{E(rows_label)}</text>')
     return _svg(left + 8 * cell + 20, top + 8 * cell + 32, s, "Confusion matrix")
 
 
-# ---- HTML ----------------------------------------------------------------------------------------------
 
 CSS = """
 body{font-family:system-ui,-apple-system,Segoe UI,Roboto,sans-serif;max-width:1180px;margin:24px auto;padding:0 16px;color:#1a202c;line-height:1.45}
@@ -375,84 +418,8 @@ def _fig(svg: str, caption: str) -> str:
     return f'<div class="fig">{svg}<p>{E(caption)}</p></div>'
 
 
-def to_html(result: dict) -> str:
-    d, m, h = result["dataset"], result["model"], result["headline"]
-    base = h.get("single_annotator") or {}
-    title = f"Validity card: {m['name']} on {d['name']}"
-    body = [f"<h1>{E(title)}</h1>", f'<p class="lead">{E(meaning(result))}</p>', f'<p class="big">{E(summary(result))}</p>']
-    body += ["<h2>Headline</h2>", _table(("what", "model", "95% interval", "single annotator"), _rows_headline(result))]
-    if h.get("calibration_note"):
-        body.append(f"<p>{E(h['calibration_note'])}</p>")
-    recall_items = [(f"{c} ({h['per_class_images'][c]})", h["per_class_recall"][c],
-                     base.get("per_class_recall", {}).get(c), None) for c in CLASSES]
-    body += ["<h2>Per class and confusions</h2>", '<div class="row">',
-             _fig(svg_bars(recall_items, "Recall per crowd label", "recall",
-                           second_label="single annotator" if base else ""),
-                  "Blue: the model's recall for each crowd label (images in brackets). Red tick: the expected recall of "
-                  "one annotator against the majority of the others." if base else
-                  "The model's recall for each label (images in brackets)."),
-             _fig(svg_confusion(h["confusion"]), "Rows: what the crowd majority chose; columns: the model's top class."),
-             "</div>"]
-    body += ["<h2>Calibration and abstention</h2>", '<div class="row">',
-             _fig(svg_reliability(h["reliability"]), "If the model were calibrated, bars would reach the dashed "
-                  "diagonal: of the faces it gives 70% to, 70% would match the crowd."),
-             _fig(svg_risk_coverage(h["risk_coverage"], base.get("accuracy")),
-                  "Answer only the faces the model is surest about: the curve shows the error rate among those answered "
-                  "as more are answered. A model that knows when it is unsure falls steeply to the left."),
-             "</div>"]
-    if result["subsets"]:
-        body += ["<h2>With and without duplicates</h2>",
-                 _table(("images", "n", "accuracy", "95% interval", "UAR", "KL", "single annotator"), _subset_rows(result))]
-    body.append("<h2>Robustness: the same faces, slightly changed</h2>")
-    rob = result["robustness"]
-    if rob.get("rows"):
-        rows = rob["rows"]
-        if rob.get("note"):
-            body.append(f"<p class=\"muted\">Robustness {E(rob['note'])}.</p>")
-        vmax = max([0.1] + [max(r["drop"], (r["drop_ci95"][1] or 0) if r["drop_ci95"] else 0) for r in rows])
-        vmin = min([0.0] + [min(r["drop"], (r["drop_ci95"][0] or 0) if r["drop_ci95"] else 0) for r in rows])
-        items = [(r["label"], r["drop"], None, r["drop_ci95"]) for r in rows]
-        body += ['<div class="row">', _fig(svg_bars(items, "Accuracy drop under changes", "accuracy drop (clean − changed)",
-                                                    vmax=vmax * 1.05, vmin=vmin * 1.05),
-                                           "Drop in agreement with the crowd when every image is changed; black line: "
-                                           "95% paired bootstrap interval. Negative: the change helped."),
-                 _fig(svg_bars([(r["label"], r["changed"], None, None) for r in rows], "Predictions changed",
-                               "share of images whose top class changed", vmax=max(0.1, max(r["changed"] for r in rows)) * 1.05),
-                      "A person would give most of these images the same label as before."), "</div>",
-                 _table(("change", "accuracy", "drop", "95% interval of drop", "predictions changed"),
-                        [(r["label"], _pct(r["accuracy"]), _pct(r["drop"]), _ci(r["drop_ci95"]), _pct(r["changed"]))
-                         for r in rows])]
-    else:
-        body.append(f"<p>Not measured: {E(rob.get('skipped', 'no predictions for changed images'))}.</p>")
-    body.append("<h2>Strata: accuracy by measured face conditions</h2>")
-    st = result["strata"]
-    if "groups" in st:
-        body.append(f'<p class="muted">Measured by mien on the same images ({st["faces_found"]} of {st["images"]} faces '
-                    "found). Dashed line: overall accuracy; black line: 95% Wilson interval.</p><div class=\"row\">")
-        for g, rows in st["groups"].items():
-            items = [(f"{r['bin']} ({r['images']})", r["accuracy"], None, r["ci95"]) for r in rows]
-            body.append(_fig(svg_bars(items, g, f"accuracy — {g}", ref=st["overall_accuracy"], ref_label="overall"), ""))
-        body.append("</div>")
-    else:
-        body.append(f"<p>Not measured: {E(st['skipped'])}.</p>")
-    body += ["<h2>Where it breaks</h2>", "<ul>" + "".join(f"<li>{E(s)}</li>" for s in result["breaks"]) + "</ul>"]
-    body += ["<h2>What these numbers cannot mean</h2>", "<ul>" + "".join(f"<li>{E(s)}</li>" for s in CANNOT) + "</ul>"]
-    if result["examples"]:
-        body += ["<h2>Most confident disagreements</h2>",
-                 _table(("image", "crowd", "model", "model's probability"),
-                        [(e["image"], e["crowd"], e["model"], _pct(e["model_p"])) for e in result["examples"]], 3)]
-    notes = d["notes"] + m["notes"] + ([d["duplicates"]] if d["duplicates"] else [])
-    body += ["<h2>Data and model</h2>", "<ul>",
-             f"<li>Protocol: {E(result['protocol'])}</li>",
-             f"<li>Dataset: <code>{E(d['path'])}</code> ({E(d['layout'])} layout): {d['images_listed']} images listed, "
-             f"{d['images_scored']} scored, {d['left_out_no_majority']} left out without a majority label.</li>",
-             f"<li>Model: {E(m['description'])}. Classes it can output: {E(', '.join(m['classes_out']))}.</li>"]
-    if m["classes_missing"]:
-        body.append(f"<li>Classes it cannot output (counted as wrong when the crowd chose them): "
-                    f"{E(', '.join(m['classes_missing']))}.</li>")
-    body += [f"<li>{E(n)}</li>" for n in notes]
-    body += [f"<li>mien {E(result['mien_version'])}, seed {result['seed']}, {result['bootstrap_samples']} bootstrap "
-             "resamples. See mien's docs/audit.md for what each metric means.</li>", "</ul>"]
+
+def _page(title: str, body: list[str]) -> str:
     csp = "default-src 'none'; style-src 'unsafe-inline'; img-src data:"
     return ("<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">"
             f'<meta http-equiv="Content-Security-Policy" content="{csp}">'
@@ -460,12 +427,132 @@ def to_html(result: dict) -> str:
             f"<style>{CSS}</style></head><body>\n" + "\n".join(body) + "\n</body></html>\n")
 
 
-def write_card(result: dict, out_dir, stem: str = "card") -> dict[str, Path]:
-    """Write ``<stem>.html``, ``<stem>.md`` and ``<stem>.json`` into out_dir; returns their paths."""
+def _comparison_html(rows: list[ComparisonRow]) -> list[str]:
+    items = [(r.dataset, r.accuracy, r.uar, None) for r in rows]
+    return [f"<h2>{E(COMPARISON_TITLE)}</h2>", f"<p>{E(COMPARISON_TEXT)}</p>",
+            _table(COMPARISON_HEADER, comparison_rows(rows), 3),
+            _fig(svg_bars(items, "Accuracy per dataset", "accuracy (bar) and UAR (red tick)", second_label="UAR"), "")]
+
+
+def to_html(result: AuditResult) -> str:
+    d, m, h = result.dataset, result.model, result.headline
+    base = h.single_annotator
+    title = f"Validity card: {m.name} on {d.name}"
+    body = [f"<h1>{E(title)}</h1>", f'<p class="lead">{E(meaning(result))}</p>', f'<p class="big">{E(summary(result))}</p>']
+    body += ["<h2>Headline</h2>", _table(("what", "model", "95% interval", "single annotator"), _rows_headline(result))]
+    body += [f"<p>{E(note)}</p>" for note in (h.calibration_note, absent_classes_note(result)) if note]
+    recall_items = [(f"{c} ({h.per_class_images[c]})", h.per_class_recall[c],
+                     base.per_class_recall.get(c) if base else None, None) for c in CLASSES]
+    body += ["<h2>Per class and confusions</h2>", '<div class="row">',
+             _fig(svg_bars(recall_items, "Recall per crowd label", "recall",
+                           second_label="single annotator" if base else ""),
+                  "Blue: the model's recall for each crowd label (images in brackets). Red tick: the expected recall of "
+                  "one annotator against the majority of the others." if base else
+                  "The model's recall for each label (images in brackets)."),
+             _fig(svg_confusion(h.confusion, _label_kind(result)),
+                  f"Rows: {_label_kind(result)}; columns: the model's top class."
+                  + (f" Not in it: {h.images_without_prediction} images without a prediction."
+                     if h.images_without_prediction else "")),
+             "</div>"]
+    body += ["<h2>Calibration and abstention</h2>", '<div class="row">',
+             _fig(svg_reliability(h.reliability), "If the model were calibrated, bars would reach the dashed "
+                  "diagonal: of the faces it gives 70% to, 70% would match the crowd."),
+             _fig(svg_risk_coverage(h.risk_coverage, base.accuracy if base else None),
+                  "Answer only the faces the model is surest about: the curve shows the error rate among those answered "
+                  "as more are answered. A model that knows when it is unsure falls steeply to the left."),
+             "</div>"]
+    if result.subsets:
+        body += ["<h2>With and without duplicates</h2>",
+                 _table(("images", "n", "accuracy", "95% interval", "UAR", "KL", "single annotator"), _subset_rows(result))]
+    if result.other_datasets:
+        body += _comparison_html(result.other_datasets)
+    body.append("<h2>Robustness: the same faces, slightly changed</h2>")
+    rob = result.robustness
+    if rob.rows:
+        rows = rob.rows
+        if rob.note:
+            body.append(f"<p class=\"muted\">Robustness {E(rob.note)}.</p>")
+        vmax = max([0.1] + [max(r.drop, (r.drop_ci95[1] or 0) if r.drop_ci95 else 0) for r in rows])
+        vmin = min([0.0] + [min(r.drop, (r.drop_ci95[0] or 0) if r.drop_ci95 else 0) for r in rows])
+        items = [(r.label, r.drop, None, r.drop_ci95) for r in rows]
+        body += ['<div class="row">', _fig(svg_bars(items, "Accuracy drop under changes", "accuracy drop (clean − changed)",
+                                                    vmax=vmax * 1.05, vmin=vmin * 1.05),
+                                           "Drop in agreement with the crowd when every image is changed; black line: "
+                                           "95% paired bootstrap interval. Negative: the change helped."),
+                 _fig(svg_bars([(r.label, r.changed, None, None) for r in rows], "Predictions changed",
+                               "share of images whose top class changed", vmax=max(0.1, max(r.changed for r in rows)) * 1.05),
+                      "A person would give most of these images the same label as before."), "</div>",
+                 _table(("change", "accuracy", "drop", "95% interval of drop", "predictions changed"),
+                        _robustness_rows(result))]
+    else:
+        body.append(f"<p>Not measured: {E(rob.skipped or 'no predictions for changed images')}.</p>")
+    body.append("<h2>Strata: accuracy by measured face conditions</h2>")
+    st = result.strata
+    if st.groups is not None:
+        body.append(f'<p class="muted">Measured by mien on the same images ({st.faces_found} of {st.images} faces '
+                    "found). Dashed line: overall accuracy; black line: 95% Wilson interval.</p><div class=\"row\">")
+        for g, rows in st.groups.items():
+            items = [(f"{r.bin} ({r.images})", r.accuracy, None, r.ci95) for r in rows]
+            body.append(_fig(svg_bars(items, g, f"accuracy — {g}", ref=st.overall_accuracy, ref_label="overall"), ""))
+        body.append("</div>")
+    else:
+        body.append(f"<p>Not measured: {E(st.skipped)}.</p>")
+    body += ["<h2>Where it breaks</h2>", "<ul>" + "".join(f"<li>{E(s)}</li>" for s in result.breaks) + "</ul>"]
+    body += ["<h2>What these numbers cannot mean</h2>", "<ul>" + "".join(f"<li>{E(s)}</li>" for s in CANNOT) + "</ul>"]
+    if result.examples:
+        body += ["<h2>Most confident disagreements</h2>",
+                 _table(("image", "crowd", "model", "model's probability"),
+                        [(e.image, e.crowd, e.model, _pct(e.model_p)) for e in result.examples], 3)]
+    body += ["<h2>Data and model</h2>", "<ul>" + "".join(f"<li>{E(s)}</li>" for s in _data_and_model(result)) + "</ul>"]
+    return _page(title, body)
+
+
+def _write(path: Path, text: str) -> None:
+    with atomic_path(path) as tmp:
+        tmp.write_text(text, encoding="utf-8")
+
+
+def write_card(result: AuditResult, out_dir, stem: str = "card", predictions: bool = True) -> dict[str, Path]:
+    """Write ``<stem>.html``, ``<stem>.md``, ``<stem>.json`` and (unless ``predictions`` is False)
+    ``predictions.csv``, one row per image, into out_dir; returns their paths."""
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     paths = {"html": out / f"{stem}.html", "md": out / f"{stem}.md", "json": out / f"{stem}.json"}
     for kind, render in (("json", to_json), ("md", to_markdown), ("html", to_html)):
-        with atomic_path(paths[kind]) as tmp:
-            tmp.write_text(render(result), encoding="utf-8")
+        _write(paths[kind], render(result))
+    if predictions:
+        paths["predictions"] = out / "predictions.csv"
+        with atomic_path(paths["predictions"]) as tmp:
+            result.per_image.to_frame().to_csv(tmp, index=False)
+    return paths
+
+
+def comparison_markdown(results: list[AuditResult]) -> str:
+    rows = [r.comparison_row() for r in results]
+    m = results[0].model
+    return "\n".join([f"# {COMPARISON_TITLE}: {md_escape(m.name)}", "", md_escape(COMPARISON_TEXT), "",
+                      _md_table(COMPARISON_HEADER, comparison_rows(rows)), "",
+                      f"Model: {md_escape(m.description)}. Each dataset's card is in its own folder.", ""])
+
+
+def comparison_html(results: list[AuditResult], links: list[str]) -> str:
+    rows = [r.comparison_row() for r in results]
+    title = f"{COMPARISON_TITLE}: {results[0].model.name}"
+    body = [f"<h1>{E(title)}</h1>"] + _comparison_html(rows)[1:]
+    body.append("<ul>" + "".join(f'<li><a href="{E(link)}">{E(r.dataset)}</a></li>' for r, link in zip(rows, links))
+                + "</ul>")
+    body.append(f"<p class=\"muted\">Model: {E(results[0].model.description)}.</p>")
+    return _page(title, body)
+
+
+def write_comparison(results: list[AuditResult], out_dir, card_dirs: list[str]) -> dict[str, Path]:
+    """``comparison.{html,md,json}`` for the results of one run over several datasets; ``card_dirs``:
+    each result's card folder, relative to out_dir."""
+    out = Path(out_dir)
+    paths = {"html": out / "comparison.html", "md": out / "comparison.md", "json": out / "comparison.json"}
+    rows = [r.comparison_row() for r in results]
+    _write(paths["json"], json.dumps({"model": json_value(results[0].model), "datasets": json_value(rows)},
+                                     indent=1, ensure_ascii=False, allow_nan=False) + "\n")
+    _write(paths["md"], comparison_markdown(results))
+    _write(paths["html"], comparison_html(results, [f"{c}/card.html" for c in card_dirs]))
     return paths

@@ -10,10 +10,15 @@ Three layouts are read:
   in another split (e.g. in Train) is flagged as a duplicate.
 - ``folders``: one folder per class, named by one of mien's 8 classes or a common synonym
   (``happy``, ``angry``, ``sad``, ``surprised``, ...); one label per image.
-- ``csv``: a manifest with a ``path`` column (relative to the CSV's folder) and either a ``label``
-  column or vote-count columns named by the classes (``unknown`` and ``NF`` columns are allowed).
-  Optional columns: ``duplicate_group`` (images with the same value are copies of each other) and
-  ``duplicate`` (true/false: the image has a copy where a model may have been trained on it).
+- ``csv``: a manifest with a path column (``path``, ``image``, ``file``, …; relative to the CSV's
+  folder, or to an ``images/`` folder beside it) and either a label column (``label``, or one
+  of ``LABEL_COLUMNS`` such as ``emotion`` or ``posed_expression``) or vote-count columns named by
+  the classes (``unknown`` and ``NF`` columns are allowed). A folder holding ``labels.csv`` is read
+  as that manifest. Optional columns: ``duplicate_group`` (images with the same value are copies of
+  each other) and ``duplicate`` (true/false: the image has a copy where a model may have been
+  trained on it).
+
+A dataset need not use every class: the audit reports its figures over the classes present.
 
 Every error names the file and, where there is one, the row.
 """
@@ -23,17 +28,19 @@ import csv
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import cv2
 import numpy as np
 
+from ..images import IMAGE_SUFFIXES, ImageReadError, read_image
 from .metrics import CLASSES, K, majority_labels
 from ..errors import MienError
 
-IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp"}
 FERPLUS_VOTES = CLASSES + ("unknown", "NF")
 FERPLUS_EXCLUDED = {"fer0033120.png": "its pixels are not the face its votes describe (FERPlus KNOWN_ISSUES 3)"}
 EXTRA_VOTE_COLUMNS = ("unknown", "nf")
-PATH_COLUMNS = ("path", "file", "filename", "image", "name")
+PATH_COLUMNS = ("path", "file", "filename", "image", "name", "source")
+LABEL_COLUMNS = ("label", "class", "emotion", "expression", "posed_expression", "emotion_lowercased")
+MANIFEST_NAME = "labels.csv"
+GENERIC_MANIFEST_STEMS = {"labels", "label", "manifest", "annotations"}
 
 SYNONYMS = {
     "neutral": "neutral", "neutrality": "neutral",
@@ -98,8 +105,16 @@ class AuditDataset:
         return len(self.names)
 
     @property
+    def name(self) -> str:
+        """The folder's name; for a manifest, its name without suffix unless that says nothing
+        (``labels.csv``), then its folder's name."""
+        if self.layout == "csv" and self.root.stem.lower() in GENERIC_MANIFEST_STEMS:
+            return self.root.resolve().parent.name
+        return self.root.stem if self.layout == "csv" else self.root.name
+
+    @property
     def title(self) -> str:
-        return f"{self.root.name} ({self.layout} layout)"
+        return f"{self.name} ({self.layout} layout)"
 
     def subset(self, idx) -> "AuditDataset":
         idx = np.asarray(idx, int)
@@ -111,23 +126,15 @@ class AuditDataset:
 
 
 def load_images(ds: AuditDataset) -> list[np.ndarray]:
-    """The images as (H, W, 3) uint8 RGB arrays, in dataset order."""
+    """The images as (H, W, 3) uint8 RGB arrays, in dataset order (read by :func:`mien.images.read_image`,
+    with its limits; greyscale becomes RGB)."""
     out = []
-    for name, path in zip(ds.names, ds.paths):
-        out.append(read_rgb(path, name))
+    for path in ds.paths:
+        try:
+            out.append(read_image(path))
+        except ImageReadError as exc:
+            raise DatasetError(f"{path}: {exc}") from None
     return out
-
-
-def read_rgb(path: Path, name: str | None = None) -> np.ndarray:
-    data = None
-    try:
-        data = np.fromfile(str(path), np.uint8)
-    except OSError as exc:
-        raise DatasetError(f"{path}: cannot read image ({exc.strerror or exc})") from exc
-    img = cv2.imdecode(data, cv2.IMREAD_COLOR) if data.size else None
-    if img is None:
-        raise DatasetError(f"{path}: not a readable image")
-    return cv2.cvtColor(img, cv2.COLOR_BGR2RGB)
 
 
 def detect_layout(path: Path) -> str:
@@ -140,13 +147,16 @@ def detect_layout(path: Path) -> str:
         raise DatasetError(f"{p}: no such file or folder")
     if (p / "label.csv").is_file() or (p / "data" / "FER2013Test" / "label.csv").is_file():
         return "ferplus"
+    if (p / MANIFEST_NAME).is_file():
+        return "csv"
     if any(d.is_dir() for d in p.iterdir()):
         return "folders"
     raise DatasetError(f"{p}: cannot tell the layout: no label.csv (FERPlus), no class folders, not a .csv manifest")
 
 
-def load_dataset(path, layout: str | None = None) -> AuditDataset:
-    """Read a dataset; ``layout`` is ``ferplus``, ``folders``, ``csv`` or None (detected)."""
+def load_dataset(path, layout: str | None = None, label_column: str | None = None) -> AuditDataset:
+    """Read a dataset; ``layout`` is ``ferplus``, ``folders``, ``csv`` or None (detected);
+    ``label_column``: a manifest's label column when it is not one of ``LABEL_COLUMNS``."""
     p = Path(path)
     layout = layout or detect_layout(p)
     if layout == "ferplus":
@@ -154,7 +164,7 @@ def load_dataset(path, layout: str | None = None) -> AuditDataset:
     if layout == "folders":
         return load_folders(p)
     if layout == "csv":
-        return load_csv(p)
+        return load_csv(p / MANIFEST_NAME if p.is_dir() else p, label_column)
     raise DatasetError(f"unknown layout {layout!r}; use ferplus, folders or csv")
 
 
@@ -270,11 +280,31 @@ def _truthy(value: str, where: str) -> bool:
     raise DatasetError(f"{where}: duplicate must be true/false, got {value!r}")
 
 
-def load_csv(manifest: Path) -> AuditDataset:
+def _label_column(header: list[str], lower: dict[str, str], given: str | None, manifest: Path) -> str | None:
+    if given is not None:
+        if given not in header:
+            raise DatasetError(f"{manifest}, row 1 (header): no column {given!r} (--label-column)")
+        return given
+    found = [lower[c] for c in LABEL_COLUMNS if c in lower]
+    if len(found) > 1:
+        raise DatasetError(f"{manifest}, row 1 (header): several label columns ({', '.join(found)}); "
+                           "choose one with --label-column")
+    return found[0] if found else None
+
+
+def _image_path(manifest: Path, rel: str) -> Path:
+    """A manifest's path: absolute, relative to the manifest's folder, or to ``images/`` beside it."""
+    if Path(rel).is_absolute():
+        return Path(rel)
+    direct = manifest.parent / rel
+    beside = manifest.parent / "images" / rel
+    return beside if not direct.is_file() and beside.is_file() else direct
+
+
+def load_csv(manifest: Path, label_column: str | None = None) -> AuditDataset:
     manifest = Path(manifest)
     if not manifest.is_file():
         raise DatasetError(f"{manifest}: no such file")
-    base = manifest.parent
     with open(manifest, newline="", encoding="utf-8-sig") as f:
         reader = csv.DictReader(f)
         header = reader.fieldnames or []
@@ -284,12 +314,12 @@ def load_csv(manifest: Path) -> AuditDataset:
             raise DatasetError(f"{manifest}, row 1 (header): no path column (one of {', '.join(PATH_COLUMNS)})")
         vote_cols = {h: class_index(h) for h in header if h != path_col and class_index(h) is not None}
         extra_cols = [lower[c] for c in EXTRA_VOTE_COLUMNS if c in lower]
-        label_col = lower.get("label")
+        label_col = _label_column(header, lower, label_column, manifest)
         if vote_cols and label_col:
             raise DatasetError(f"{manifest}, row 1 (header): has both a label column and vote columns; keep one")
         if not vote_cols and not label_col:
-            raise DatasetError(f"{manifest}, row 1 (header): needs a label column or vote-count columns named by "
-                               f"the classes ({', '.join(CLASSES)})")
+            raise DatasetError(f"{manifest}, row 1 (header): needs a label column ({', '.join(LABEL_COLUMNS)}, or "
+                               f"--label-column) or vote-count columns named by the classes ({', '.join(CLASSES)})")
         if vote_cols and len(set(vote_cols.values())) < len(vote_cols):
             raise DatasetError(f"{manifest}, row 1 (header): two columns name the same class: {sorted(vote_cols)}")
         group_col, dup_col = lower.get("duplicate_group"), lower.get("duplicate")
@@ -304,7 +334,7 @@ def load_csv(manifest: Path) -> AuditDataset:
             rel = row[path_col].strip()
             if not rel:
                 raise DatasetError(f"{where}: empty path")
-            img = (base / rel) if not Path(rel).is_absolute() else Path(rel)
+            img = _image_path(manifest, rel)
             if not img.is_file():
                 raise DatasetError(f"{where}: image {img} is missing")
             if rel in seen:

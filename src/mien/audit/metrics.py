@@ -3,7 +3,9 @@
 Conventions, used everywhere in this module:
 
 - ``probs``: (N, K) float, one row per image, columns in the order of ``CLASSES`` (K = 8); rows sum
-  to 1. A class a model cannot output has probability 0 in every row.
+  to 1. A class a model cannot output has probability 0 in every row. A row of NaN is an image the
+  model gave no prediction for (a tool that found no face or skipped the file): it counts as wrong
+  wherever a label is compared, and is left out of calibration, risk–coverage and KL.
 - ``labels``: (N,) int in 0..K-1, the crowd majority label; ``-1`` marks an image that has no
   majority label (it is left out of every metric that needs one).
 - ``votes``: (N, V) int vote counts; columns 0..7 are ``CLASSES``; a dataset may add columns that
@@ -15,7 +17,8 @@ from __future__ import annotations
 
 import numpy as np
 
-CLASSES = ("neutral", "happiness", "surprise", "sadness", "anger", "disgust", "fear", "contempt")
+from ..perceived import CLASSES
+
 K = len(CLASSES)
 KL_FLOOR = 1e-6  # model probabilities are floored here (then renormalised) before the KL divergence
 
@@ -25,6 +28,18 @@ def _check_probs(probs) -> np.ndarray:
     if p.ndim != 2 or p.shape[1] != K:
         raise ValueError(f"expected probabilities shaped (N, {K}), got {p.shape}")
     return p
+
+
+def answered(probs) -> np.ndarray:
+    """(N,) bool: the model gave a prediction for the image (its row is not NaN)."""
+    return np.isfinite(_check_probs(probs)).all(1)
+
+
+def top_classes(probs) -> np.ndarray:
+    """(N,) the model's top class, -1 where it gave no prediction."""
+    p = _check_probs(probs)
+    ok = answered(p)
+    return np.where(ok, np.nan_to_num(p, nan=-1.0).argmax(1), -1)
 
 
 def _check_labels(labels, n: int | None = None) -> np.ndarray:
@@ -135,24 +150,34 @@ def single_annotator_baseline(votes, labels=None) -> dict:
 # ---- agreement with the majority --------------------------------------------------------------------
 
 def accuracy(probs, labels) -> float:
-    p, y = _check_probs(probs), _check_labels(labels, len(probs))
+    """Share of labelled images whose top class is the label (no prediction: wrong)."""
+    top, y = top_classes(probs), _check_labels(labels, len(probs))
     m = y >= 0
-    return float((p[m].argmax(1) == y[m]).mean()) if m.any() else float("nan")
+    return float((top[m] == y[m]).mean()) if m.any() else float("nan")
 
 
 def confusion_matrix(probs, labels) -> np.ndarray:
-    """(8, 8) counts: row = crowd majority label, column = the model's top class."""
-    p, y = _check_probs(probs), _check_labels(labels, len(probs))
-    m = y >= 0
-    return np.bincount(y[m] * K + p[m].argmax(1), minlength=K * K).reshape(K, K)
+    """(8, 8) counts: row = crowd majority label, column = the model's top class (images without a
+    prediction are not in it; see :func:`no_prediction_counts`)."""
+    top, y = top_classes(probs), _check_labels(labels, len(probs))
+    m = (y >= 0) & (top >= 0)
+    return np.bincount(y[m] * K + top[m], minlength=K * K).reshape(K, K)
+
+
+def no_prediction_counts(probs, labels) -> np.ndarray:
+    """(8,) per crowd label, the images the model gave no prediction for."""
+    top, y = top_classes(probs), _check_labels(labels, len(probs))
+    return np.bincount(y[(y >= 0) & (top < 0)], minlength=K)
 
 
 def per_class_recall(probs, labels) -> np.ndarray:
-    """(8,) recall per crowd label (NaN for a class with no image)."""
-    cm = confusion_matrix(probs, labels)
-    n = cm.sum(1)
+    """(8,) recall per crowd label (NaN for a class with no image; no prediction: a miss)."""
+    top, y = top_classes(probs), _check_labels(labels, len(probs))
+    m = y >= 0
+    n = np.bincount(y[m], minlength=K)
+    hits = np.bincount(y[m & (top == y)], minlength=K)
     with np.errstate(invalid="ignore", divide="ignore"):
-        return np.where(n > 0, np.diag(cm) / np.maximum(n, 1), np.nan)
+        return np.where(n > 0, hits / np.maximum(n, 1), np.nan)
 
 
 def uar(probs, labels, classes=None) -> float:
@@ -177,18 +202,20 @@ def kl_per_image(crowd, probs) -> np.ndarray:
 
 
 def mean_kl(crowd, probs) -> float:
-    """Mean KL(crowd || model) in nats over rows whose crowd distribution is not empty."""
+    """Mean KL(crowd || model) in nats over rows whose crowd distribution is not empty and that have a
+    prediction."""
     c = np.asarray(crowd, np.float64)
-    m = c.sum(1) > 0
+    m = (c.sum(1) > 0) & answered(probs)
     return float(kl_per_image(c[m], np.asarray(probs)[m]).mean()) if m.any() else float("nan")
 
 
 # ---- calibration and abstention -----------------------------------------------------------------------
 
 def reliability_bins(probs, labels, bins: int = 10) -> list[dict]:
-    """Equal-width bins of top-class confidence: count, mean confidence, accuracy (for the diagram)."""
+    """Equal-width bins of top-class confidence: count, mean confidence, accuracy (for the diagram);
+    over the images that have a label and a prediction."""
     p, y = _check_probs(probs), _check_labels(labels, len(probs))
-    m = y >= 0
+    m = (y >= 0) & answered(p)
     conf, correct = p[m].max(1), (p[m].argmax(1) == y[m])
     idx = np.clip(np.ceil(conf * bins).astype(int) - 1, 0, bins - 1)
     out = []
@@ -215,10 +242,10 @@ def risk_coverage(probs, labels) -> dict:
 
     Returns ``coverage`` and ``risk`` (error rate among the answered images) at every cut, sorted by
     decreasing confidence (ties in confidence are answered together), and ``aurc``, the area under
-    the curve (mean risk over coverage; lower is better).
+    the curve (mean risk over coverage; lower is better). Over the images that have a prediction.
     """
     p, y = _check_probs(probs), _check_labels(labels, len(probs))
-    m = y >= 0
+    m = (y >= 0) & answered(p)
     conf, wrong = p[m].max(1), (p[m].argmax(1) != y[m]).astype(np.float64)
     n = len(conf)
     if n == 0:
@@ -285,14 +312,17 @@ def wilson_interval(hits: int, n: int, z: float = 1.959964) -> tuple[float, floa
 def headline(probs, labels, votes=None, *, samples: int = 1000, seed: int = 0, classes_out=None) -> dict:
     """Every headline number, with 95% bootstrap intervals (resampling images).
 
-    classes_out: indices of the classes the model can output; when some class cannot be output the
-    UAR over the classes it can output is reported too.
+    Images without a prediction (NaN rows) count as wrong for accuracy, recall and UAR; ``coverage``
+    is the share of scored images that have one. Calibration, risk–coverage and KL are over the
+    images with a prediction. classes_out: indices of the classes the model can output; when some
+    class cannot be output the UAR over the classes it can output is reported too.
     """
     p, y = _check_probs(probs), _check_labels(labels, len(probs))
     m = y >= 0
     p, y = p[m], y[m]
     n = len(y)
-    correct = (p.argmax(1) == y).astype(np.float64)
+    has = answered(p)
+    correct = (top_classes(p) == y).astype(np.float64)
     out: dict = {"images": int(n)}
     out["accuracy"] = float(correct.mean()) if n else float("nan")
     out["accuracy_ci95"] = bootstrap_mean_ci(correct, samples=samples, seed=seed)
@@ -304,6 +334,8 @@ def headline(probs, labels, votes=None, *, samples: int = 1000, seed: int = 0, c
         cls = list(classes_out)
         out["uar_classes_it_can_output"] = uar(p, y, cls)
     out["confusion"] = confusion_matrix(p, y).tolist()
+    out["coverage"] = float(has.mean()) if n else float("nan")
+    out["no_prediction_per_class"] = dict(zip(CLASSES, no_prediction_counts(p, y).tolist()))
     out["ece"] = ece(p, y)
     out["ece_ci95"] = bootstrap_ci(lambda i: ece(p[i], y[i]), n, samples=samples, seed=seed + 2)
     out["reliability"] = reliability_bins(p, y)
@@ -313,8 +345,8 @@ def headline(probs, labels, votes=None, *, samples: int = 1000, seed: int = 0, c
     out["risk_coverage"] = _thin_curve(rc)
     if votes is not None:
         v = np.asarray(votes)[m]
-        kl = kl_per_image(crowd_distribution(v), p)
-        out["kl"] = float(kl.mean()) if n else float("nan")
+        kl = kl_per_image(crowd_distribution(v[has]), p[has])
+        out["kl"] = float(kl.mean()) if len(kl) else float("nan")
         out["kl_ci95"] = bootstrap_mean_ci(kl, samples=samples, seed=seed + 3)
         base = single_annotator_baseline(v, y)
         base["accuracy_ci95"] = bootstrap_mean_ci(single_annotator_scores(v), samples=samples, seed=seed + 4)

@@ -2,8 +2,9 @@
 
 - ``mien``: mien's own perceived-expression model (:mod:`mien.perceived`).
 - an ONNX image classifier described by a JSON config (see :class:`OnnxConfigModel`).
-- a predictions CSV written by any other tool (see :class:`PredictionsModel`); it cannot be re-run,
-  so robustness is not measured for it.
+- a predictions CSV written by any other tool, or mien's own ``mien analyze`` table (see
+  :class:`PredictionsModel`); it cannot be re-run, so robustness is measured only from its rows for
+  changed images. An image it has no prediction for gets a row of NaN (see :mod:`mien.audit.metrics`).
 
 A class the model cannot output (e.g. contempt for a 7-class model) gets probability 0 in every
 row, is listed in ``classes_out`` as absent, and is named on the card. A model class mapped to
@@ -35,7 +36,8 @@ class AuditModel:
     hard_labels: bool = False  # True: one label per image, no probabilities (no calibration)
     notes: list[str]
 
-    def predict(self, images: list[np.ndarray], names: list[str]) -> np.ndarray:
+    def predict(self, images: list[np.ndarray], names: list[str], paths=None) -> np.ndarray:
+        """(N, 8) probabilities over ``CLASSES`` for the images (their relative names and files)."""
         raise NotImplementedError
 
 
@@ -65,9 +67,8 @@ class MienModel(AuditModel):
                             f"temperature {self._model.temperature:.3g})")
         self.notes = []
         self.batch = batch
-        assert tuple(P.CLASSES) == CLASSES
 
-    def predict(self, images, names=None) -> np.ndarray:
+    def predict(self, images, names=None, paths=None) -> np.ndarray:
         faces = np.stack([_resize(_grey(im), (48, 48)) for im in images]) if images else np.zeros((0, 48, 48), np.uint8)
         out = [self._model(faces[i:i + self.batch]).probabilities for i in range(0, len(faces), self.batch)]
         return np.concatenate(out).astype(np.float64) if out else np.zeros((0, K))
@@ -125,7 +126,7 @@ class OnnxConfigModel(AuditModel):
     """
 
     def __init__(self, config_path: Path, num_threads: int = 1, batch: int = 256):
-        import onnxruntime as ort
+        from ..runtime import onnx_session
 
         self.path = Path(config_path)
         try:
@@ -158,12 +159,8 @@ class OnnxConfigModel(AuditModel):
         self.target, self.notes = _class_map(names, cfg.get("mapping"), str(self.path))
         self.classes_out = tuple(sorted({int(c) for c in self.target if c >= 0}))
         onnx_path = (self.path.parent / cfg["onnx"]).resolve()
-        so = ort.SessionOptions()
-        so.intra_op_num_threads = num_threads
-        so.inter_op_num_threads = 1
-        so.log_severity_level = 3
         try:
-            self._session = ort.InferenceSession(str(onnx_path), so, providers=["CPUExecutionProvider"])
+            self._session = onnx_session(onnx_path, num_threads)
         except Exception as exc:  # onnxruntime raises its own exception types
             raise ModelError(f"{self.path}: cannot load {onnx_path}: {exc}") from exc
         inp = self._session.get_inputs()[0]
@@ -189,7 +186,7 @@ class OnnxConfigModel(AuditModel):
         x = (np.stack(arr).astype(np.float32) * self.scale - self.mean) / self.std
         return np.ascontiguousarray(x.transpose(0, 3, 1, 2) if self.layout == "NCHW" else x, np.float32)
 
-    def predict(self, images, names=None) -> np.ndarray:
+    def predict(self, images, names=None, paths=None) -> np.ndarray:
         if not images:
             return np.zeros((0, K))
         out = []
@@ -207,10 +204,16 @@ class OnnxConfigModel(AuditModel):
 
 
 class PredictionsModel(AuditModel):
-    """Predictions written by another tool: a CSV with a path column (``path``, ``file``, ``image`` or
-    ``name``, matched to the dataset's relative paths, or to file names when those are unique) and
-    either probability columns named by classes (mien's names, synonyms such as ``happy``, or
-    ``perceived_*``; other columns are ignored) or a ``label`` column (hard labels: no calibration).
+    """Predictions written by another tool, or mien's own ``mien analyze`` table: a CSV with a path
+    column (``path``, ``file``, ``image``, ``name`` or ``source``) and either probability columns named
+    by classes (mien's names, synonyms such as ``happy``, or ``perceived_*``; other columns are ignored)
+    or a ``label`` column (hard labels: no calibration).
+
+    A path matches a dataset image when it is the image's relative path, ends with it, is the same
+    file, or has the same file name and no other row does. An image without a matching row, or whose
+    rows say ``status`` other than ``ok`` (mien: ``no_face``, ``error``) or leave every probability
+    empty, has no prediction: it counts as wrong and lowers the coverage. Several rows for one image
+    (several faces) are allowed when the file has box columns ``w`` and ``h``: the largest box is kept.
 
     Optional: a ``perturbation`` column (empty for the unchanged image, else a key of
     :data:`mien.audit.robustness.PERTURBATIONS`) gives predictions on changed images made with
@@ -225,67 +228,63 @@ class PredictionsModel(AuditModel):
         self.notes = []
         if not self.path.is_file():
             raise ModelError(f"{self.path}: no such predictions file")
-        with open(self.path, newline="", encoding="utf-8-sig") as f:
-            reader = csv.DictReader(f)
-            header = [h for h in (reader.fieldnames or []) if h is not None]
-            lower = {h.strip().lower(): h for h in header}
-            path_col = next((lower[c] for c in PATH_COLUMNS if c in lower), None)
-            if path_col is None:
-                raise ModelError(f"{self.path}, row 1 (header): no path column (one of {', '.join(PATH_COLUMNS)})")
-            label_col = lower.get("label")
-            pert_col = lower.get("perturbation")
-            prob_cols = [h for h in header if h not in (path_col, label_col) and class_index(h) is not None]
-            if not prob_cols and not label_col:
-                raise ModelError(f"{self.path}, row 1 (header): needs probability columns named by classes "
-                                 f"({', '.join(CLASSES)}) or a label column")
-            ignored = [h for h in header if h not in prob_cols and h not in (path_col, label_col, pert_col)]
-            if ignored:
-                self.notes.append(f"columns ignored: {', '.join(ignored[:10])}{' …' if len(ignored) > 10 else ''}")
-            self.hard_labels = not prob_cols
-            target = np.array([class_index(h) for h in prob_cols])
-            from .robustness import PERTURBATIONS
+        header, rows = _read_table(self.path)
+        lower = {h.strip().lower(): h for h in header}
+        path_col = next((lower[c] for c in PATH_COLUMNS if c in lower), None)
+        if path_col is None:
+            raise ModelError(f"{self.path}, row 1 (header): no path column (one of {', '.join(PATH_COLUMNS)})")
+        label_col = lower.get("label")
+        pert_col = lower.get("perturbation")
+        status_col = lower.get("status")
+        box_cols = (lower["w"], lower["h"]) if "w" in lower and "h" in lower else None
+        prob_cols = [h for h in header if h not in (path_col, label_col) and class_index(h) is not None]
+        if not prob_cols and not label_col:
+            raise ModelError(f"{self.path}, row 1 (header): needs probability columns named by classes "
+                             f"({', '.join(CLASSES)}) or a label column")
+        used = (path_col, label_col, pert_col, status_col, *(box_cols or ()))
+        ignored = [h for h in header if h not in prob_cols and h not in used]
+        if ignored:
+            self.notes.append(f"columns ignored: {', '.join(ignored[:10])}{' …' if len(ignored) > 10 else ''}")
+        self.hard_labels = not prob_cols
+        target = np.array([class_index(h) for h in prob_cols])
+        from .robustness import PERTURBATIONS
 
-            known = {p.key for p in PERTURBATIONS}
-            tables: dict[str, dict[str, np.ndarray]] = {"": {}}
-            for row in reader:
-                where = f"{self.path}, row {reader.line_num}"
-                if None in row or any(v is None for v in row.values()):
-                    raise ModelError(f"{where}: expected {len(header)} fields like the header")
-                key = row[path_col].strip()
-                pert = row[pert_col].strip() if pert_col else ""
-                if pert and pert not in known:
-                    raise ModelError(f"{where}: perturbation {pert!r} is not one of {', '.join(sorted(known))} "
-                                     "(empty for the unchanged image)")
-                rows = tables.setdefault(pert, {})
-                if key in rows:
-                    raise ModelError(f"{where}: {key!r} has a second prediction"
-                                     + (f" for perturbation {pert!r}" if pert else ""))
-                p = np.zeros(K)
-                if prob_cols:
-                    try:
-                        vals = np.array([float(row[h]) for h in prob_cols])
-                    except ValueError:
-                        raise ModelError(f"{where}: probabilities must be numbers, got "
-                                         f"{[row[h] for h in prob_cols]}") from None
-                    if not np.isfinite(vals).all() or (vals < 0).any() or vals.sum() <= 0:
-                        raise ModelError(f"{where}: probabilities must be finite, >= 0 and not all 0")
-                    np.add.at(p, target, vals)
-                    p /= p.sum()
-                else:
-                    c = class_index(row[label_col])
-                    if c is None:
-                        raise ModelError(f"{where}: {unknown_label(row[label_col])}")
-                    p[c] = 1.0
-                rows[key] = p
-        if not tables[""]:
+        known = {p.key for p in PERTURBATIONS}
+        tables: dict[str, dict[str, tuple[np.ndarray, float]]] = {"": {}}
+        self._without_prediction: set[str] = set()
+        for where, row in rows:
+            key = row[path_col].strip()
+            pert = row[pert_col].strip() if pert_col else ""
+            if pert and pert not in known:
+                raise ModelError(f"{where}: perturbation {pert!r} is not one of {', '.join(sorted(known))} "
+                                 "(empty for the unchanged image)")
+            values = [row[h].strip() for h in prob_cols] if prob_cols else [row[label_col].strip()]
+            if (status_col and row[status_col].strip().lower() not in ("", "ok")) or not any(values):
+                if not pert:
+                    self._without_prediction.add(key)
+                continue
+            table = tables.setdefault(pert, {})
+            area = _box_area(row, box_cols, where)
+            if key in table and box_cols is None:
+                raise ModelError(f"{where}: {key!r} has a second prediction"
+                                 + (f" for perturbation {pert!r}" if pert else "")
+                                 + " (several faces per image need box columns w and h)")
+            if key in table and table[key][1] >= area:
+                continue
+            table[key] = (_probability_row(values, target, where) if prob_cols
+                         else _label_row(values[0], where), area)
+        if not tables[""] and not self._without_prediction:
             raise ModelError(f"{self.path}: no rows for unchanged images")
-        self._rows = tables.pop("")
-        self._perturbed = tables
-        rows = self._rows
+        self._rows = {k: v for k, (v, _) in tables.pop("").items()}
+        self._without_prediction -= set(self._rows)
+        self._perturbed = {pert: {k: v for k, (v, _) in t.items()} for pert, t in tables.items()}
         self.classes_out = tuple(sorted({int(c) for c in target})) if prob_cols else tuple(range(K))
         self.name = self.path.stem
         kind = "hard labels" if self.hard_labels else f"probabilities over {len(prob_cols)} column(s)"
-        self.description = f"predictions file {self.path.name} ({kind}, {len(rows)} rows)"
+        self.description = f"predictions file {self.path.name} ({kind}, {len(self._rows)} images with a prediction"
+        if self._without_prediction:
+            self.description += f", {len(self._without_prediction)} without (no face, an error or empty)"
+        self.description += ")"
         sidecar = self.path.with_suffix(".json")  # optional provenance: {"name": ..., "description": ...}
         seed = 0
         if sidecar.is_file():
@@ -303,40 +302,120 @@ class PredictionsModel(AuditModel):
         if self._perturbed:
             self.description += f"; rows for {len(self._perturbed)} kinds of changed image"
 
-    def predict(self, images, names) -> np.ndarray:
-        return self._lookup(self._rows, names, "")
+    def predict(self, images, names, paths=None) -> np.ndarray:
+        """(N, 8) probabilities; a row of NaN for an image the file has no prediction for. Refuses a
+        file that matches none of the images (most likely the wrong file)."""
+        out = self._lookup(self._rows, names, paths)
+        if len(names) and not np.isfinite(out).all(1).any():
+            raise ModelError(f"{self.path}: no prediction for any of the {len(names)} dataset images "
+                             f"(e.g. {names[0]!r}); is it the predictions file for this dataset?")
+        return out
 
-    def predict_perturbed(self, key: str, names) -> np.ndarray:
-        return self._lookup(self._perturbed[key], names, f" (perturbation {key!r})")
+    def predict_perturbed(self, key: str, names, paths=None) -> np.ndarray:
+        return self._lookup(self._perturbed[key], names, paths)
 
-    def _lookup(self, table: dict, names, what: str) -> np.ndarray:
-        by_base: dict[str, list[str]] = {}
-        for k in table:
-            by_base.setdefault(Path(k).name, []).append(k)
-        out = np.zeros((len(names), K))
-        missing = []
+    def _lookup(self, table: dict, names, paths=None) -> np.ndarray:
+        index = _PathIndex(table, self.path.parent)
+        out = np.full((len(names), K), np.nan)
         for i, n in enumerate(names):
-            key = n if n in table else None
-            if key is None:
-                cands = by_base.get(Path(n).name, [])
-                key = cands[0] if len(cands) == 1 else None
-            if key is None:
-                missing.append(n)
-                continue
-            out[i] = table[key]
-        if missing:
-            raise ModelError(f"{self.path}: no prediction{what} for {len(missing)} of {len(names)} dataset images, "
-                             f"e.g. {missing[0]!r}")
+            key = index.find(n, None if paths is None else paths[i])
+            if key is not None:
+                out[i] = table[key]
         return out
 
 
+class _PathIndex:
+    """Finds a predictions file's row for a dataset image (see :class:`PredictionsModel`)."""
+
+    def __init__(self, keys, base: Path):
+        self.keys = set(keys)
+        self.base = base
+        self.by_name: dict[str, list[str]] = {}
+        for k in keys:
+            self.by_name.setdefault(Path(k.replace("\\", "/")).name, []).append(k)
+
+    def find(self, name: str, path: Path | None) -> str | None:
+        if name in self.keys:
+            return name
+        cands = self.by_name.get(Path(name).name, [])
+        ending = [k for k in cands if k.replace("\\", "/").endswith("/" + name)]
+        if len(ending) == 1:
+            return ending[0]
+        if path is not None and len(cands) > 1:
+            same = [k for k in cands if _same_file(k, path, self.base)]
+            if len(same) == 1:
+                return same[0]
+        return cands[0] if len(cands) == 1 else None
+
+
+def _same_file(key: str, path: Path, base: Path) -> bool:
+    target = Path(path).resolve()
+    return any((b / key).resolve() == target for b in (Path.cwd(), base))
+
+
+def _read_table(path: Path) -> tuple[list[str], list[tuple[str, dict[str, str]]]]:
+    """The header and (where, row) pairs of a CSV or Parquet table, every cell as text ("" when empty)."""
+    if path.suffix.lower() == ".parquet":
+        import pandas as pd
+
+        try:
+            frame = pd.read_parquet(path)
+        except (OSError, ValueError, ImportError) as exc:
+            raise ModelError(f"{path}: cannot read the Parquet table ({exc})") from exc
+        header = [str(c) for c in frame.columns]
+        cells = frame.astype(object).where(frame.notna(), "")
+        return header, [(f"{path}, row {i + 1}", dict(zip(header, map(str, values))))
+                        for i, values in enumerate(cells.itertuples(index=False, name=None))]
+    with open(path, newline="", encoding="utf-8-sig") as f:
+        reader = csv.DictReader(f)
+        header = [h for h in (reader.fieldnames or []) if h is not None]
+        rows = []
+        for row in reader:
+            where = f"{path}, row {reader.line_num}"
+            if None in row or any(v is None for v in row.values()):
+                raise ModelError(f"{where}: expected {len(header)} fields like the header")
+            rows.append((where, row))
+    return header, rows
+
+
+def _box_area(row: dict, box_cols, where: str) -> float:
+    if box_cols is None:
+        return 0.0
+    try:
+        return float(row[box_cols[0]]) * float(row[box_cols[1]])
+    except ValueError:
+        raise ModelError(f"{where}: box width and height must be numbers, got "
+                         f"{row[box_cols[0]]!r}, {row[box_cols[1]]!r}") from None
+
+
+def _probability_row(values: list[str], target: np.ndarray, where: str) -> np.ndarray:
+    try:
+        vals = np.array([float(v) for v in values])
+    except ValueError:
+        raise ModelError(f"{where}: probabilities must be numbers, got {values}") from None
+    if not np.isfinite(vals).all() or (vals < 0).any() or vals.sum() <= 0:
+        raise ModelError(f"{where}: probabilities must be finite, >= 0 and not all 0")
+    p = np.zeros(K)
+    np.add.at(p, target, vals)
+    return p / p.sum()
+
+
+def _label_row(value: str, where: str) -> np.ndarray:
+    c = class_index(value)
+    if c is None:
+        raise ModelError(f"{where}: {unknown_label(value)}")
+    p = np.zeros(K)
+    p[c] = 1.0
+    return p
+
+
 def load_model(spec: str, num_threads: int = 1) -> AuditModel:
-    """``mien``, a ``.json`` ONNX config or a ``.csv`` predictions file."""
+    """``mien``, a ``.json`` ONNX config or a ``.csv`` / ``.parquet`` predictions table."""
     if spec in (None, "", "mien"):
         return MienModel(num_threads=num_threads)
     p = Path(spec)
     if p.suffix.lower() == ".json":
         return OnnxConfigModel(p, num_threads=num_threads)
-    if p.suffix.lower() == ".csv":
+    if p.suffix.lower() in (".csv", ".parquet"):
         return PredictionsModel(p)
-    raise ModelError(f"{spec}: --model is 'mien', an ONNX config (.json) or a predictions file (.csv)")
+    raise ModelError(f"{spec}: --model is 'mien', an ONNX config (.json) or a predictions table (.csv, .parquet)")

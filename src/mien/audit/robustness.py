@@ -130,21 +130,22 @@ def perturb(images: list[np.ndarray], names: list[str], p: Perturbation, seed: i
 def robustness(predict, images, names, labels, clean_probs, *, seed: int = 0, samples: int = 1000,
                perturbations=PERTURBATIONS, progress=None) -> list[dict]:
     """Per perturbation: accuracy, drop from the clean accuracy (with a paired 95% bootstrap interval)
-    and the share of images whose top class changed.
+    and the share of images whose top class changed (no prediction counts as wrong, and as a change
+    from a prediction).
 
     ``predict(perturbation, changed_images) -> (N, 8)``; a model that cannot be run (a predictions file
     with rows for changed images) may ignore the images and look its rows up by ``perturbation.key``;
     it returns None for a perturbation it has no predictions for (that row is left out).
     """
     y = np.asarray(labels)
-    clean_top = np.asarray(clean_probs).argmax(1)
+    clean_top = M.top_classes(clean_probs)
     clean_ok = (clean_top == y).astype(np.float64)
     rows = []
     for j, p in enumerate(perturbations):
         probs = predict(p, perturb(images, names, p, seed) if images else [])
         if probs is None:
             continue
-        top = probs.argmax(1)
+        top = M.top_classes(probs)
         ok = (top == y).astype(np.float64)
         diff = clean_ok - ok
         rows.append({"key": p.key, "label": p.label, "accuracy": float(ok.mean()),
