@@ -205,7 +205,8 @@ def test_report_of_a_sparse_run_without_perceived_expression_or_action_units(sha
 @pytest.mark.parametrize("suffix", [".parquet", ".csv", ".json"])
 def test_tables_joined_from_many_parts_equal_one_written_at_once(shared_data, tmp_path, suffix):
     from mien.analyzer import Analyzer, Mode, Options
-    from mien.results import to_frame, write_table
+    from mien.io import write_table
+    from mien.results import to_frame
     from mien.video.analysis import VideoOptions, analyze_frames, run_video
 
     analyzer = Analyzer(Options(mode=Mode.VIDEO, iris=False))

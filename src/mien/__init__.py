@@ -22,7 +22,7 @@ _EXPORTS = {
     "Faces": "faces",
     "ImageReadError": "images", "read_image": "images",
     "QualityThresholds": "quality",
-    "COLUMNS": "results", "to_frame": "results", "write_table": "results",
+    "COLUMNS": "results", "to_frame": "results", "write_table": "io",
     "VideoOptions": "video.analysis", "analyze_frames": "video.analysis", "read_video": "video.analysis",
     "run_video": "video.analysis",
     "Frame": "video.decode", "VideoReadError": "video.decode",

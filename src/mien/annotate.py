@@ -10,7 +10,7 @@ import pandas as pd
 from . import actions
 from .geometry import canonical_face, rotation_from_euler
 from .faces import Faces
-from .results import atomic_path
+from .io import atomic_path
 
 RELIABLE = (40, 200, 80)
 UNRELIABLE = (235, 150, 30)

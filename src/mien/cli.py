@@ -11,7 +11,8 @@ from . import __version__
 from .images import IMAGE_SUFFIXES, ImageReadError, read_image
 from .video import VIDEO_SUFFIXES, VideoReadError
 from .faces import Faces
-from .results import FORMATS, check_output_path, to_frame, write_table
+from .io import FORMATS, check_output_path, write_table
+from .results import to_frame
 
 DESCRIPTION = """mien measures faces, not feelings: face boxes, 468-point landmarks, head pose and
 per-face quality, written as one tidy table. It does not infer what anyone feels."""

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ..results import atomic_path
+from ..io import atomic_path
 from .metrics import CLASSES
 from .result import AuditResult, ComparisonRow, json_value
 

@@ -25,7 +25,8 @@ import pandas as pd
 from ..analyzer import Analyzer, Mode
 from ..errors import MienError, OptionsError
 from ..faces import Faces
-from ..results import atomic_path, to_frame, write_table, write_tables
+from ..io import atomic_path, write_table, write_tables
+from ..results import to_frame
 from .decode import frames, probe, sequence_files
 from .summaries import action_unit_episodes, track_summary
 

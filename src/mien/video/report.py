@@ -15,7 +15,7 @@ import pandas as pd
 from .. import actions
 from ..perceived import CLASSES as PERCEIVED_CLASSES
 from ..quality import CHECKS
-from ..results import atomic_path
+from ..io import atomic_path
 
 WIDTH, HEIGHT, PAD = 900, 150, 34
 LEFT = 90  # room for the quality checks' names; every plot uses it, so their time axes line up
