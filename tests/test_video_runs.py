@@ -2,7 +2,6 @@
 renders in a real browser, episodes and per-track baselines."""
 import json
 import os
-import pickle
 import re
 import shutil
 import signal
@@ -27,16 +26,12 @@ def start_run(video: Path, out: Path) -> subprocess.Popen:
 
 
 def wait_for_checkpoint_past(out: Path, frame: int, proc: subprocess.Popen, timeout: float = 60.0) -> None:
-    state = out.with_name(f".{out.name}.mien-partial") / "checkpoint.pkl"
+    state = out.with_name(f".{out.name}.mien-partial") / "checkpoint.json"
     end = time.monotonic() + timeout
     while time.monotonic() < end:
         assert proc.poll() is None, "the run finished before it could be stopped"
-        if state.exists():
-            try:
-                if pickle.loads(state.read_bytes())["last_index"] >= frame:
-                    return
-            except (EOFError, pickle.UnpicklingError):
-                pass
+        if state.exists() and json.loads(state.read_text())["last_index"] >= frame:
+            return
         time.sleep(0.01)
     raise AssertionError("no checkpoint appeared")
 
@@ -113,7 +108,7 @@ def test_episodes_join_short_gaps_and_find_the_apex():
     on[25:27] = True
     values = np.where(on, 1.5, 0.2)
     values[9] = 2.5
-    table = pd.DataFrame({"track": 3, "time_s": t, "au12_lip_corner_puller_l": values, "au12_lip_corner_puller_l_present": on})
+    table = pd.DataFrame({"source": "clip.mp4", "track": 3, "time_s": t, "au12_lip_corner_puller_l": values, "au12_lip_corner_puller_l_present": on})
     ep = action_unit_episodes(table)
     assert len(ep) == 2
     first = ep.iloc[0]
@@ -126,7 +121,7 @@ def test_short_eye_closure_is_a_blink():
     on = np.zeros(60, bool)
     on[10:14] = True  # 0.1 s
     on[30:55] = True  # 0.8 s
-    table = pd.DataFrame({"track": 0, "time_s": t, "au43_eyes_closed_l": np.where(on, 2.0, 0.0), "au43_eyes_closed_l_present": on})
+    table = pd.DataFrame({"source": "clip.mp4", "track": 0, "time_s": t, "au43_eyes_closed_l": np.where(on, 2.0, 0.0), "au43_eyes_closed_l_present": on})
     assert list(action_unit_episodes(table)["unit"]) == ["au45_blink_l", "au43_eyes_closed_l"]
 
 

@@ -1,3 +1,5 @@
+import shutil
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -55,7 +57,9 @@ def test_broken_video_among_several_inputs(shared_data, tmp_path, capsys):
     bad = tmp_path / "broken.mp4"
     bad.write_bytes(b"\x00\x00\x00\x18ftypmp42" + b"garbage" * 500)
     out = tmp_path / "results"
-    code = main(["analyze", str(bad), str(shared_data / "demo/pillow/hopper.jpg"), "-o", str(out), "--format", "csv"])
+    photo = tmp_path / "hopper.jpg"  # beside the video, so that its outputs are not in a subfolder (see mien.outputs)
+    shutil.copy(shared_data / "demo/pillow/hopper.jpg", photo)
+    code = main(["analyze", str(bad), str(photo), "-o", str(out), "--format", "csv"])
     assert code == 1
     assert "broken.mp4" in capsys.readouterr().err
     assert pd.read_csv(out / "broken.csv")["status"].item() == "error"

@@ -3,16 +3,33 @@ from __future__ import annotations
 
 import argparse
 import glob
+import json
+import os
 import re
 import sys
+import tempfile
+import warnings
+from dataclasses import dataclass
 from pathlib import Path
 
 from . import __version__
 from .images import IMAGE_SUFFIXES, ImageReadError, read_image
-from .video import VIDEO_SUFFIXES, VideoReadError
+from .io import FORMATS, OutputError, check_destination, check_output_path, file_size_limit, write_table
+from .outputs import check_distinct, output_names
 from .faces import Faces
-from .io import FORMATS, check_output_path, write_table
 from .results import to_frame
+from .video import VIDEO_SUFFIXES, VideoReadError
+
+FORMAT_NAMES = tuple(f[1:] for f in FORMATS)
+EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_INTERRUPTED = 0, 1, 2, 130
+EXIT_CODES = """exit codes:
+  0    every input was analysed and every output written
+  1    some inputs (or some video frames) failed: their rows say which, with status
+       'error'; or an output could not be written (the message says where the results
+       were kept instead)
+  2    usage or setup error, found before any analysis: bad options, no inputs, an
+       output that cannot be written, or another run working on the same output
+  130  interrupted (Ctrl-C); a video run resumes when the same command is run again"""
 
 DESCRIPTION = """mien measures faces, not feelings: face boxes, 468-point landmarks, head pose and
 per-face quality, written as one tidy table. It does not infer what anyone feels."""
@@ -59,6 +76,70 @@ def _progress(items, total: int):
     return tqdm(items, total=total, unit="image", file=sys.stderr, dynamic_ncols=True)
 
 
+@dataclass(frozen=True)
+class VideoJob:
+    path: Path
+    table: Path
+    report: Path | None
+    annotated: Path | None
+
+
+@dataclass(frozen=True)
+class Plan:
+    """Every output of a run, named and checked before any analysis."""
+    images: list[Path]
+    images_table: Path | None
+    annotate: Path | None
+    names: dict[Path, str]  # input -> its distinct output name (see mien.outputs)
+    videos: list[VideoJob]
+
+
+def plan_outputs(args: argparse.Namespace, images: list[Path], videos: list[Path]) -> Plan:
+    """Decide where everything goes; raise ValueError (or io.OutputError) for a run that could not
+    write its outputs, so that it stops before the analysis."""
+    from .video.analysis import companion_path, work_folder
+
+    out = Path(args.output)
+    to_folder = out.suffix == ""
+    if to_folder:
+        if out.exists() and not out.is_dir():
+            raise ValueError(f"-o {out} is a file; give a table name ending in {', '.join(FORMATS)}, or a folder")
+    else:
+        check_output_path(out)
+        if videos and (len(videos) > 1 or images):
+            raise ValueError("several inputs include a video: give -o a folder, and each video gets its own tables there")
+    if args.report and not videos:
+        raise ValueError("--report is for video input")
+    names = output_names(images + videos, reserved=("images",) if images and to_folder else ())
+    annotate = Path(args.annotate) if args.annotate else None
+    report_folder = Path(args.report) if args.report and to_folder else None
+    images_table = (out / f"images.{args.format}" if to_folder else out) if images else None
+    outputs: list[tuple[Path, str]] = []
+    if images_table:
+        outputs.append((images_table, "the images' table"))
+    if annotate:
+        outputs += [(annotate / f"{names[p]}_annotated.png", f"the picture of {p}") for p in images]
+    jobs = []
+    for video in videos:
+        table = out / f"{names[video]}.{args.format}" if to_folder else out
+        report = report_folder / f"{names[video]}.html" if report_folder else Path(args.report) if args.report else None
+        annotated = annotate / f"{names[video]}_annotated.mp4" if annotate else None
+        jobs.append(VideoJob(video, table, report, annotated))
+        for path, what in ((table, "table"), (companion_path(table, "tracks"), "tracks table"),
+                           (companion_path(table, "episodes"), "episodes table"), (work_folder(table), "work folder"),
+                           (report, "report"), (annotated, "annotated video")):
+            if path is not None:
+                outputs.append((path, f"the {what} of {video}"))
+    check_distinct(outputs)
+    probed: set[Path] = set()
+    for folder in (annotate, report_folder, out if to_folder else None):
+        if folder is not None:
+            check_destination(folder, folder=True, probed=probed)
+    for path, _ in outputs:
+        check_destination(path, folder=path.name.endswith(".mien-partial"), probed=probed)
+    return Plan(images, images_table, annotate, names, jobs)
+
+
 def run_analyze(args: argparse.Namespace) -> int:
     from .analyzer import Analyzer, Mode, Options
     from .video.analysis import VideoOptions
@@ -70,21 +151,11 @@ def run_analyze(args: argparse.Namespace) -> int:
         print(f"mien: {note}", file=sys.stderr)
     if not files:
         print("mien: error: no input files", file=sys.stderr)
-        return 2
+        return EXIT_USAGE
     videos = [f for f in files if f in sequences or f.suffix.lower() in VIDEO_SUFFIXES]
     images = [f for f in files if f not in videos]
-    out = Path(args.output)
-    to_folder = out.suffix == ""
     try:
-        if to_folder:
-            if args.format not in ("csv", "parquet", "json"):
-                raise ValueError(f"--format must be csv, parquet or json, not {args.format!r}")
-        else:
-            check_output_path(out)
-            if videos and (len(videos) > 1 or images):
-                raise ValueError("several inputs include a video: give -o a folder, and each video gets its own tables there")
-        if args.report and not (len(videos) == 1 and not to_folder) and not (to_folder and videos):
-            raise ValueError("--report is for video input")
+        plan = plan_outputs(args, images, videos)
         video_options = VideoOptions(stride=args.stride, target_fps=args.fps, start_s=args.start, end_s=args.end,
                                      sequence_fps=30.0 if args.sequence is None else args.sequence,
                                      experimental_units=args.experimental_units)
@@ -92,31 +163,49 @@ def run_analyze(args: argparse.Namespace) -> int:
         video_mode = Options(mode=Mode.VIDEO, detector=args.detector, min_detection_score=args.min_score, iris=args.gaze,
                              detect_every=args.detect_every, smooth=not args.no_smoothing,
                              perceived_hz=args.perceived_hz or None, au_baseline=args.au_baseline)
-    except ValueError as exc:
+    except (ValueError, OutputError) as exc:
         print(f"mien: error: {_in_flags(str(exc))}", file=sys.stderr)
-        return 2
-    failed = 0
+        return EXIT_USAGE
+    limit = file_size_limit()
+    if limit is not None:
+        print(f"mien: warning: files are limited to {limit} bytes (ulimit -f); a larger output cannot be written", file=sys.stderr)
+    codes = []
     if images:
-        table_path = out / f"images.{args.format}" if to_folder else out
-        failed += _analyze_images(images, Analyzer(image_options), args, table_path)
+        codes.append(_analyze_images(plan, Analyzer(image_options), args))
     analyzer = Analyzer(video_mode) if videos else None
-    for video in videos:
-        name = video.resolve().name if video in sequences else video.stem
-        table_path = out / f"{name}.{args.format}" if to_folder else out
-        report = None
-        if args.report:
-            report = Path(args.report) / f"{name}.html" if to_folder else Path(args.report)
-        code = _analyze_video(video, name, analyzer, args, video_options, table_path, report)
-        if code == 130:
-            return 130
-        failed += code
-    return 1 if failed else 0
+    for job in plan.videos:
+        code = _analyze_video(job, analyzer, args, video_options)
+        if code == EXIT_INTERRUPTED:
+            return EXIT_INTERRUPTED
+        codes.append(code)
+    if codes and all(code == EXIT_USAGE for code in codes):
+        return EXIT_USAGE
+    return EXIT_FAILED if any(codes) else EXIT_OK
 
 
-def _analyze_images(images: list[Path], analyzer, args: argparse.Namespace, out: Path) -> int:
-    annotate_dir = Path(args.annotate) if args.annotate else None
+def _write_or_rescue(frame, out: Path) -> bool:
+    """Write the table; when that fails, write it to the temporary folder instead and say where.
+    True when it is at ``out``."""
+    try:
+        write_table(frame, out)
+        return True
+    except OSError as exc:
+        reason = exc.strerror or str(exc)
+    rescue = Path(tempfile.gettempdir()) / f"mien-rescued-{os.getpid()}-{out.name[-100:]}"
+    try:
+        write_table(frame, rescue)
+        where = f"the table was written to {rescue} instead"
+    except OSError as exc:
+        where = f"nor to {rescue} ({exc.strerror or exc}): the results of this run are lost"
+    print(f"mien: error: could not write {out} ({reason}); {where}", file=sys.stderr)
+    return False
+
+
+def _analyze_images(plan: Plan, analyzer, args: argparse.Namespace) -> int:
+    out = plan.images_table
     results: list[Faces] = []
-    for path in _progress(images, len(images)):
+    annotate_failed = None
+    for path in _progress(plan.images, len(plan.images)):
         try:
             rgb = read_image(path)
         except ImageReadError as exc:
@@ -125,32 +214,40 @@ def _analyze_images(images: list[Path], analyzer, args: argparse.Namespace, out:
             continue
         faces = analyzer.analyze(rgb, source=str(path))
         results.append(faces)
-        if annotate_dir is not None:
+        if plan.annotate is not None and annotate_failed is None:
             from .annotate import write_annotations
 
-            write_annotations(annotate_dir, path.stem, rgb, faces)
-    write_table(to_frame(results, landmarks=args.landmarks), out)
+            try:
+                write_annotations(plan.annotate, plan.names[path], rgb, faces)
+            except OSError as exc:
+                annotate_failed = f"could not write the pictures of {path} into {plan.annotate} ({exc.strerror or exc}); " \
+                                  "no more pictures are written, the analysis goes on"
+                print(f"mien: error: {annotate_failed}", file=sys.stderr)
+    written = _write_or_rescue(to_frame(results, landmarks=args.landmarks), out)
     failed = sum(r.status == "error" for r in results)
     faces = sum(len(r) for r in results)
-    print(f"mien: {len(results)} image(s), {faces} face(s), {failed} failed -> {out}", file=sys.stderr)
-    if annotate_dir is not None:
-        print(f"mien: annotated images in {annotate_dir}", file=sys.stderr)
-    return 1 if failed else 0
+    print(f"mien: {len(results)} image(s), {faces} face(s), {failed} failed" + (f" -> {out}" if written else ""), file=sys.stderr)
+    if plan.annotate is not None and annotate_failed is None:
+        print(f"mien: annotated images in {plan.annotate}", file=sys.stderr)
+    return EXIT_FAILED if failed or not written or annotate_failed else EXIT_OK
 
 
-def _analyze_video(path: Path, name: str, analyzer, args: argparse.Namespace, options, out: Path, report: Path | None) -> int:
-    """0 when done, 1 when the video or some frames could not be read, 130 when interrupted."""
+def _analyze_video(job: VideoJob, analyzer, args: argparse.Namespace, options) -> int:
+    """0 when done, 1 when the video, some frames or an output failed, 2 when its work folder
+    cannot be used (another run holds it), 130 when interrupted."""
     from tqdm import tqdm
 
     from .video import probe
-    from .video.analysis import RunInterrupted, run_video
+    from .video.analysis import RunInterrupted, run_video, work_folder
+    from .video.checkpoint import WorkFolderError
 
+    path, out = job.path, job.table
     try:
         info = probe(path)
     except (VideoReadError, ImageReadError) as exc:
         print(f"mien: error: {path}: {exc}", file=sys.stderr)
-        write_table(to_frame(Faces.failed(str(path), str(exc))), out)
-        return 1
+        _write_or_rescue(to_frame(Faces.failed(str(path), str(exc))), out)
+        return EXIT_FAILED
     bar = tqdm(total=info.frame_count or None, unit="frame", desc=path.name, file=sys.stderr, dynamic_ncols=True, disable=None)
 
     def on_frame(frame, _info):
@@ -161,20 +258,30 @@ def _analyze_video(path: Path, name: str, analyzer, args: argparse.Namespace, op
 
     try:
         with bar:
-            annotated = Path(args.annotate) / f"{name}_annotated.mp4" if args.annotate else None
             result = run_video(path, out, analyzer, options, checkpoint_every=args.checkpoint_every, landmarks=args.landmarks,
-                               on_frame=on_frame, on_error=on_error, report=report, annotated_video=annotated)
+                               on_frame=on_frame, on_error=on_error, report=job.report, annotated_video=job.annotated)
     except RunInterrupted as exc:
         print(f"mien: {path}: {exc}", file=sys.stderr)
-        return 130
+        return EXIT_INTERRUPTED
+    except WorkFolderError as exc:
+        print(f"mien: error: {path}: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    except OSError as exc:
+        work = work_folder(out)
+        kept = (f"the analysed frames are kept in {work}: once the cause is fixed, the same command writes the "
+                "outputs from there without analysing again") if work.is_dir() else "nothing was kept"
+        where = f" ({exc.filename})" if exc.filename else ""
+        print(f"mien: error: {path}: {exc.strerror or exc}{where}; {kept}", file=sys.stderr)
+        return EXIT_FAILED
     resumed = f" (resumed after frame {result.resumed_from})" if result.resumed_from >= 0 else ""
     print(f"mien: {path}: {result.frames} frames{resumed}, {result.faces} face rows, {result.failed_frames} frames failed -> "
           f"{result.frames_table}, {result.tracks_table.name}, {result.episodes_table.name}"
-          + (f", report {report}" if report else "") + (f", video {annotated}" if annotated else ""), file=sys.stderr)
+          + (f", report {job.report}" if job.report else "") + (f", video {job.annotated}" if job.annotated else ""),
+          file=sys.stderr)
     if result.frames == 0:
         print(f"mien: error: {path}: no frames in the requested range", file=sys.stderr)
-        return 1
-    return 1 if result.failed_frames else 0
+        return EXIT_FAILED
+    return EXIT_FAILED if result.failed_frames else EXIT_OK
 
 
 def run_demo(args: argparse.Namespace) -> int:
@@ -197,10 +304,17 @@ def run_demo(args: argparse.Namespace) -> int:
 
 
 def run_schema(args: argparse.Namespace) -> int:
-    from .results import schema_markdown
+    from .results import schema_dict, schema_markdown
 
-    print(schema_markdown(), end="")
+    print(json.dumps(schema_dict(), indent=1, ensure_ascii=False) if args.json else schema_markdown(), end="\n" if args.json else "")
     return 0
+
+
+class _KeepsLineBreaks(argparse.HelpFormatter):
+    """Wraps paragraphs as usual, but leaves text that has its own line breaks (the exit codes) as it is."""
+
+    def _fill_text(self, text, width, indent):
+        return text if "\n" in text else super()._fill_text(text, width, indent)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -208,14 +322,17 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"mien {__version__}")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
-    an = sub.add_parser("analyze", help="measure the faces in images", description=(
-        "Measure every face in the given images and write one row per face. Images without a "
-        "face, and files that cannot be read, get a row with status no_face or error; the exit "
-        "code is 1 when any file failed, 2 for usage errors."))
+    an = sub.add_parser("analyze", help="measure the faces in images and videos", epilog=EXIT_CODES,
+                        formatter_class=_KeepsLineBreaks, description=(
+        "Measure every face in the given images and videos and write one row per face. Images without a "
+        "face, and files that cannot be read, get a row with status no_face or error. Outputs made per input "
+        "(a video's tables, pictures, reports) mirror the inputs' folders below the folder that holds them all."))
     an.add_argument("paths", nargs="+", metavar="PATH", help="image or video files, folders (searched recursively) or glob patterns")
     an.add_argument("-o", "--output", required=True, metavar="OUT", help=f"output table, format by suffix ({', '.join(FORMATS)}); "
-                    "or a folder, for several videos, where each input gets its own tables")
-    an.add_argument("--format", default="parquet", help="table format when OUT is a folder: parquet (default), csv or json")
+                    "or a folder, for several videos, where each input gets its own tables. CSV cells that start like a "
+                    "formula (= + - @ tab CR) get a leading apostrophe; JSON is an array of row objects, JSON Lines one "
+                    "row object a line (`mien schema` says what each column means)")
+    an.add_argument("--format", default="parquet", choices=FORMAT_NAMES, help="table format when OUT is a folder (default parquet)")
     an.add_argument("--annotate", metavar="DIR", help="also write, per image, an annotated PNG (box, mesh, pose axes, iris, "
                     "the regions and movements of the action units present) and a bar chart of each face's action units "
                     "into DIR; per video, an annotated MPEG-4 video (box, track id, action units present)")
@@ -261,6 +378,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     schema = sub.add_parser("schema", help="print the output columns and what each means",
                             description="Print the table schema (column, type, meaning) as Markdown.")
+    schema.add_argument("--json", action="store_true", help="print {column: meaning} as JSON instead")
     schema.set_defaults(func=run_schema)
 
     from .audit.cli import add_audit_parser
@@ -269,13 +387,20 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _show_warning(message, category, filename, lineno, file=None, line=None) -> None:
+    print(f"mien: warning: {message}", file=sys.stderr)
+
+
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
-        return args.func(args)
+        with warnings.catch_warnings():
+            warnings.showwarning = _show_warning
+            warnings.simplefilter("default", UserWarning)
+            return args.func(args)
     except KeyboardInterrupt:
         print("mien: interrupted; outputs already written are complete", file=sys.stderr)
-        return 130
+        return EXIT_INTERRUPTED
 
 
 if __name__ == "__main__":

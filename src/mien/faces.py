@@ -36,6 +36,7 @@ class Faces:
     batches of N, or None when turned off. track_ids: (N,) int64 in video mode, else None;
     au_baseline: per face "population" or "track" in video mode, else None; au_baseline_frames: (N,)
     int64, the neutral-looking frames the track's neutral was built from (0: population), in video mode.
+    track_scores: (N,) float32 in video mode, the detector score of each track's latest detection.
     """
 
     source: str = "<array>"
@@ -58,6 +59,7 @@ class Faces:
     track_ids: np.ndarray | None = field(default=None, repr=False)
     au_baseline: tuple[str, ...] | None = field(default=None, repr=False)
     au_baseline_frames: np.ndarray | None = field(default=None, repr=False)
+    track_scores: np.ndarray | None = field(default=None, repr=False)
 
     def __len__(self) -> int:
         return len(self.scores)
@@ -80,6 +82,7 @@ class Faces:
             track_ids=None if self.track_ids is None else self.track_ids[picked],
             au_baseline=None if self.au_baseline is None else tuple(self.au_baseline[i] for i in picked),
             au_baseline_frames=None if self.au_baseline_frames is None else self.au_baseline_frames[picked],
+            track_scores=None if self.track_scores is None else self.track_scores[picked],
         )
 
     @staticmethod

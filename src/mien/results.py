@@ -79,7 +79,11 @@ COLUMNS: tuple[Column, ...] = (
     Column("y", "float32", "face box top edge, pixels (image y downwards)", _box(1)),
     Column("w", "float32", "face box width, pixels", _box(2)),
     Column("h", "float32", "face box height, pixels", _box(3)),
-    Column("score", "float32", "face detector confidence, 0..1", _attr("scores")),
+    Column("score", "float32", "face detector confidence, 0..1; in video only on frames where the detector ran on the "
+           "face (every --detect-every frames; most frames follow the face from its landmarks): use track_score there",
+           _attr("scores")),
+    Column("track_score", "float32", "video only: the detector confidence of the track's latest detection, on every "
+           "frame of the track, 0..1", _attr("track_scores")),
     Column("presence", "float32", "landmark model's face-presence probability, 0..1", _attr("presence")),
     Column("yaw", "float32", "head yaw, degrees; > 0 turned towards the image's right (subject's left)", _attr("pose", "yaw")),
     Column("pitch", "float32", "head pitch, degrees; > 0 chin up", _attr("pose", "pitch")),

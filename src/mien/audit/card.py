@@ -14,7 +14,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ..io import atomic_path
+from ..io import atomic_path, to_csv_safe
 from .metrics import CLASSES
 from .result import AuditResult, ComparisonRow, json_value
 
@@ -523,7 +523,7 @@ def write_card(result: AuditResult, out_dir, stem: str = "card", predictions: bo
     if predictions:
         paths["predictions"] = out / "predictions.csv"
         with atomic_path(paths["predictions"]) as tmp:
-            result.per_image.to_frame().to_csv(tmp, index=False)
+            to_csv_safe(result.per_image.to_frame(), tmp)
     return paths
 
 

@@ -11,10 +11,10 @@ from __future__ import annotations
 
 import hashlib
 import json
-import pickle
 import shutil
 import signal
 import threading
+import warnings
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -27,6 +27,8 @@ from ..errors import MienError, OptionsError
 from ..faces import Faces
 from ..io import atomic_path, write_table, write_tables
 from ..results import to_frame
+from .checkpoint import (LOCK_FILE, STATE_FILE, Checkpoint, CheckpointIgnored, CheckpointUnusable, WorkFolderLock,
+                         has_checkpoint, read_checkpoint, write_checkpoint)
 from .decode import frames, probe, sequence_files
 from .summaries import action_unit_episodes, track_summary
 
@@ -126,43 +128,55 @@ def _fingerprint(path: Path, analyzer: Analyzer, options: VideoOptions) -> str:
     return hashlib.sha256(payload.encode()).hexdigest()
 
 
-def _read_checkpoint(path: Path) -> dict:
-    """The saved checkpoint, or {} when it cannot be used (damaged, or from another mien version
-    whose classes moved): the run then starts afresh, as for changed options."""
-    try:
-        saved = pickle.loads(path.read_bytes())
-    except Exception:  # unpickling can raise almost anything on a damaged or foreign file
-        return {}
-    return saved if isinstance(saved, dict) else {}
-
-
 def run_video(path: str | Path, out: str | Path, analyzer: Analyzer, options: VideoOptions = VideoOptions(),
               checkpoint_every: int = 1000, landmarks: bool = False, on_frame=None, on_error=None,
               report: str | Path | None = None, annotated_video: str | Path | None = None) -> VideoRunResult:
     """Analyse a video into ``out`` (per frame), ``<out>.tracks`` and ``<out>.episodes``, with a
-    video-mode ``analyzer`` (its state is reset first)."""
+    video-mode ``analyzer`` (its state is reset first). Raises ``RunLocked`` when another run is
+    writing the same ``out``."""
     _require_video_mode(analyzer)
     path, out = Path(path), Path(out)
+    with WorkFolderLock(work_folder(out)):
+        return _run_video(path, out, analyzer, options, checkpoint_every, landmarks, on_frame, on_error, report, annotated_video)
+
+
+def work_folder(out: Path) -> Path:
+    """Where a run keeps its parts and checkpoint until the final tables are written."""
+    return out.with_name(f".{out.name}.mien-partial")
+
+
+def _resume(work: Path, fingerprint: str, baseline_window: int) -> Checkpoint | None:
+    """The checkpoint of this run in ``work``; None, with the work folder emptied but for its lock,
+    when there is no usable one."""
+    saved = None
+    if has_checkpoint(work):
+        try:
+            saved = read_checkpoint(work, fingerprint, baseline_window)
+        except CheckpointUnusable as exc:
+            warnings.warn(f"{work}: not resuming from the checkpoint there, because {exc}; starting afresh", CheckpointIgnored)
+    keep = {LOCK_FILE} if saved is None else {LOCK_FILE, STATE_FILE, *saved.parts}
+    for stray in work.iterdir():
+        if stray.name in keep or (saved is not None and stray.name.startswith("state-")):
+            continue
+        if stray.is_dir() and not stray.is_symlink():
+            shutil.rmtree(stray)
+        else:
+            stray.unlink()
+    return saved
+
+
+def _run_video(path: Path, out: Path, analyzer: Analyzer, options: VideoOptions, checkpoint_every: int, landmarks: bool,
+               on_frame, on_error, report, annotated_video) -> VideoRunResult:
     info = probe(path, options.sequence_fps)
-    work = out.with_name(f".{out.name}.mien-partial")
+    work = work_folder(out)
     fingerprint = _fingerprint(path, analyzer, options)
     analyzer.reset()
-    parts: list[str] = []
-    thumbnails: dict = {}
-    last_index = resumed_from = -1
-    state_file = work / "checkpoint.pkl"
-    if state_file.exists():
-        saved = _read_checkpoint(state_file)
-        if saved.get("fingerprint") == fingerprint:
-            analyzer.restore_video_state(saved["session"])
-            parts, thumbnails = saved["parts"], saved["thumbnails"]
-            last_index = resumed_from = saved["last_index"]
-    if resumed_from < 0 and work.exists():
-        shutil.rmtree(work)
-    work.mkdir(parents=True, exist_ok=True)
-    for stray in work.glob("part-*.parquet"):
-        if stray.name not in parts:
-            stray.unlink()
+    saved = _resume(work, fingerprint, analyzer.options.baseline_window)
+    if saved is not None:
+        analyzer.restore_video_state(saved.session)
+    run = saved or Checkpoint(session=analyzer.video_state)
+    parts, thumbnails = run.parts, run.thumbnails
+    resumed_from = -1 if saved is None else saved.last_index
 
     buffer: list[Faces] = []
 
@@ -173,9 +187,8 @@ def run_video(path: str | Path, out: str | Path, analyzer: Analyzer, options: Vi
                 to_frame(buffer, landmarks=landmarks).to_parquet(tmp, index=False)
             parts.append(name)
             buffer.clear()
-        with atomic_path(state_file) as tmp:
-            tmp.write_bytes(pickle.dumps({"fingerprint": fingerprint, "session": analyzer.video_state, "parts": parts,
-                                          "thumbnails": thumbnails, "last_index": last_index}))
+        run.session = analyzer.video_state
+        write_checkpoint(work, fingerprint, run)
 
     source = str(path)
     stream = frames(path, options.stride, options.target_fps, options.start_s, options.end_s, options.sequence_fps, resumed_from)
@@ -187,7 +200,7 @@ def run_video(path: str | Path, out: str | Path, analyzer: Analyzer, options: Vi
     try:
         for frame in stream:
             faces = analyzer.analyze(frame, source=source)
-            last_index = frame.index
+            run.last_index = frame.index
             if faces.status == "error" and on_error is not None:
                 on_error(frame, faces.error)
             elif len(faces) and report is not None:
@@ -198,7 +211,7 @@ def run_video(path: str | Path, out: str | Path, analyzer: Analyzer, options: Vi
             if len(buffer) >= checkpoint_every or stop:
                 checkpoint()
             if stop:
-                raise RunInterrupted(f"stopped after frame {last_index}; run the same command again to resume")
+                raise RunInterrupted(f"stopped after frame {run.last_index}; run the same command again to resume")
     finally:
         if previous is not None:
             signal.signal(signal.SIGINT, previous)

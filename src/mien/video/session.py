@@ -33,6 +33,7 @@ class SessionState:
     smoother: OneEuroSmoother = field(default_factory=OneEuroSmoother)
     perceived_smoother: OneEuroSmoother = field(default_factory=lambda: OneEuroSmoother(PERCEIVED_SMOOTHING))
     au_baselines: dict = field(default_factory=dict)  # track -> TrackNeutral (arrays and ints; video/baseline.py)
+    track_scores: dict = field(default_factory=dict)  # track -> detector score of its latest detection
     frames_seen: int = 0
     last_time_s: float | None = None
 
@@ -60,7 +61,7 @@ class VideoSession:
 
     def process(self, rgb: np.ndarray, time_s: float, index: int) -> Faces:
         """The faces of frame ``index`` at ``time_s``: tracked, smoothed, against each track's baseline,
-        with ``track_ids``, ``au_baseline`` and ``au_baseline_frames`` set."""
+        with ``track_ids``, ``au_baseline``, ``au_baseline_frames`` and ``track_scores`` set."""
         st = self.state
         st.frames_seen = index + 1
         st.last_time_s = time_s
@@ -69,7 +70,8 @@ class VideoSession:
         # a lost track may still be picked up again (see FaceTracker): its state waits until then
         self._forget_ended(set(ids) | {t.id for t in st.tracker.lost})
         if not ids:
-            return Faces(track_ids=np.zeros(0, np.int64), au_baseline=(), au_baseline_frames=np.zeros(0, np.int64))
+            return Faces(track_ids=np.zeros(0, np.int64), au_baseline=(), au_baseline_frames=np.zeros(0, np.int64),
+                         track_scores=np.zeros(0, np.float32))
         meshes = tracked.meshes
         if self.options.smooth:
             sizes = (tracked.boxes[:, 2:] - tracked.boxes[:, :2]).mean(1)
@@ -86,17 +88,23 @@ class VideoSession:
                                  for t, p, f in zip(ids, faces.perceived.probabilities, fresh)])
             faces = replace(faces, perceived=self._perceiver.from_probabilities(
                 smoothed / smoothed.sum(1, keepdims=True), faces.quality.reliable))
+        for t, score in zip(ids, tracked.scores.tolist()):
+            if np.isfinite(score):
+                st.track_scores[t] = score
         if faces.actions is not None and self.options.au_baseline == "track":
             neutral_share = None if faces.perceived is None else faces.perceived.probabilities[:, 0]
             self._au_baselines.update(ids, faces.actions.raw, neutral_share, faces.quality.reliable)
         return replace(faces, track_ids=np.asarray(ids, np.int64), au_baseline=tuple(kinds),
-                       au_baseline_frames=np.asarray(built, np.int64))
+                       au_baseline_frames=np.asarray(built, np.int64),
+                       track_scores=np.array([st.track_scores[t] for t in ids], np.float32))
 
     def _forget_ended(self, live: set[int]) -> None:
         st = self.state
         st.smoother.forget(live)
         st.perceived_smoother.forget(live)
         self._au_baselines.forget(live)
+        for t in [t for t in st.track_scores if t not in live]:
+            del st.track_scores[t]
 
     def _perceived_due(self, ids: list[int], time_s: float) -> np.ndarray | None:
         """Which tracks' faces the perceived-expression model runs on this frame (None: all)."""

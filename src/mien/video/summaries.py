@@ -11,13 +11,16 @@ EPISODE_GAP_S = 0.1  # gaps up to this long (missed or unreliable frames) do not
 BLINK_MAX_S = 0.5  # an eyes-closed episode this short is reported as AU45 (blink)
 
 
-def _by_track(table: pd.DataFrame) -> tuple[pd.DataFrame, list[tuple[int, slice]]]:
-    """The face rows sorted by track and time, and each track's slice of them."""
-    faces = table[table["track"].notna()].sort_values(["track", "time_s"], kind="stable")
+def _by_track(table: pd.DataFrame) -> tuple[pd.DataFrame, list[tuple[str, int, slice]]]:
+    """The face rows sorted by source, track and time, and each track's source, id and slice of
+    them (track ids are only unique within one video)."""
+    faces = table[table["track"].notna()].sort_values(["source", "track", "time_s"], kind="stable")
     tracks = faces["track"].to_numpy(np.int64)
-    starts = np.flatnonzero(np.r_[True, np.diff(tracks) != 0]) if len(tracks) else np.zeros(0, np.intp)
+    sources = faces["source"].to_numpy(object)
+    new = np.r_[True, (np.diff(tracks) != 0) | (sources[1:] != sources[:-1])] if len(tracks) else np.zeros(0, bool)
+    starts = np.flatnonzero(new)
     ends = np.r_[starts[1:], len(tracks)]
-    return faces, [(int(tracks[a]), slice(a, b)) for a, b in zip(starts, ends)]
+    return faces, [(sources[a], int(tracks[a]), slice(a, b)) for a, b in zip(starts, ends)]
 
 
 def reported_units(experimental: bool = False) -> list[str]:
@@ -26,7 +29,8 @@ def reported_units(experimental: bool = False) -> list[str]:
 
 
 def action_unit_episodes(table: pd.DataFrame, experimental: bool = False) -> pd.DataFrame:
-    """Episodes per track and unit column: onset, apex, offset (seconds), duration, peak intensity.
+    """Episodes per track (of each source) and unit column: onset, apex, offset (seconds), duration,
+    peak intensity.
 
     An episode is a run of frames where the unit is present, joining gaps of up to EPISODE_GAP_S.
     Eyes-closed episodes no longer than BLINK_MAX_S are labelled ``au45_blink``."""
@@ -36,7 +40,7 @@ def action_unit_episodes(table: pd.DataFrame, experimental: bool = False) -> pd.
     values = faces[units].to_numpy(float, na_value=np.nan)
     present = faces[[f"{c}_present" for c in units]].fillna(False).to_numpy(bool)
     rows = []
-    for track, rows_of in tracks:
+    for source, track, rows_of in tracks:
         t = times[rows_of]
         for j, column in enumerate(units):
             idx = np.flatnonzero(present[rows_of, j])
@@ -50,27 +54,27 @@ def action_unit_episodes(table: pd.DataFrame, experimental: bool = False) -> pd.
                 unit = column
                 if column.startswith("au43_") and offset - onset <= BLINK_MAX_S:
                     unit = "au45_blink" + column[len("au43_eyes_closed"):]
-                rows.append(dict(track=track, unit=unit, onset_s=onset, apex_s=t[apex], offset_s=offset,
+                rows.append(dict(source=source, track=track, unit=unit, onset_s=onset, apex_s=t[apex], offset_s=offset,
                                  duration_s=offset - onset, frames=len(run), peak_intensity=float(v[apex])))
-    columns = ["track", "unit", "onset_s", "apex_s", "offset_s", "duration_s", "frames", "peak_intensity"]
-    return pd.DataFrame(rows, columns=columns).sort_values(["track", "onset_s", "unit"], ignore_index=True)
+    columns = ["source", "track", "unit", "onset_s", "apex_s", "offset_s", "duration_s", "frames", "peak_intensity"]
+    return pd.DataFrame(rows, columns=columns).sort_values(["source", "track", "onset_s", "unit"], ignore_index=True)
 
 
 def track_summary(table: pd.DataFrame, episodes: pd.DataFrame, experimental: bool = False) -> pd.DataFrame:
-    """One row per track: time span, frames, reliable share, median pose and size, episode count, and
-    the share of its frames in which each action unit is present."""
+    """One row per track (of each source): time span, frames, reliable share, median pose and size,
+    episode count, and    the share of its frames in which each action unit is present."""
     faces, tracks = _by_track(table)
     shares = [f"{c}_present" for c in reported_units(experimental) if f"{c}_present" in faces]
     present = faces[shares].astype(float).to_numpy(float, na_value=np.nan)
     reliable = faces["reliable"].astype(float).to_numpy(float, na_value=np.nan)
-    episode_counts = episodes["track"].value_counts()
+    episode_counts = episodes.groupby(["source", "track"]).size()
     rows = []
-    for track, rows_of in tracks:
+    for source, track, rows_of in tracks:
         g = faces.iloc[rows_of]
-        row = dict(track=track, first_s=g["time_s"].iloc[0], last_s=g["time_s"].iloc[-1], frames=len(g),
+        row = dict(source=source, track=track, first_s=g["time_s"].iloc[0], last_s=g["time_s"].iloc[-1], frames=len(g),
                    reliable_share=_mean(reliable[rows_of]),
                    median_yaw=g["yaw"].median(), median_pitch=g["pitch"].median(), median_roll=g["roll"].median(),
-                   median_iod_px=g["iod_px"].median(), episodes=int(episode_counts.get(track, 0)))
+                   median_iod_px=g["iod_px"].median(), episodes=int(episode_counts.get((source, track), 0)))
         row.update({f"{column}_share": _mean(present[rows_of, j]) for j, column in enumerate(shares)})
         rows.append(row)
     return pd.DataFrame(rows)
