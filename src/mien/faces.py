@@ -21,7 +21,8 @@ from .perceived import Perceived
 from .quality import Quality
 
 OK, NO_FACE, ERROR = "ok", "no_face", "error"
-OPTIONAL = ("pose", "quality", "iris", "gaze", "actions", "perceived", "track_ids", "au_baseline", "au_baseline_frames")
+OPTIONAL = ("pose", "quality", "iris", "gaze", "actions", "perceived", "track_ids", "au_baseline", "au_baseline_frames",
+            "track_scores")
 
 
 @dataclass(frozen=True)
@@ -107,6 +108,7 @@ class Faces:
             perceived=join("perceived", Perceived.concat), track_ids=join("track_ids", np.concatenate),
             au_baseline=join("au_baseline", lambda parts: tuple(k for p in parts for k in p)),
             au_baseline_frames=join("au_baseline_frames", np.concatenate),
+            track_scores=join("track_scores", np.concatenate),
         )
 
     @property
