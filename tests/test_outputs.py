@@ -219,17 +219,16 @@ def test_analyze_neutralises_a_hostile_file_name(tmp_path, face_png, monkeypatch
 def test_audit_predictions_csv_is_neutralised(tmp_path):
     from test_audit import brightness_model, face_png, run_cli
 
-    root = tmp_path / "faces"
-    for i, name in enumerate(["=1+1.png", "@SUM(A1).png", "plain.png"]):
-        face_png(root / "happy" / name, 220, i)
-        face_png(root / "sadness" / f"-{name}", 30, 10 + i)
+    names = ["=1+1.png", "@SUM(A1).png", "-2.png", "plain.png"]
+    for i, name in enumerate(names):
+        face_png(tmp_path / "data" / name, 220 if i % 2 else 30, i)
+    (tmp_path / "data" / "labels.csv").write_text("path,label\n" + "".join(f"{n},{'happy' if i % 2 else 'sad'}\n"
+                                                                          for i, n in enumerate(names)))
     out = tmp_path / "out"
-    assert run_cli(["audit", str(root), "--model", str(brightness_model(tmp_path)), "-o", str(out), "--no-strata",
-                    "--bootstrap", "20"]) == 0
-    table = pd.read_csv(out / "predictions.csv", keep_default_na=False)
-    text = [v for c in table.columns if table[c].dtype == object for v in table[c]]
-    assert len(table) == 6 and not any(v.startswith(("=", "+", "-", "@")) for v in text)
-    assert any(v.startswith("'=1+1") or "/=1+1" in v for v in text)
+    assert run_cli(["audit", str(tmp_path / "data"), "--model", str(brightness_model(tmp_path)), "-o", str(out),
+                    "--no-strata", "--bootstrap", "20"]) == 0
+    image = pd.read_csv(out / "predictions.csv", keep_default_na=False)["image"]
+    assert sorted(image) == sorted(csv_text(n) for n in names) == ["'-2.png", "'=1+1.png", "'@SUM(A1).png", "plain.png"]
 
 
 # ---------------------------------------------------------------------------- JSON for tools
