@@ -113,6 +113,12 @@ def csv_text(value):
     return "'" + value if isinstance(value, str) and value.startswith(FORMULA_STARTS) else value
 
 
+def from_csv_text(value: str) -> str:
+    """A text cell read back from a CSV that ``csv_text`` wrote: the apostrophe before a formula-like
+    start is removed (so a name that really begins with ``'=`` reads back without its apostrophe)."""
+    return value[1:] if value.startswith("'") and value[1:].startswith(FORMULA_STARTS) else value
+
+
 def to_csv_safe(frame: pd.DataFrame, path, **kwargs) -> None:
     """``frame.to_csv`` with text cells neutralised (``csv_text``) and every cell that holds a
     line break (CR or LF) quoted, so that no name splits a row or runs in a spreadsheet."""

@@ -22,6 +22,7 @@ import numpy as np
 from .datasets import PATH_COLUMNS, class_index, unknown_label
 from .metrics import CLASSES, K
 from ..errors import MienError
+from ..io import from_csv_text
 
 
 class ModelError(MienError, ValueError):
@@ -254,6 +255,8 @@ class PredictionsModel(AuditModel):
         self._without_prediction: set[str] = set()
         for where, row in rows:
             key = row[path_col].strip()
+            if self.path.suffix.lower() == ".csv":
+                key = from_csv_text(key)
             pert = row[pert_col].strip() if pert_col else ""
             if pert and pert not in known:
                 raise ModelError(f"{where}: perturbation {pert!r} is not one of {', '.join(sorted(known))} "
