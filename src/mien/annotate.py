@@ -188,8 +188,10 @@ def still_picture(rgb: np.ndarray, faces: list[FaceMarks], title: str = "") -> n
         font = 0.5 * max(1.0, max(canvas.shape[:2]) / PANEL_BASE)
         (tw, th), _ = cv2.getTextSize(tag, FONT, font, 1)
         ty = round(y) - 4 if y > th + 6 else round(y + bh) + th + 4
-        cv2.rectangle(canvas, (round(x), ty - th - 3), (round(x) + tw + 4, ty + 3), colour, -1)
-        _text(canvas, tag, (round(x) + 2, ty), (255, 255, 255), font)
+        ty = min(max(ty, th + 3), canvas.shape[0] - 4)  # a box past the image's edge keeps its tag inside
+        tx = min(max(round(x), 0), canvas.shape[1] - tw - 4)
+        cv2.rectangle(canvas, (tx, ty - th - 3), (tx + tw + 4, ty + 3), colour, -1)
+        _text(canvas, tag, (tx + 2, ty), (255, 255, 255), font)
         if face.iris is not None:
             for c in face.iris * s:
                 cv2.circle(canvas, tuple(np.round(c).astype(int)), 2, (255, 230, 0), -1, cv2.LINE_AA)
