@@ -228,7 +228,7 @@ def test_an_hour_of_video_gives_a_small_page_with_warnings_where_due():
     text = render_report(ReportInputs(table, tracks, episodes, {}, info))
     assert len(text.encode()) < 2_000_000  # 216,000 rows; size depends on the tracks, not the hours
     assert "No frame of this track passed the quality checks" in text  # track 0 is never reliable
-    assert text.count('<section id="track-') == 2 and "The other 40 tracks" in text
+    assert text.count('<section id="track-') == 2 and "The other 40 track(s), in one table" in text
     assert "1:00:00</text>" in text  # time axes with ticks
 
 

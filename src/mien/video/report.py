@@ -513,7 +513,7 @@ def render_report(inputs: ReportInputs, report_path: str | Path = "report.html")
         in_sections = tracks["track"].isin(chosen)
         body.append(_track_table(tracks[in_sections], set(chosen)))
         if short:
-            body.append(f"<details><summary>The other {short} tracks (a table)</summary>"
+            body.append(f"<details><summary>The other {short} track(s), in one table</summary>"
                         f"{_track_table(tracks[~in_sections], set())}</details>")
         body.append(f'<h2 id="timeline">Timeline of tracks</h2>{_timeline(tracks, span, chosen, step)}')
     else:
