@@ -58,10 +58,13 @@ def test_landmarks_only_on_request(batch, tmp_path):
     assert not any(c.startswith("lm") for c in pd.read_csv(out).columns)
 
 
-def test_glob_and_annotate(batch, tmp_path):
+def test_glob_and_annotate_one_picture_per_image_and_charts_on_request(batch, tmp_path):
     out = tmp_path / "faces.csv"
     assert main(["analyze", str(batch / "*.png"), "-o", str(out), "--annotate", str(tmp_path / "pics")]) == 0
-    assert sorted(p.name for p in (tmp_path / "pics").iterdir()) == ["a_annotated.png", "a_face0_action_units.png", "no_face_annotated.png"]
+    assert sorted(p.name for p in (tmp_path / "pics").iterdir()) == ["a_annotated.jpg", "no_face_annotated.jpg"]
+    assert main(["analyze", str(batch / "*.png"), "-o", str(out), "--annotate", str(tmp_path / "more"), "--charts"]) == 0
+    assert sorted(p.name for p in (tmp_path / "more").iterdir()) == ["a_annotated.jpg", "a_face0_action_units.png",
+                                                                   "no_face_annotated.jpg"]
 
 
 def test_bad_output_suffix_is_a_usage_error(batch, tmp_path, capsys):
@@ -86,7 +89,8 @@ def test_demo_writes_table_and_picture(tmp_path, capsys):
     assert main(["demo", "-o", str(tmp_path / "demo")]) == 0
     table = pd.read_csv(tmp_path / "demo" / "faces.csv")
     assert len(table) == 1 and table["reliable"].item()
-    assert (tmp_path / "demo" / "astronaut_annotated.png").stat().st_size > 10_000
+    assert table["source"].item() == str(tmp_path / "demo" / "astronaut.png")  # the file beside the outputs
+    assert (tmp_path / "demo" / "astronaut_annotated.jpg").stat().st_size > 10_000
     assert "faces.csv" in capsys.readouterr().out
 
 
@@ -96,7 +100,8 @@ def test_help_is_complete(capsys):
             main(argv)
         assert info.value.code == 0
     text = capsys.readouterr().out
-    for word in ("--annotate", "--landmarks", "--detector", "--output-dir", "biometric"):
+    for word in ("--annotate", "--landmarks", "--detector", "--output-dir", "biometric", "action units", "perceived",
+                 "video", "audit", "--report", "--charts", "openface"):
         assert word in text
 
 

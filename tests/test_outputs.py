@@ -68,8 +68,8 @@ def test_annotated_images_of_same_named_inputs_are_all_kept(tmp_path, face_png):
     inputs = copy(face_png, tmp_path / "a/img.jpg", tmp_path / "b/img.jpg", tmp_path / "b/img.png")
     ann = tmp_path / "ann"
     assert main(["analyze", *map(str, inputs), "-o", str(tmp_path / "t.csv"), "--annotate", str(ann)]) == 0
-    pictures = sorted(str(p.relative_to(ann)) for p in ann.rglob("*_annotated.png"))
-    assert pictures == ["a/img_annotated.png", "b/img.jpg_annotated.png", "b/img.png_annotated.png"]
+    pictures = sorted(str(p.relative_to(ann)) for p in ann.rglob("*_annotated.jpg"))
+    assert pictures == ["a/img_annotated.jpg", "b/img.jpg_annotated.jpg", "b/img.png_annotated.jpg"]
 
 
 def test_outputs_that_would_still_clash_are_refused_before_the_analysis(shared_data, tmp_path, capsys):

@@ -20,7 +20,7 @@ from .faces import Faces
 from .results import to_frame
 from .video import VIDEO_SUFFIXES, VideoReadError
 
-FORMAT_NAMES = tuple(f[1:] for f in FORMATS)
+FORMAT_NAMES = tuple(f[1:] for f in FORMATS) + ("openface",)  # openface: a CSV in OpenFace 2's layout (mien.export)
 EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_INTERRUPTED = 0, 1, 2, 130
 EXIT_CODES = """exit codes:
   0    every input was analysed and every output written
@@ -31,8 +31,12 @@ EXIT_CODES = """exit codes:
        output that cannot be written, or another run working on the same output
   130  interrupted (Ctrl-C); a video run resumes when the same command is run again"""
 
-DESCRIPTION = """mien measures faces, not feelings: face boxes, 468-point landmarks, head pose and
-per-face quality, written as one tidy table. It does not infer what anyone feels."""
+DESCRIPTION = """mien measures faces, not feelings. In photos and videos it finds faces and measures, per
+face: a 468-point mesh, head pose, gaze, FACS action units (facial movements such as AU12, lip
+corner puller), perceived expression (how a crowd of observers would label the face, with an
+'uncertain' when it cannot say) and how far to trust each number (quality checks, 'reliable').
+Video adds face tracks, per-track baselines, action-unit episodes and an HTML report; 'mien
+audit' scores any expression model against crowd labels. It does not infer what anyone feels."""
 
 
 def expand_inputs(paths: list[str]) -> tuple[list[Path], list[str]]:
@@ -68,14 +72,6 @@ def _in_flags(message: str) -> str:
     return re.sub(r"Options\.(\w+)", lambda m: FLAG_OF_OPTION.get(m.group(1), "--" + m.group(1).replace("_", "-")), message)
 
 
-def _progress(items, total: int):
-    if total < 10:
-        return items
-    from tqdm import tqdm
-
-    return tqdm(items, total=total, unit="image", file=sys.stderr, dynamic_ncols=True)
-
-
 @dataclass(frozen=True)
 class VideoJob:
     path: Path
@@ -92,6 +88,7 @@ class Plan:
     annotate: Path | None
     names: dict[Path, str]  # input -> its distinct output name (see mien.outputs)
     videos: list[VideoJob]
+    images_report: Path | None = None
 
 
 def plan_outputs(args: argparse.Namespace, images: list[Path], videos: list[Path]) -> Plan:
@@ -99,31 +96,42 @@ def plan_outputs(args: argparse.Namespace, images: list[Path], videos: list[Path
     write its outputs, so that it stops before the analysis."""
     from .video.analysis import companion_path, work_folder
 
+    from .annotate import browser_codec
+
     out = Path(args.output)
     to_folder = out.suffix == ""
+    suffix = _suffix(args.format)
     if to_folder:
         if out.exists() and not out.is_dir():
             raise ValueError(f"-o {out} is a file; give a table name ending in {', '.join(FORMATS)}, or a folder")
     else:
         check_output_path(out)
+        if args.format == "openface" and out.suffix.lower() != ".csv":
+            raise ValueError(f"--format openface writes a CSV file: give -o a name ending in .csv, not {out.name}")
         if videos and (len(videos) > 1 or images):
             raise ValueError("several inputs include a video: give -o a folder, and each video gets its own tables there")
-    if args.report and not videos:
-        raise ValueError("--report is for video input")
+    if args.report and images and videos:
+        raise ValueError("--report takes photos or videos, not both in one run")
+    if args.report and images and not args.report.lower().endswith((".html", ".htm")):
+        raise ValueError(f"--report for photos is one HTML page: give a name ending in .html, not {args.report}")
     names = output_names(images + videos, reserved=("images",) if images and to_folder else ())
     annotate = Path(args.annotate) if args.annotate else None
-    report_folder = Path(args.report) if args.report and to_folder else None
-    images_table = (out / f"images.{args.format}" if to_folder else out) if images else None
+    report_folder = Path(args.report) if args.report and to_folder and videos else None
+    images_table = (out / f"images.{suffix}" if to_folder else out) if images else None
+    images_report = Path(args.report) if args.report and images else None
     outputs: list[tuple[Path, str]] = []
     if images_table:
         outputs.append((images_table, "the images' table"))
+    if images_report:
+        outputs.append((images_report, "the photos' report"))
     if annotate:
-        outputs += [(annotate / f"{names[p]}_annotated.png", f"the picture of {p}") for p in images]
+        outputs += [(annotate / f"{names[p]}_annotated.jpg", f"the picture of {p}") for p in images]
+    video_suffix = (browser_codec() or ("", ".mp4"))[1]  # the container follows the encoders installed
     jobs = []
     for video in videos:
-        table = out / f"{names[video]}.{args.format}" if to_folder else out
+        table = out / f"{names[video]}.{suffix}" if to_folder else out
         report = report_folder / f"{names[video]}.html" if report_folder else Path(args.report) if args.report else None
-        annotated = annotate / f"{names[video]}_annotated.mp4" if annotate else None
+        annotated = annotate / f"{names[video]}_annotated{video_suffix}" if annotate else None
         jobs.append(VideoJob(video, table, report, annotated))
         for path, what in ((table, "table"), (companion_path(table, "tracks"), "tracks table"),
                            (companion_path(table, "episodes"), "episodes table"), (work_folder(table), "work folder"),
@@ -137,7 +145,7 @@ def plan_outputs(args: argparse.Namespace, images: list[Path], videos: list[Path
             check_destination(folder, folder=True, probed=probed)
     for path, _ in outputs:
         check_destination(path, folder=path.name.endswith(".mien-partial"), probed=probed)
-    return Plan(images, images_table, annotate, names, jobs)
+    return Plan(images, images_table, annotate, names, jobs, images_report)
 
 
 def run_analyze(args: argparse.Namespace) -> int:
@@ -183,17 +191,30 @@ def run_analyze(args: argparse.Namespace) -> int:
     return EXIT_FAILED if any(codes) else EXIT_OK
 
 
-def _write_or_rescue(frame, out: Path) -> bool:
-    """Write the table; when that fails, write it to the temporary folder instead and say where.
-    True when it is at ``out``."""
-    try:
+def _suffix(table_format: str) -> str:
+    return "csv" if table_format == "openface" else table_format
+
+
+def _write_main_table(frame, out: Path, table_format: str) -> None:
+    if table_format == "openface":
+        from .export import write_openface
+
+        write_openface(frame, out)
+    else:
         write_table(frame, out)
+
+
+def _write_or_rescue(frame, out: Path, table_format: str = "") -> bool:
+    """Write the table (``table_format`` openface: in OpenFace's layout, else by suffix); when that
+    fails, write it to the temporary folder instead and say where. True when it is at ``out``."""
+    try:
+        _write_main_table(frame, out, table_format)
         return True
     except OSError as exc:
         reason = exc.strerror or str(exc)
     rescue = Path(tempfile.gettempdir()) / f"mien-rescued-{os.getpid()}-{out.name[-100:]}"
     try:
-        write_table(frame, rescue)
+        _write_main_table(frame, rescue, table_format)
         where = f"the table was written to {rescue} instead"
     except OSError as exc:
         where = f"nor to {rescue} ({exc.strerror or exc}): the results of this run are lost"
@@ -202,41 +223,70 @@ def _write_or_rescue(frame, out: Path) -> bool:
 
 
 def _analyze_images(plan: Plan, analyzer, args: argparse.Namespace) -> int:
+    from .progress import Progress
+
     out = plan.images_table
     results: list[Faces] = []
     annotate_failed = None
-    for path in _progress(plan.images, len(plan.images)):
-        try:
-            rgb = read_image(path)
-        except ImageReadError as exc:
-            results.append(Faces.failed(str(path), str(exc)))
-            print(f"mien: error: {path}: {exc}", file=sys.stderr)
-            continue
-        faces = analyzer.analyze(rgb, source=str(path))
-        results.append(faces)
-        if plan.annotate is not None and annotate_failed is None:
-            from .annotate import write_annotations
-
+    thumbnails: dict[tuple[int, int], bytes] = {}  # (image, face) -> JPEG, for the report
+    with Progress(len(plan.images), "image", "mien") as progress:
+        for path in plan.images:
+            progress.advance()
             try:
-                write_annotations(plan.annotate, plan.names[path], rgb, faces)
-            except OSError as exc:
-                annotate_failed = f"could not write the pictures of {path} into {plan.annotate} ({exc.strerror or exc}); " \
-                                  "no more pictures are written, the analysis goes on"
-                print(f"mien: error: {annotate_failed}", file=sys.stderr)
-    written = _write_or_rescue(to_frame(results, landmarks=args.landmarks), out)
+                rgb = read_image(path)
+            except ImageReadError as exc:
+                results.append(Faces.failed(str(path), str(exc)))
+                progress.write(f"mien: error: {path}: {exc}")
+                continue
+            faces = analyzer.analyze(rgb, source=str(path))
+            results.append(faces)
+            if plan.annotate is not None and annotate_failed is None:
+                from .annotate import write_annotations
+
+                try:
+                    write_annotations(plan.annotate, plan.names[path], rgb, to_frame(faces), faces.landmarks, str(path),
+                                      charts=args.charts)
+                except OSError as exc:
+                    annotate_failed = f"could not write the pictures of {path} into {plan.annotate} ({exc.strerror or exc}); " \
+                                      "no more pictures are written, the analysis goes on"
+                    progress.write(f"mien: error: {annotate_failed}")
+            if plan.images_report is not None:
+                from .gallery import face_thumbnails
+
+                boxes = [(x0, y0, x1 - x0, y1 - y0) for x0, y0, x1, y1 in faces.boxes.astype(float)]
+                for face, data in enumerate(face_thumbnails(rgb, boxes)):
+                    thumbnails[len(results) - 1, face] = data
+    table = to_frame(results, landmarks=args.landmarks)
+    written = _write_or_rescue(table, out, args.format)
+    report_failed = False
+    if plan.images_report is not None:
+        from .gallery import write_gallery
+
+        try:
+            write_gallery(plan.images_report, table, thumbnails, out, settings=_settings(args))
+        except OSError as exc:
+            report_failed = True
+            print(f"mien: error: could not write the report {plan.images_report} ({exc.strerror or exc})", file=sys.stderr)
     failed = sum(r.status == "error" for r in results)
     faces = sum(len(r) for r in results)
-    print(f"mien: {len(results)} image(s), {faces} face(s), {failed} failed" + (f" -> {out}" if written else ""), file=sys.stderr)
+    print(f"mien: {len(results)} image(s), {faces} face(s), {failed} failed" + (f" -> {out}" if written else "")
+          + (f", report {plan.images_report}" if plan.images_report and not report_failed else ""), file=sys.stderr)
     if plan.annotate is not None and annotate_failed is None:
         print(f"mien: annotated images in {plan.annotate}", file=sys.stderr)
-    return EXIT_FAILED if failed or not written or annotate_failed else EXIT_OK
+    return EXIT_FAILED if failed or not written or annotate_failed or report_failed else EXIT_OK
+
+
+def _settings(args: argparse.Namespace) -> dict[str, str]:
+    """The options of this run, as the reports show them."""
+    shown = ("detector", "min_score", "no_iris", "detect_every", "stride", "fps", "start", "end", "gaze", "no_smoothing",
+             "perceived_hz", "au_baseline", "experimental_units", "landmarks", "format")
+    return {name.replace("_", "-"): str(getattr(args, name)) for name in shown if hasattr(args, name)}
 
 
 def _analyze_video(job: VideoJob, analyzer, args: argparse.Namespace, options) -> int:
     """0 when done, 1 when the video, some frames or an output failed, 2 when its work folder
     cannot be used (another run holds it), 130 when interrupted."""
-    from tqdm import tqdm
-
+    from .progress import Progress
     from .video import probe
     from .video.analysis import RunInterrupted, run_video, work_folder
     from .video.checkpoint import WorkFolderError
@@ -246,20 +296,34 @@ def _analyze_video(job: VideoJob, analyzer, args: argparse.Namespace, options) -
         info = probe(path)
     except (VideoReadError, ImageReadError) as exc:
         print(f"mien: error: {path}: {exc}", file=sys.stderr)
-        _write_or_rescue(to_frame(Faces.failed(str(path), str(exc))), out)
+        _write_or_rescue(to_frame(Faces.failed(str(path), str(exc))), out, args.format)
         return EXIT_FAILED
-    bar = tqdm(total=info.frame_count or None, unit="frame", desc=path.name, file=sys.stderr, dynamic_ncols=True, disable=None)
+    bar = Progress(info.frame_count or None, "frame", path.name)
 
     def on_frame(frame, _info):
-        bar.update(frame.index + 1 - bar.n)
+        bar.update(frame.index + 1)
 
     def on_error(frame, message):
-        bar.write(f"mien: error: {path}: frame {frame.index}: {message}", file=sys.stderr)
+        bar.write(f"mien: error: {path}: frame {frame.index}: {message}")
+
+    drawing: list[Progress] = []  # the annotated video's pass, started when it begins
+
+    def on_drawn(frame, _info):
+        if not drawing:
+            bar.close()
+            drawing.append(Progress(info.frame_count or None, "frame", f"{path.name}, annotated video"))
+        drawing[0].update(frame.index + 1)
 
     try:
         with bar:
+            annotated = job.annotated.with_suffix("") if job.annotated else None  # the encoder gives the suffix
             result = run_video(path, out, analyzer, options, checkpoint_every=args.checkpoint_every, landmarks=args.landmarks,
-                               on_frame=on_frame, on_error=on_error, report=job.report, annotated_video=job.annotated)
+                               on_frame=on_frame, on_error=on_error, report=job.report, annotated_video=annotated,
+                               report_settings=_settings(args), on_drawn=on_drawn)
+            if args.format == "openface":
+                from .export import convert_to_openface
+
+                convert_to_openface(result.frames_table)
     except RunInterrupted as exc:
         print(f"mien: {path}: {exc}", file=sys.stderr)
         return EXIT_INTERRUPTED
@@ -273,10 +337,14 @@ def _analyze_video(job: VideoJob, analyzer, args: argparse.Namespace, options) -
         where = f" ({exc.filename})" if exc.filename else ""
         print(f"mien: error: {path}: {exc.strerror or exc}{where}; {kept}", file=sys.stderr)
         return EXIT_FAILED
+    finally:
+        for progress in drawing:
+            progress.close()
     resumed = f" (resumed after frame {result.resumed_from})" if result.resumed_from >= 0 else ""
     print(f"mien: {path}: {result.frames} frames{resumed}, {result.faces} face rows, {result.failed_frames} frames failed -> "
           f"{result.frames_table}, {result.tracks_table.name}, {result.episodes_table.name}"
-          + (f", report {job.report}" if job.report else "") + (f", video {job.annotated}" if job.annotated else ""),
+          + (f", report {job.report}" if job.report else "")
+          + (f", video {result.annotated_video}" if result.annotated_video else ""),
           file=sys.stderr)
     if result.frames == 0:
         print(f"mien: error: {path}: no frames in the requested range", file=sys.stderr)
@@ -287,15 +355,17 @@ def _analyze_video(job: VideoJob, analyzer, args: argparse.Namespace, options) -
 def run_demo(args: argparse.Namespace) -> int:
     from importlib import resources
 
-    sample = Path(str(resources.files("mien") / "data" / "astronaut.png"))
     out_dir = Path(args.output_dir)
+    sample = out_dir / "astronaut.png"  # a copy beside the outputs, so that `source` names it there
+    out_dir.mkdir(parents=True, exist_ok=True)
+    sample.write_bytes((resources.files("mien") / "data" / "astronaut.png").read_bytes())
     table = out_dir / "faces.csv"
     ns = build_parser().parse_args(["analyze", str(sample), "-o", str(table), "--annotate", str(out_dir)])
     code = run_analyze(ns)
     if code == 0:
         print(f"mien demo: the sample is NASA's public-domain portrait of Eileen Collins ({sample.name}).\n"
               f"  table:     {table.resolve()}\n"
-              f"  picture:   {(out_dir / 'astronaut_annotated.png').resolve()}\n"
+              f"  picture:   {(out_dir / 'astronaut_annotated.jpg').resolve()}\n"
               "Each row is one face: box, detector score, head pose (degrees), quality, FACS action units "
               "(facial movements, not feelings) and perceived expression (how observers would label the face, "
               "not what the person feels). "
@@ -332,10 +402,18 @@ def build_parser() -> argparse.ArgumentParser:
                     "or a folder, for several videos, where each input gets its own tables. CSV cells that start like a "
                     "formula (= + - @ tab CR) get a leading apostrophe; JSON is an array of row objects, JSON Lines one "
                     "row object a line (`mien schema` says what each column means)")
-    an.add_argument("--format", default="parquet", choices=FORMAT_NAMES, help="table format when OUT is a folder (default parquet)")
-    an.add_argument("--annotate", metavar="DIR", help="also write, per image, an annotated PNG (box, mesh, pose axes, iris, "
-                    "the regions and movements of the action units present) and a bar chart of each face's action units "
-                    "into DIR; per video, an annotated MPEG-4 video (box, track id, action units present)")
+    an.add_argument("--format", default="parquet", choices=FORMAT_NAMES, help="table format when OUT is a folder (default "
+                    "parquet); openface: a CSV with OpenFace 2's columns (frame, face_id, timestamp, confidence, success, "
+                    "pose_R*, gaze_angle_*, AU*_r, AU*_c) for scripts written for OpenFace, also for a file OUT ending in "
+                    ".csv; see docs/openface.md")
+    an.add_argument("--annotate", metavar="DIR", help="also write, per image, one annotated JPEG into DIR (box, outline of "
+                    "face, eyes and lips, the action units present, and a legend beside the picture that says per face "
+                    "whether it is reliable); per video, an annotated video that browsers play (H.264 MP4, else VP9 WebM)")
+    an.add_argument("--charts", action="store_true", help="with --annotate: also a bar chart of each face's action units "
+                    "(<image>_face<i>_action_units.png)")
+    an.add_argument("--report", metavar="FILE.html", help="write a self-contained HTML report: for photos, one page with every "
+                    "face (sortable); for a video, its tracks, plots and episodes, and with --annotate a player whose "
+                    "cursor follows the plots (a folder of reports when OUT is a folder of videos)")
     an.add_argument("--landmarks", action="store_true", help="add the 468 landmarks (lmNNN_x/y/z, pixels) to the table; "
                     "they are large and they are biometric data, so they are left out unless asked for")
     an.add_argument("--detector", choices=["auto", "short", "full"], default="auto",
@@ -355,7 +433,6 @@ def build_parser() -> argparse.ArgumentParser:
     video.add_argument("--fps", type=float, metavar="RATE", help="analyse at most RATE frames per second of video, by timestamp")
     video.add_argument("--start", type=float, default=0.0, metavar="SECONDS", help="start time")
     video.add_argument("--end", type=float, metavar="SECONDS", help="end time")
-    video.add_argument("--report", metavar="FILE.html", help="write a self-contained HTML report (a folder when OUT is a folder)")
     video.add_argument("--gaze", action="store_true", help="run the iris model for iris centres and estimated gaze (about 2.5 ms per face)")
     video.add_argument("--no-smoothing", action="store_true", help="do not smooth landmarks, pose and perceived expression over time "
                        "(then perceived expression is measured on every frame)")

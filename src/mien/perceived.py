@@ -25,6 +25,8 @@ from .runtime import REPAIR_HINT, ModelFileError, models_dir, onnx_session, veri
 
 CLASSES = ("neutral", "happiness", "surprise", "sadness", "anger", "disgust", "fear", "contempt")
 UNCERTAIN = "uncertain"
+# Why the top label is "uncertain": these, ";"-joined; "" when there is a label.
+LOW_SHARE, UNRELIABLE_FACE, NOT_MEASURED = "low_share", "unreliable_face", "not_measured"
 MODEL_NAME = "perceived.onnx"
 SIDECAR_NAME = "perceived.json"
 FACE_SIZE = 48
@@ -50,12 +52,15 @@ class Perceived:
     probabilities: (N, 8) float32 over ``CLASSES``, temperature-calibrated, rows sum to 1.
     top: N labels, a class name or ``"uncertain"`` (top probability below the threshold, or the
     face was marked unreliable). top_p: (N,) top probability. entropy: (N,) in nats (0 .. ln 8).
+    abstain_reason: N strings, why the top is "uncertain" (LOW_SHARE, UNRELIABLE_FACE, NOT_MEASURED,
+    ";"-joined), "" when it is a label.
     """
 
     probabilities: np.ndarray
     top: tuple[str, ...]
     top_p: np.ndarray
     entropy: np.ndarray
+    abstain_reason: tuple[str, ...]
 
     def __len__(self) -> int:
         return len(self.top)
@@ -64,13 +69,14 @@ class Perceived:
         """The faces at ``index`` (an integer array or a boolean mask)."""
         picked = np.arange(len(self.top))[index]
         return Perceived(self.probabilities[picked], tuple(self.top[i] for i in picked), self.top_p[picked],
-                         self.entropy[picked])
+                         self.entropy[picked], tuple(self.abstain_reason[i] for i in picked))
 
     @staticmethod
     def concat(batches: list["Perceived"]) -> "Perceived":
         """The faces of several batches, in order."""
         return Perceived(np.concatenate([b.probabilities for b in batches]), tuple(t for b in batches for t in b.top),
-                         np.concatenate([b.top_p for b in batches]), np.concatenate([b.entropy for b in batches]))
+                         np.concatenate([b.top_p for b in batches]), np.concatenate([b.entropy for b in batches]),
+                         tuple(r for b in batches for r in b.abstain_reason))
 
 
 @functools.cache
@@ -134,11 +140,13 @@ class PerceivedModel:
         """Top label (or uncertain), top share and entropy of (N, 8) calibrated probabilities."""
         p = np.asarray(p, np.float64).reshape(-1, len(CLASSES))
         top_p = p.max(1)
-        ok = top_p >= self.threshold
-        if reliable is not None:
-            ok &= np.asarray(reliable, bool).reshape(-1)
-        top = tuple(CLASSES[k] if a else UNCERTAIN for k, a in zip(p.argmax(1), ok))
-        return Perceived(p.astype(np.float32), top, top_p.astype(np.float32), entropy_nats(p).astype(np.float32))
+        measured = np.isfinite(p).all(1)
+        low = measured & ~(top_p >= self.threshold)
+        unreliable = measured & ~np.asarray(True if reliable is None else reliable, bool).reshape(-1)
+        reasons = tuple(";".join(name for name, hit in ((UNRELIABLE_FACE, u), (LOW_SHARE, lo), (NOT_MEASURED, not m)) if hit)
+                        for m, lo, u in zip(measured, low, np.broadcast_to(unreliable, low.shape)))
+        top = tuple(UNCERTAIN if why else CLASSES[k] for k, why in zip(p.argmax(1), reasons))
+        return Perceived(p.astype(np.float32), top, top_p.astype(np.float32), entropy_nats(p).astype(np.float32), reasons)
 
     def __call__(self, faces: np.ndarray, reliable=None) -> Perceived:
         """Perceived expression of (N, 48, 48) FER2013-framed grey faces.

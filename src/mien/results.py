@@ -114,11 +114,15 @@ COLUMNS = COLUMNS + tuple(
            "model, see docs/perceived.md); not what the person feels", _attr("perceived", "probabilities", index=(k,)))
     for k, c in enumerate(perceived.CLASSES)) + (
     Column("perceived_top", "string", "most likely crowd label, or 'uncertain' when its share is below the abstention "
-           "threshold or the face is not reliable",
+           "threshold or the face is not reliable (perceived_abstain_reason says which)",
            lambda f: None if f.perceived is None else np.array(f.perceived.top, object)),
     Column("perceived_top_p", "float32", "share of observers expected to choose the top label", _attr("perceived", "top_p")),
     Column("perceived_entropy", "float32", "spread of the expected crowd labels, nats (0 = all agree, 2.08 = uniform)",
            _attr("perceived", "entropy")),
+    Column("perceived_abstain_reason", "string", "why perceived_top is 'uncertain', ';'-separated: unreliable_face (the "
+           "face failed a quality check, so no label is given however high perceived_top_p is), low_share (the top "
+           "share is below the abstention threshold), not_measured; empty when there is a label",
+           lambda f: None if f.perceived is None else np.array(f.perceived.abstain_reason, object)),
 )
 
 

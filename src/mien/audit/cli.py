@@ -71,8 +71,9 @@ def run_audit_command(args: argparse.Namespace) -> int:
     from .models import ModelError, load_model
     from .run import run_audit, with_comparison
 
-    def log(msg):
-        print(f"mien audit: {msg}", file=sys.stderr)
+    from ..progress import StageLog
+
+    log = StageLog("mien audit")  # each message with the time since the start, flushed (for logs under nohup)
 
     try:
         datasets = [load_dataset(p, args.layout, args.label_column) for p in args.datasets]

@@ -18,7 +18,6 @@ import warnings
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
-import cv2
 import numpy as np
 import pandas as pd
 
@@ -79,24 +78,20 @@ def _require_video_mode(analyzer: Analyzer) -> None:
 
 
 def keep_thumbnails(thumbnails: dict, faces: Faces, rgb: np.ndarray, options: VideoOptions) -> None:
-    """Add a 72 px JPEG of each track's face to ``thumbnails`` (track -> [(time_s, bytes)]), at most
-    one every ``thumbnails_every_s`` and ``max_thumbnails`` per track."""
-    h, w = rgb.shape[:2]
-    for t, box in zip(faces.track_ids.tolist(), faces.boxes):
+    """Add a 72 px JPEG of each track's face to ``thumbnails`` (track -> [(time_s, bytes)]), spread
+    over the whole track: at most twice ``max_thumbnails`` are kept; when there are more, every
+    other one goes, and new ones come at least as far apart as the track's length over that
+    number (and ``thumbnails_every_s``)."""
+    from ..annotate import face_thumbnail
+
+    most = 2 * options.max_thumbnails
+    for t, (x0, y0, x1, y1) in zip(faces.track_ids.tolist(), faces.boxes.astype(float)):
         kept = thumbnails.setdefault(t, [])
-        if len(kept) >= options.max_thumbnails or (kept and faces.time_s - kept[-1][0] < options.thumbnails_every_s):
+        if kept and faces.time_s - kept[-1][0] < max(options.thumbnails_every_s, (faces.time_s - kept[0][0]) / most):
             continue
-        x0, y0, x1, y1 = box
-        side = 1.2 * max(x1 - x0, y1 - y0)
-        cx, cy = (x0 + x1) / 2, (y0 + y1) / 2
-        a, b = int(max(cx - side / 2, 0)), int(max(cy - side / 2, 0))
-        c, d = int(min(cx + side / 2, w)), int(min(cy + side / 2, h))
-        if c <= a or d <= b:
-            continue
-        small = cv2.resize(rgb[b:d, a:c], (72, 72), interpolation=cv2.INTER_AREA)
-        ok, data = cv2.imencode(".jpg", cv2.cvtColor(small, cv2.COLOR_RGB2BGR), [cv2.IMWRITE_JPEG_QUALITY, 80])
-        if ok:
-            kept.append((faces.time_s, data.tobytes()))
+        if len(kept) >= most:
+            kept[:] = kept[::2]
+        kept.append((faces.time_s, face_thumbnail(rgb, (x0, y0, x1 - x0, y1 - y0), size=72, margin=0.1)))
 
 
 # --------------------------------------------------------------------------------------- running
@@ -113,6 +108,7 @@ class VideoRunResult:
     faces: int
     failed_frames: int
     resumed_from: int  # frame index the run resumed after, -1 for a fresh run
+    annotated_video: Path | None = None  # its suffix depends on the encoders installed (see mien.annotate.VideoSink)
 
 
 def companion_path(out: Path, name: str) -> Path:
@@ -130,14 +126,19 @@ def _fingerprint(path: Path, analyzer: Analyzer, options: VideoOptions) -> str:
 
 def run_video(path: str | Path, out: str | Path, analyzer: Analyzer, options: VideoOptions = VideoOptions(),
               checkpoint_every: int = 1000, landmarks: bool = False, on_frame=None, on_error=None,
-              report: str | Path | None = None, annotated_video: str | Path | None = None) -> VideoRunResult:
+              report: str | Path | None = None, annotated_video: str | Path | None = None,
+              report_settings: dict[str, str] | None = None, on_drawn=None) -> VideoRunResult:
     """Analyse a video into ``out`` (per frame), ``<out>.tracks`` and ``<out>.episodes``, with a
-    video-mode ``analyzer`` (its state is reset first). Raises ``RunLocked`` when another run is
-    writing the same ``out``."""
+    video-mode ``analyzer`` (its state is reset first); optionally an HTML ``report`` and an
+    annotated video at ``annotated_video`` (a path without suffix: the encoder decides it).
+    ``report_settings``: the run's options, as the report lists them. ``on_frame(frame, info)`` is
+    called after each frame is analysed, ``on_drawn(frame, info)`` after each frame of the
+    annotated video is drawn. Raises ``RunLocked`` when another run is writing the same ``out``."""
     _require_video_mode(analyzer)
     path, out = Path(path), Path(out)
     with WorkFolderLock(work_folder(out)):
-        return _run_video(path, out, analyzer, options, checkpoint_every, landmarks, on_frame, on_error, report, annotated_video)
+        return _run_video(path, out, analyzer, options, checkpoint_every, landmarks, on_frame, on_error, report, annotated_video,
+                          report_settings or {}, on_drawn)
 
 
 def work_folder(out: Path) -> Path:
@@ -166,7 +167,7 @@ def _resume(work: Path, fingerprint: str, baseline_window: int) -> Checkpoint | 
 
 
 def _run_video(path: Path, out: Path, analyzer: Analyzer, options: VideoOptions, checkpoint_every: int, landmarks: bool,
-               on_frame, on_error, report, annotated_video) -> VideoRunResult:
+               on_frame, on_error, report, annotated_video, report_settings: dict[str, str], on_drawn) -> VideoRunResult:
     info = probe(path, options.sequence_fps)
     work = work_folder(out)
     fingerprint = _fingerprint(path, analyzer, options)
@@ -237,14 +238,18 @@ def _run_video(path: Path, out: Path, analyzer: Analyzer, options: VideoOptions,
     tracks_path, episodes_path = companion_path(out, "tracks"), companion_path(out, "episodes")
     write_table(tracks, tracks_path)
     write_table(episodes, episodes_path)
-    if report is not None:
-        from .report import write_report
-
-        write_report(report, table, tracks, episodes, thumbnails, info)
+    video, apex_faces = None, {}
     if annotated_video is not None:
         from ..annotate import write_annotated_video
+        from .report import apex_frames
 
-        write_annotated_video(path, info, table, annotated_video, options)
+        video, apex_faces = write_annotated_video(path, info, table, annotated_video, options, apex_frames(table, episodes),
+                                                  on_drawn)
+    if report is not None:
+        from .report import ReportInputs, write_report
+
+        write_report(report, ReportInputs(table, tracks, episodes, thumbnails, info, apex_faces, video,
+                                          report_settings, (out, tracks_path, episodes_path)))
     shutil.rmtree(work, ignore_errors=True)
     return VideoRunResult(out, tracks_path, episodes_path, int(table["frame"].nunique()), int(table["face"].notna().sum()),
-                          int((table["status"] == "error").sum()), resumed_from)
+                          int((table["status"] == "error").sum()), resumed_from, video.path if video else None)
