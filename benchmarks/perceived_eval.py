@@ -169,8 +169,8 @@ def main(argv=None) -> int:
         if fr.exists():
             out["framing"] = json.loads(fr.read_text())
     METRICS.write_text(json.dumps(out, indent=1) + "\n")
-    from model_card import write_card
-    write_card(out, CARD)
+    from model_card import write_card_from_files
+    write_card_from_files()
     t = out["test"]
     print(f"Test majority accuracy {t['accuracy']:.4f} (n={t['n']}), without Train duplicates "
           f"{t['accuracy_without_train_duplicates']:.4f} (n={t['n_without_train_duplicates']}), UAR "

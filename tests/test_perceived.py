@@ -143,3 +143,40 @@ def test_crops_cut_from_their_window_match_a_whole_image_warp(astronaut, scale, 
     expected = cv2.resize(whole, (P.FACE_SIZE, P.FACE_SIZE), interpolation=cv2.INTER_AREA)
     got = P.aligned_face_crops(image, mesh)[0]
     assert np.abs(got.astype(int) - expected.astype(int)).max() <= 1
+
+
+def test_calibration_temperature_equals_dividing_logits():
+    logits = np.random.default_rng(2).normal(size=(6, 8)) * 3
+    z = logits / 0.7
+    expected = np.exp(z - z.max(1, keepdims=True))
+    expected /= expected.sum(1, keepdims=True)
+    cal = P.Calibration.from_temperature(0.7)
+    np.testing.assert_allclose(cal(logits), expected, atol=1e-12)
+    assert cal.temperature == pytest.approx(0.7)
+
+
+def test_calibration_matrix_and_bias_from_the_sidecar():
+    matrix, bias = np.diag(np.linspace(0.5, 1.5, 8)), np.linspace(-0.2, 0.2, 8)
+    cal = P.Calibration.from_card({"calibration": {"kind": "vector", "matrix": matrix.tolist(), "bias": bias.tolist()}})
+    logits = np.random.default_rng(3).normal(size=(4, 8))
+    q = logits - logits.max(1, keepdims=True)
+    q -= np.log(np.exp(q).sum(1, keepdims=True))
+    z = q @ matrix.T + bias
+    expected = np.exp(z) / np.exp(z).sum(1, keepdims=True)
+    np.testing.assert_allclose(cal(logits), expected, atol=1e-12)
+    assert np.isnan(cal.temperature)
+    with pytest.raises(P.ModelFileError, match="8x8"):
+        P.Calibration.from_card({"calibration": {"matrix": [[1.0]], "bias": [0.0]}})
+
+
+def test_faces_with_low_energy_are_uncertain(model):
+    confident = np.array([[12.0, 0, 0, 0, 0, 0, 0, 0]])
+    strange = confident - 30.0  # same shares, far lower log-sum-exp of the logits
+    assert model.from_logits(confident).top[0] == "neutral"
+    model_min, model.min_energy = model.min_energy, float(P.energy_score(confident)[0] - 1)
+    try:
+        res = model.from_logits(np.concatenate([confident, strange]))
+        np.testing.assert_allclose(res.probabilities[0], res.probabilities[1], atol=1e-6)
+        assert res.top == ("neutral", P.UNCERTAIN)
+    finally:
+        model.min_energy = model_min

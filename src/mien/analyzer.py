@@ -24,6 +24,7 @@ from .images import ImageReadError, read_image
 from .landmarks import FaceMesher, IrisLocator, Meshes, distinct_faces, roi_from_detections
 from .perceived import CLASSES as PERCEIVED_CLASSES, PerceivedModel, aligned_face_crops
 from .quality import QualityThresholds, assess
+from .small_faces import enlarge_small_image
 
 
 class Mode(str, enum.Enum):
@@ -208,11 +209,15 @@ class Analyzer:
 
     # ---------------------------------------------------------------------------- pipeline
     def _detect_and_measure(self, rgb: np.ndarray) -> Faces:
-        det = self._detector(rgb, max_faces=self.options.max_faces)
-        meshes = self._mesher(rgb, roi_from_detections(det))
+        # Small images are detected and meshed enlarged, then measured in their own pixels (mien.small_faces).
+        seen, enlargement = enlarge_small_image(rgb)
+        det = self._detector(seen, max_faces=self.options.max_faces)
+        meshes = self._mesher(seen, roi_from_detections(det))
         keep = np.flatnonzero(meshes.presence >= self.options.min_presence)
         keep = keep[distinct_faces(meshes.points[keep], det.scores[keep] * meshes.presence[keep])]
-        return self._measure(rgb, det.boxes[keep], det.scores[keep], meshes.take(keep))
+        meshes = meshes.take(keep)
+        meshes = Meshes(enlargement.points_to_original(meshes.points), meshes.presence, meshes.crops)
+        return self._measure(rgb, enlargement.boxes_to_original(det.boxes[keep]), det.scores[keep], meshes)
 
     def _measure(self, rgb: np.ndarray, boxes: np.ndarray, scores: np.ndarray, meshes: Meshes,
                  baseline: np.ndarray | None = None, perceive: np.ndarray | None = None) -> Faces:

@@ -15,6 +15,7 @@ from __future__ import annotations
 import functools
 import json
 from dataclasses import dataclass
+from pathlib import Path
 
 import cv2
 import numpy as np
@@ -112,15 +113,77 @@ def entropy_nats(p: np.ndarray) -> np.ndarray:
     return -(p * np.log(q)).sum(1)
 
 
-class PerceivedModel:
-    """The shipped perceived-expression model; create once, call on many batches of faces."""
+@dataclass(frozen=True)
+class Calibration:
+    """Maps logits to calibrated probabilities: ``softmax(matrix @ log_softmax(logits) + bias)``.
 
-    def __init__(self, num_threads: int = 1, threshold: float | None = None, temperature: float | None = None):
-        card = model_card()
-        self.temperature = float(card["temperature"] if temperature is None else temperature)
+    Temperature scaling is ``matrix = I / T``, ``bias = 0``; a diagonal matrix with a bias is vector
+    scaling of the log-probabilities, a full one Dirichlet calibration (Kull et al. 2019). The sidecar
+    holds either ``temperature`` alone or a ``calibration`` object with ``matrix`` and ``bias``.
+    """
+
+    matrix: np.ndarray  # (8, 8)
+    bias: np.ndarray  # (8,)
+
+    @staticmethod
+    def from_temperature(t: float) -> "Calibration":
+        return Calibration(np.eye(len(CLASSES)) / float(t), np.zeros(len(CLASSES)))
+
+    @staticmethod
+    def from_card(card: dict) -> "Calibration":
+        if "calibration" not in card:
+            return Calibration.from_temperature(card["temperature"])
+        c = card["calibration"]
+        matrix, bias = np.asarray(c["matrix"], np.float64), np.asarray(c["bias"], np.float64)
+        if matrix.shape != (len(CLASSES), len(CLASSES)) or bias.shape != (len(CLASSES),):
+            raise ModelFileError(f"model sidecar calibration must be an 8x8 matrix and 8 biases, got "
+                                 f"{matrix.shape} and {bias.shape}. {REPAIR_HINT}")
+        return Calibration(matrix, bias)
+
+    @property
+    def temperature(self) -> float:
+        """T when this is temperature scaling, else NaN."""
+        t = 1.0 / self.matrix[0, 0]
+        plain = np.allclose(self.matrix, np.eye(len(CLASSES)) / t) and not self.bias.any()
+        return float(t) if plain else float("nan")
+
+    def __call__(self, logits: np.ndarray) -> np.ndarray:
+        z = np.asarray(logits, np.float64)
+        z = log_softmax(z) @ self.matrix.T + self.bias
+        return np.exp(log_softmax(z))
+
+
+def energy_score(logits: np.ndarray) -> np.ndarray:
+    """(N,) log-sum-exp of each row of logits: low for faces unlike the training faces (Liu et al. 2020)."""
+    m = logits.max(1)
+    return m + np.log(np.exp(logits - m[:, None]).sum(1))
+
+
+def log_softmax(z: np.ndarray) -> np.ndarray:
+    z = z - z.max(1, keepdims=True)
+    return z - np.log(np.exp(z).sum(1, keepdims=True))
+
+
+class PerceivedModel:
+    """The shipped perceived-expression model; create once, call on many batches of faces.
+
+    ``folder``: load ``perceived.onnx`` and ``perceived.json`` from there instead (a candidate model
+    being compared; its file is not checked against the manifest).
+    """
+
+    def __init__(self, num_threads: int = 1, threshold: float | None = None, temperature: float | None = None,
+                 folder: Path | None = None):
+        card = model_card() if folder is None else json.loads((Path(folder) / SIDECAR_NAME).read_text())
+        self.calibration = Calibration.from_temperature(temperature) if temperature is not None else Calibration.from_card(card)
         self.threshold = float(card["abstain_threshold"] if threshold is None else threshold)
-        self._session = onnx_session(verified_model_path(MODEL_NAME), num_threads)
+        self.min_energy = float(card.get("ood_min_energy", -np.inf))
+        path = verified_model_path(MODEL_NAME) if folder is None else Path(folder) / MODEL_NAME
+        self._session = onnx_session(path, num_threads)
         self._input = self._session.get_inputs()[0].name
+
+    @property
+    def temperature(self) -> float:
+        return self.calibration.temperature
 
     def logits(self, faces: np.ndarray) -> np.ndarray:
         """Uncalibrated (N, 8) logits."""
@@ -130,11 +193,13 @@ class PerceivedModel:
         return self._session.run(None, {self._input: x})[0]
 
     def from_logits(self, logits: np.ndarray, reliable=None) -> Perceived:
-        """Calibrated shares (temperature-scaled softmax) of (N, 8) logits, with top label and entropy."""
-        z = logits.astype(np.float64) / self.temperature
-        z -= z.max(1, keepdims=True)
-        p = np.exp(z)
-        return self.from_probabilities(p / p.sum(1, keepdims=True), reliable)
+        """Calibrated shares of (N, 8) logits, with top label and entropy. A face whose logits'
+        log-sum-exp (energy score) is below the sidecar's ``ood_min_energy`` is far from the training
+        faces and gets top label ``"uncertain"``."""
+        z = np.asarray(logits, np.float64).reshape(-1, len(CLASSES))
+        familiar = energy_score(z) >= self.min_energy
+        trusted = familiar if reliable is None else familiar & np.asarray(reliable, bool).reshape(-1)
+        return self.from_probabilities(self.calibration(z), trusted)
 
     def from_probabilities(self, p: np.ndarray, reliable=None) -> Perceived:
         """Top label (or uncertain), top share and entropy of (N, 8) calibrated probabilities."""

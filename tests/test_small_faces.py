@@ -1,0 +1,84 @@
+"""Small images through the front door: the enlargement rule, its mapping back, and the CLI/API on 48x48 crops."""
+from __future__ import annotations
+
+import shutil
+
+import cv2
+import numpy as np
+import pytest
+
+from mien.small_faces import SMALL_IMAGE_PX, Enlargement, enlarge_small_image
+
+
+def test_large_images_are_left_alone():
+    rgb = np.zeros((SMALL_IMAGE_PX, 400, 3), np.uint8)
+    seen, enlargement = enlarge_small_image(rgb)
+    assert seen is rgb and enlargement.identity
+    np.testing.assert_array_equal(enlargement.points_to_original(np.array([[3.5, 7.25, 2.0]])), [[3.5, 7.25, 2.0]])
+
+
+def test_small_image_is_enlarged_in_a_border_and_points_map_back():
+    rgb = np.full((48, 60, 3), 40, np.uint8)
+    rgb[20, 10] = 255  # pixel (row 20, column 10): its centre is (10.5, 20.5)
+    seen, e = enlarge_small_image(rgb)
+    assert e.scale == 3 and e.border == 90  # round(192 / 60) = 3; half the enlarged longer side (180)
+    assert seen.shape == (48 * 3 + 180, 60 * 3 + 180, 3)
+    assert (seen[0, 0] == 128).all() and (seen[-1, -1] == 128).all()
+    peak = np.unravel_index(np.argmax(seen[..., 0]), seen.shape[:2])
+    back = e.points_to_original(np.array([[peak[1] + 0.5, peak[0] + 0.5, 6.0]]))
+    np.testing.assert_allclose(back[0, :2], [10.5, 20.5], atol=0.5)
+    assert back[0, 2] == pytest.approx(2.0)
+    np.testing.assert_allclose(e.boxes_to_original(np.array([[90, 90, 270, 234]])), [[0, 0, 60, 48]])
+
+
+def test_grey_small_image_keeps_its_channels():
+    seen, e = enlarge_small_image(np.zeros((48, 48), np.uint8))
+    assert seen.ndim == 2 and seen.shape == (48 * 4 + 192,) * 2 and e.scale == 4
+
+
+def test_mapping_is_the_inverse_of_the_enlargement():
+    e = Enlargement(4.0, 96.0)
+    p = np.random.default_rng(0).random((5, 468, 3)).astype(np.float32) * 48
+    enlarged = p * 4
+    enlarged[..., :2] += 96
+    np.testing.assert_allclose(e.points_to_original(enlarged), p, atol=1e-4)
+
+
+def ferplus_crops(shared_data, n: int):
+    folder = shared_data / "ferplus" / "data" / "FER2013Test"
+    return sorted(p for p in folder.glob("*.png") if p.name != "fer0033120.png")[:n]
+
+
+def test_analyzer_finds_48px_faces_like_the_hand_upscaled_path(shared_data, analyzer):
+    """The API on the original 48x48 crops finds the faces that hand upscaling (4x + 64 px border) finds,
+    and reports them in the crop's own pixels."""
+    from oracle_inputs import upscale_with_border
+
+    paths = ferplus_crops(shared_data, 40)
+    by_hand = direct = 0
+    for path in paths:
+        grey = cv2.imread(str(path), cv2.IMREAD_GRAYSCALE)
+        by_hand += len(analyzer.measure(upscale_with_border(grey)).scores) > 0
+        batch = analyzer.measure(cv2.cvtColor(grey, cv2.COLOR_GRAY2RGB))
+        if len(batch.scores):
+            direct += 1
+            eyes = batch.meshes.points[0, [33, 263], :2]
+            assert ((eyes > 0) & (eyes < 48)).all()
+            assert 10 < batch.quality.iod_px[0] < 30  # FER2013 faces: about 17 px between the eyes
+    assert direct >= by_hand >= 35
+
+
+def test_cli_analyzes_48px_crops_without_hand_upscaling(shared_data, tmp_path):
+    import pandas as pd
+
+    from mien.cli import main
+
+    folder = tmp_path / "crops"
+    folder.mkdir()
+    for path in ferplus_crops(shared_data, 12):
+        shutil.copy(path, folder / path.name)
+    out = tmp_path / "faces.csv"
+    assert main(["analyze", str(folder), "-o", str(out)]) == 0
+    table = pd.read_csv(out)
+    assert (table["status"] == "ok").sum() >= 11
+    assert table["perceived_top_p"].notna().sum() >= 11
