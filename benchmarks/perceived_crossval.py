@@ -23,11 +23,13 @@ Nothing here is fitted: the sets are for comparing and reporting only.
 from __future__ import annotations
 
 import argparse
+import ast
 import csv
 import hashlib
 import inspect
 import json
 import sys
+import textwrap
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -88,12 +90,23 @@ def ferplus_test() -> tuple[list[Path], np.ndarray, np.ndarray]:
     return [FP.split_dir("Test") / n for n in names], labels, FP.read_images("Test", names)
 
 
+def code_digest(source: str) -> bytes:
+    """The code of a Python source without its comments and docstrings (editing those keeps the cache)."""
+    tree = ast.parse(textwrap.dedent(source))
+    for node in ast.walk(tree):
+        body = getattr(node, "body", None)
+        if isinstance(body, list) and body and isinstance(body[0], ast.Expr) and isinstance(body[0].value, ast.Constant):
+            node.body = body[1:] or [ast.Pass()]
+    return ast.dump(tree).encode()
+
+
 def pipeline_key() -> str:
     h = hashlib.sha256()
     for name in PIPELINE_SOURCES:
-        h.update((ROOT / "src" / "mien" / ("models/" if name.endswith(".tflite") else "") / name).read_bytes())
+        path = ROOT / "src" / "mien" / ("models/" if name.endswith(".tflite") else "") / name
+        h.update(path.read_bytes() if name.endswith(".tflite") else code_digest(path.read_text()))
     for function in CROP_FUNCTIONS:
-        h.update(inspect.getsource(function).encode())
+        h.update(code_digest(inspect.getsource(function)))
     h.update(repr((P.FER_EYE_MID, P.FER_IOD, P.EYE_CORNERS, P.FACE_SIZE)).encode())
     return h.hexdigest()[:12]
 

@@ -144,11 +144,11 @@ def main(argv=None) -> int:
     names, votes, labels = names[keep], votes[keep], labels[keep]
     images = FP.read_images("Test", names)
     logits = model.logits(images)
-    probs1, probsT = FP.softmax(logits), FP.softmax(logits, model.temperature)
+    probs1, probsT = FP.softmax(logits), model.calibration(logits)
     dup = FP.train_duplicate_names().get("Test", set())
     out = {
-        "model": {k: card[k] for k in ("file", "sha256", "bytes", "temperature", "abstain_threshold", "test_time_flip")}
-        | {"params": card["training"]["params"]},
+        "model": {k: card[k] for k in ("file", "sha256", "bytes", "abstain_threshold", "test_time_flip")}
+        | {"params": card["training"]["params"], "temperature": model.temperature},
         "votes_file": "label.csv (2016)",
         "excluded": sorted(FP.EXCLUDED),
         "training": training["training"],

@@ -13,7 +13,8 @@ each, for comparing candidates only, to ``<out>/ideas_crossval.json`` when the p
 - ``balanced(beta)``: a new linear head trained on Train features (face and mirror) against the crowd
   distribution, each image weighted by (its majority class's Train count) ** -beta.
 
-Every candidate is chosen on Valid only (score: mean of accuracy and UAR, majority protocol). For the
+The candidate is chosen on Valid only: the highest UAR among those whose accuracy is at least the
+shipped head's (majority protocol). For the
 chosen logits, temperature scaling, vector scaling and Dirichlet calibration (Kull et al. 2019) are
 fitted on Valid against the full vote distribution and compared by NLL and ECE against votes and the
 majority label. The abstention threshold is the lowest top share at which Valid accuracy on the
@@ -36,13 +37,14 @@ sys.path.insert(0, str(ROOT / "src"))
 sys.path.insert(0, str(ROOT / "training"))
 import ferplus as FP  # noqa: E402
 
-MODEL = ROOT / "src" / "mien" / "models" / "perceived.onnx"
-SIDECAR = ROOT / "src" / "mien" / "models" / "perceived.json"
+MODELS = ROOT / "src" / "mien" / "models"
+SIDECAR = MODELS / "perceived.json"
+BASE = ROOT / "training" / "runs" / "main" / "plain.onnx"  # the CNN as train_perceived.py exports it
 CACHE = ROOT / "cache" / "perceived"
 FEATURE = "/ReduceMean_3_output_0"
 K = 8
 ECE_BINS = 15
-TAUS = (0.0, 0.25, 0.5, 0.75, 1.0)
+TAUS = (0.0, 0.1, 0.2, 0.3, 0.5, 1.0)
 BETAS = (0.0, 0.25, 0.5, 0.75)
 OOD_QUANTILE = 0.05
 VALID_ACCURACY_TARGET = 0.90
@@ -73,6 +75,7 @@ def features(session, images: np.ndarray, batch: int = 256) -> np.ndarray:
 
 
 def gemm_weights(model_path: Path) -> tuple[np.ndarray, np.ndarray]:
+    """The last layer (fc) of the CNN."""
     import onnx
     from onnx import numpy_helper
 
@@ -114,8 +117,10 @@ def figures(probs: np.ndarray, labels: np.ndarray, crowd: np.ndarray) -> dict:
             "ece_votes": vote_ece(probs[c], crowd[c]), "kl_votes": FP.mean_kl(crowd[c], probs[c])}
 
 
-def selection_score(f: dict) -> float:
-    return 0.5 * (f["accuracy"] + f["uar"])
+def choose(ideas: dict) -> str:
+    """The idea with the highest Valid UAR among those whose Valid accuracy is at least the shipped head's."""
+    floor = ideas["shipped"]["accuracy"]
+    return max((k for k, f in ideas.items() if f["accuracy"] >= floor), key=lambda k: ideas[k]["uar"])
 
 
 # ---- heads ------------------------------------------------------------------------------------------------
@@ -130,18 +135,19 @@ def adam_step(param: np.ndarray, grad: np.ndarray, m: np.ndarray, v: np.ndarray,
 
 
 def train_linear_head(x: np.ndarray, targets: np.ndarray, weights: np.ndarray, w0: np.ndarray, b0: np.ndarray,
-                      steps: int = 600, lr: float = 0.01, decay: float = 1e-4) -> tuple[np.ndarray, np.ndarray]:
-    """Full-batch Adam on weighted soft-label cross-entropy, started from the shipped head."""
-    w, b = w0.copy(), b0.copy()
+                      steps: int = 300, lr: float = 0.01, decay: float = 1e-4) -> tuple[np.ndarray, np.ndarray]:
+    """Full-batch Adam on weighted soft-label cross-entropy, started from the shipped head (float32 for speed)."""
+    x, targets = x.astype(np.float32), targets.astype(np.float32)
+    w, b = w0.astype(np.float32), b0.astype(np.float32)
     mw, vw, mb, vb = (np.zeros_like(w), np.zeros_like(w), np.zeros_like(b), np.zeros_like(b))
-    sw = weights / weights.sum()
+    sw = (weights / weights.sum()).astype(np.float32)
     for t in range(1, steps + 1):
         p = softmax(x @ w.T + b)
-        g = (p - targets) * sw[:, None]
+        g = ((p - targets) * sw[:, None]).astype(np.float32)
         gw, gb = g.T @ x + decay * w, g.sum(0)
         for param, grad, m, v in ((w, gw, mw, vw), (b, gb, mb, vb)):
             adam_step(param, grad, m, v, t, lr)
-    return w, b
+    return w.astype(np.float64), b.astype(np.float64)
 
 
 # ---- calibration ---------------------------------------------------------------------------------------------
@@ -182,9 +188,9 @@ def energy(logits: np.ndarray) -> np.ndarray:
 
 # ---- data ------------------------------------------------------------------------------------------------------
 
-def cached_features(key: str, session, images: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+def cached_features(key: str, base: Path, session, images: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Features of the faces and of their mirror images, cached under cache/perceived/ by model and key."""
-    digest = hashlib.sha256(MODEL.read_bytes()).hexdigest()[:12]
+    digest = hashlib.sha256(base.read_bytes()).hexdigest()[:12]
     path = CACHE / f"features-{digest}-{key}.npz"
     if path.exists():
         with np.load(path) as z:
@@ -197,16 +203,16 @@ def cached_features(key: str, session, images: np.ndarray) -> tuple[np.ndarray, 
     return x.astype(np.float64), x_flip.astype(np.float64)
 
 
-def split(name: str, session) -> dict:
+def split(name: str, base: Path, session) -> dict:
     names, votes = FP.read_votes(name)
     images = FP.read_images(name, names)
     crowd_all, usable = FP.soft_targets(votes)
-    x, x_flip = cached_features(f"ferplus-{name}", session, images)
+    x, x_flip = cached_features(f"ferplus-{name}", base, session, images)
     return {"labels": FP.majority_labels(votes), "crowd": FP.crowd_distribution(votes).astype(np.float64),
             "targets": crowd_all.astype(np.float64), "usable": usable, "x": x, "x_flip": x_flip}
 
 
-def crossval_sets(session) -> dict:
+def crossval_sets(base: Path, session) -> dict:
     """Features of the cached pipeline crops of benchmarks/perceived_crossval.py (found faces only)."""
     sys.path.insert(0, str(ROOT / "benchmarks"))
     import perceived_crossval as CV
@@ -219,7 +225,7 @@ def crossval_sets(session) -> dict:
             continue
         with np.load(cached) as z:
             found, crops = z["found"], z["crops"]
-        x, x_flip = cached_features(f"{name}-{CV.pipeline_key()}", session, crops)
+        x, x_flip = cached_features(f"{name}-{CV.pipeline_key()}", base, session, crops)
         out[name] = {"labels": labels, "found": found, "x": x, "x_flip": x_flip}
     return out
 
@@ -235,13 +241,13 @@ def crossval_figures(probs: np.ndarray, s: dict) -> dict:
 
 # ---- export ------------------------------------------------------------------------------------------------
 
-def export_onnx(path: Path, w: np.ndarray, b: np.ndarray, flip: bool) -> None:
+def export_onnx(base: Path, path: Path, w: np.ndarray, b: np.ndarray, flip: bool) -> None:
     """The shipped graph with the new head; with ``flip``, the pooled features of the face and of its
     mirror image are averaged before the head (same as averaging the logits of a linear head)."""
     import onnx
     from onnx import helper, numpy_helper
 
-    m = onnx.load(str(MODEL))
+    m = onnx.load(str(base))
     g = m.graph
     for t in g.initializer:
         if t.name == "fc.weight":
@@ -270,32 +276,43 @@ def export_onnx(path: Path, w: np.ndarray, b: np.ndarray, flip: bool) -> None:
     onnx.save(m, str(path))
 
 
-def write_candidate(out: Path, w, b, flip: bool, kind: str, matrix, bias, threshold: float, min_energy: float,
+def write_candidate(base: Path, out: Path, w, b, flip: bool, kind: str, matrix, bias, threshold: float, min_energy: float,
                     report: dict) -> None:
     """<out>/perceived.onnx and perceived.json, in the layout mien.perceived reads."""
     onnx_path = out / "perceived.onnx"
-    export_onnx(onnx_path, w, b, flip)
+    export_onnx(base, onnx_path, w, b, flip)
     card = json.loads(SIDECAR.read_text())
     data = onnx_path.read_bytes()
     card.update({"sha256": hashlib.sha256(data).hexdigest(), "bytes": len(data), "test_time_flip": flip,
                  "output": "logits: (N,8); probabilities = softmax(matrix @ log_softmax(logits) + bias) (calibration)",
-                 "calibration": {"kind": kind, "matrix": matrix.tolist(), "bias": bias.tolist()},
+                 "calibration": {"kind": kind, "matrix": matrix.tolist(), "bias": bias.tolist(),
+                                 "fitted": "FERPlus Valid, cross-entropy to the crowd vote distribution"},
                  "abstain_threshold": threshold, "ood_min_energy": min_energy,
                  "ood_rule": f"uncertain when logsumexp(logits) < ood_min_energy, its {OOD_QUANTILE:.0%} quantile on Train",
+                 "source": "CNN: training/train_perceived.py (seed 0); head: training/perceived_head.py",
                  "head": {"recipe": report["chosen"], "trained_by": "training/perceived_head.py (numpy, 1 thread)",
                           "wall_seconds": report["wall_seconds"]}})
-    card.pop("temperature", None)
+    if kind == "temperature":  # the plain form older readers understand
+        card["temperature"] = float(1.0 / matrix[0, 0])
+        card["output"] = "logits: (N,8); probabilities = softmax(logits / temperature), temperature fitted to Valid votes"
+        del card["calibration"]
+    else:
+        card.pop("temperature", None)
     (out / "perceived.json").write_text(json.dumps(card, indent=1) + "\n")
 
 
 def install(out: Path) -> None:
     """Copy the candidate into src/mien/models and update the manifest's sha256 and size."""
-    models = MODEL.parent
+    models = MODELS
     data = (out / "perceived.onnx").read_bytes()
     (models / "perceived.onnx").write_bytes(data)
     (models / "perceived.json").write_text((out / "perceived.json").read_text())
     manifest = json.loads((models / "manifest.json").read_text())
-    manifest["models"]["perceived.onnx"].update(sha256=hashlib.sha256(data).hexdigest(), bytes=len(data))
+    manifest["models"]["perceived.onnx"].update(
+        sha256=hashlib.sha256(data).hexdigest(), bytes=len(data),
+        source="trained by mien: training/train_perceived.py (PyTorch 2.13.0+cpu) on FERPlus label.csv (2016) votes over "
+               "FER2013 Train, head adjusted by training/perceived_head.py; calibration, abstention threshold and "
+               "out-of-distribution rule fitted on Train/Valid (perceived.json)")
     (models / "manifest.json").write_text(json.dumps(manifest, indent=2) + "\n")
     (ROOT / "training" / "perceived_head.json").write_text((out / "head.json").read_text())
     print(f"installed {out} into {models} (figures in training/perceived_head.json)")
@@ -306,6 +323,7 @@ def install(out: Path) -> None:
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--out", type=Path, required=True)
+    ap.add_argument("--base", type=Path, default=BASE, help="the CNN without test-time flip (default: %(default)s)")
     ap.add_argument("--install", action="store_true", help="install the chosen head into src/mien/models")
     a = ap.parse_args(argv)
     import os
@@ -313,10 +331,13 @@ def main(argv=None) -> int:
     np.random.seed(0)
     t0 = time.time()
     a.out.mkdir(parents=True, exist_ok=True)
-    session = feature_session(MODEL)
-    tr, va = split("Train", session), split("Valid", session)
-    cv = crossval_sets(session)
-    w0, b0 = gemm_weights(MODEL)
+    if not a.base.exists():
+        raise SystemExit(f"{a.base} is missing: train the CNN first (training/README.md, step 2), or take the shipped "
+                         f"CNN of commit f62f65f: git show f62f65f:src/mien/models/perceived.onnx > {a.base}")
+    session = feature_session(a.base)
+    tr, va = split("Train", a.base, session), split("Valid", a.base, session)
+    cv = crossval_sets(a.base, session)
+    w0, b0 = gemm_weights(a.base)
     prior = np.bincount(tr["labels"][tr["labels"] >= 0], minlength=K) / (tr["labels"] >= 0).sum()
 
     heads = {"shipped": (w0, b0)}
@@ -324,8 +345,13 @@ def main(argv=None) -> int:
     t_train = np.concatenate([tr["targets"][tr["usable"]]] * 2)
     major = t_train.argmax(1)
     counts = np.bincount(major, minlength=K).astype(np.float64)
+    saved = a.out / "heads.npz"  # trained heads are kept, so a rerun only re-scores them
+    known = dict(np.load(saved)) if saved.exists() else {}
     for beta in BETAS:
-        heads[f"balanced({beta})"] = train_linear_head(x_train, t_train, counts[major] ** -beta, w0, b0)
+        if f"w{beta}" not in known:
+            known[f"w{beta}"], known[f"b{beta}"] = train_linear_head(x_train, t_train, counts[major] ** -beta, w0, b0)
+            np.savez(saved, **known)
+        heads[f"balanced({beta})"] = (known[f"w{beta}"], known[f"b{beta}"])
 
     def logits_of(head, x, x_flip, flip: bool, tau: float):
         w, b = head
@@ -347,7 +373,7 @@ def main(argv=None) -> int:
                                  for n, s in cv.items()}
                 print(f"{key:34s} Valid acc {ideas[key]['accuracy']:.4f} UAR {ideas[key]['uar']:.4f} | " +
                       " ".join(f"{n} {r['accuracy']:.3f}/{r['uar']:.3f}" for n, r in ideas_cv[key].items()), flush=True)
-    chosen = max(ideas, key=lambda k: selection_score(ideas[k]))
+    chosen = choose(ideas)
     print(f"chosen on Valid: {chosen}")
     (a.out / "ideas.json").write_text(json.dumps(ideas, indent=1) + "\n")
     (a.out / "ideas_crossval.json").write_text(json.dumps(ideas_cv, indent=1) + "\n")
@@ -359,23 +385,23 @@ def main(argv=None) -> int:
         z = s["x"] @ w.T + b
         return 0.5 * (z + s["x_flip"] @ w.T + b) if flip else z
 
-    te = split("Test", session)
+    te = split("Test", a.base, session)
     zv, zt, ztr = chosen_logits(va), chosen_logits(te), chosen_logits(tr)
     calibrations = compare_calibrations(zv, va, zt, te, cv, chosen_logits)
-    kind = min(calibrations["held_out_valid"], key=lambda k: calibrations["held_out_valid"][k]["nll_votes"])
+    kind = min(calibrations["held_out_valid"], key=lambda k: calibrations["held_out_valid"][k]["ece_votes"])
     matrix, bias = fit_calibration(zv, va["crowd"], kind)
     pv = calibrate(zv, matrix, bias)
     keep = va["labels"] >= 0
     threshold = FP.threshold_for_accuracy(pv[keep], va["labels"][keep], VALID_ACCURACY_TARGET)
     min_energy = float(np.quantile(energy(ztr[tr["usable"]]), OOD_QUANTILE))
-    report = {"chosen": chosen, "selection": "max on FERPlus Valid of (accuracy + UAR) / 2, majority protocol",
+    report = {"chosen": chosen, "selection": "highest FERPlus Valid UAR among the ideas whose Valid accuracy is at least the shipped head's",
               "calibration_kind": kind, "calibrations": calibrations, "abstain_threshold": threshold,
               "ood_min_energy": min_energy, "ood_rule": ood_report(min_energy, threshold, matrix, bias, va, te, cv, chosen_logits),
               "valid": figures(pv, va["labels"], va["crowd"]), "test": figures(calibrate(zt, matrix, bias), te["labels"], te["crowd"]),
               "wall_seconds": time.time() - t0, "threads": 1}
     report |= {"ideas": ideas, "ideas_crossval": ideas_cv}
     (a.out / "head.json").write_text(json.dumps(report, indent=1) + "\n")
-    write_candidate(a.out, w, b, flip, kind, matrix, bias, threshold, min_energy, report)
+    write_candidate(a.base, a.out, w, b, flip, kind, matrix, bias, threshold, min_energy, report)
     print(json.dumps({k: report[k] for k in ("chosen", "calibration_kind", "abstain_threshold", "ood_min_energy")}))
     print("Valid", {k: round(v, 4) for k, v in report["valid"].items() if not isinstance(v, dict)})
     print("Test", {k: round(v, 4) for k, v in report["test"].items() if not isinstance(v, dict)})
