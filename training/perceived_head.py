@@ -36,6 +36,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "src"))
 sys.path.insert(0, str(ROOT / "training"))
 import ferplus as FP  # noqa: E402
+from mien.perceived import energy_score as energy, log_softmax  # noqa: E402  (the rule mien applies at run time)
 
 MODELS = ROOT / "src" / "mien" / "models"
 SIDECAR = MODELS / "perceived.json"
@@ -89,11 +90,6 @@ def softmax(z: np.ndarray) -> np.ndarray:
     z = z - z.max(1, keepdims=True)
     e = np.exp(z)
     return e / e.sum(1, keepdims=True)
-
-
-def log_softmax(z: np.ndarray) -> np.ndarray:
-    z = z - z.max(1, keepdims=True)
-    return z - np.log(np.exp(z).sum(1, keepdims=True))
 
 
 def vote_ece(probs: np.ndarray, crowd: np.ndarray, bins: int = ECE_BINS) -> float:
@@ -179,11 +175,6 @@ def fit_calibration(logits: np.ndarray, crowd: np.ndarray, kind: str, steps: int
 
 def calibrate(logits: np.ndarray, matrix: np.ndarray, bias: np.ndarray) -> np.ndarray:
     return softmax(log_softmax(logits.astype(np.float64)) @ matrix.T + bias)
-
-
-def energy(logits: np.ndarray) -> np.ndarray:
-    m = logits.max(1)
-    return m + np.log(np.exp(logits - m[:, None]).sum(1))
 
 
 # ---- data ------------------------------------------------------------------------------------------------------
@@ -274,6 +265,26 @@ def export_onnx(base: Path, path: Path, w: np.ndarray, b: np.ndarray, flip: bool
         g.node.extend(nodes)
     onnx.checker.check_model(m)
     onnx.save(m, str(path))
+
+
+def interleaved_latency(base: Path, candidate: Path, repeats: int = 400) -> dict:
+    """ms per face (batch 1, one thread) of the base CNN and the candidate, timed alternately so that
+    other jobs on a shared machine slow both alike; min and median of each."""
+    import onnxruntime as ort
+
+    so = ort.SessionOptions()
+    so.intra_op_num_threads = 1
+    so.inter_op_num_threads = 1
+    sessions = {name: ort.InferenceSession(str(path), so, providers=["CPUExecutionProvider"])
+                for name, path in (("base", base), ("candidate", candidate))}
+    face = (np.random.default_rng(0).random((1, 1, 48, 48)) * 255).astype(np.float32)
+    times: dict[str, list[float]] = {name: [] for name in sessions}
+    for _ in range(repeats):
+        for name, session in sessions.items():
+            t = time.perf_counter()
+            session.run(None, {"face": face})
+            times[name].append((time.perf_counter() - t) * 1e3)
+    return {f"{name}_{stat}": float(f(v)) for name, v in times.items() for stat, f in (("min", np.min), ("median", np.median))}
 
 
 def write_candidate(base: Path, out: Path, w, b, flip: bool, kind: str, matrix, bias, threshold: float, min_energy: float,
@@ -400,8 +411,9 @@ def main(argv=None) -> int:
               "valid": figures(pv, va["labels"], va["crowd"]), "test": figures(calibrate(zt, matrix, bias), te["labels"], te["crowd"]),
               "wall_seconds": time.time() - t0, "threads": 1}
     report |= {"ideas": ideas, "ideas_crossval": ideas_cv}
-    (a.out / "head.json").write_text(json.dumps(report, indent=1) + "\n")
     write_candidate(a.base, a.out, w, b, flip, kind, matrix, bias, threshold, min_energy, report)
+    report["latency_ms"] = interleaved_latency(a.base, a.out / "perceived.onnx")
+    (a.out / "head.json").write_text(json.dumps(report, indent=1) + "\n")
     print(json.dumps({k: report[k] for k in ("chosen", "calibration_kind", "abstain_threshold", "ood_min_energy")}))
     print("Valid", {k: round(v, 4) for k, v in report["valid"].items() if not isinstance(v, dict)})
     print("Test", {k: round(v, 4) for k, v in report["test"].items() if not isinstance(v, dict)})
