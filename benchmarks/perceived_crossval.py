@@ -52,7 +52,8 @@ SETS = {"ckplus48": "emotion", "jaffe": "posed_expression", "in_the_wild": "emot
 ECE_BINS = 15
 RC_THRESHOLDS = (0.0, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9)
 # Everything that decides which face is found and how it is cropped; a change rebuilds the cache.
-PIPELINE_SOURCES = ("analyzer.py", "detect.py", "landmarks.py", "small_faces.py", "images.py", "quality.py", "geometry.py",
+PIPELINE_SOURCES = ("analyzer.py", "detect.py", "landmarks.py", "small_faces.py", "images.py", "checks.py", "mesh.py",
+                    "quality.py", "geometry.py",
                     "face_detection_short_range.tflite", "face_detection_full_range_sparse.tflite", "face_landmark.tflite")
 CROP_FUNCTIONS = (P.aligned_face_crops, P.alignment_matrices, P._source_window)
 
@@ -127,13 +128,13 @@ def run_pipeline(paths: list[Path]) -> Faces:
     probs = np.full((n, len(P.CLASSES)), np.nan, np.float32)
     for i, path in enumerate(paths):
         rgb = read_image(path)
-        batch = analyzer.measure(rgb)
-        if len(batch.scores) == 0:
+        faces = analyzer.analyze(rgb, source=str(path))
+        if len(faces.scores) == 0:
             continue
-        k = largest(batch.boxes)
-        found[i], reliable[i] = True, bool(batch.quality.reliable[k])
-        crops[i] = P.aligned_face_crops(rgb, batch.meshes.points[k:k + 1])[0]
-        probs[i] = batch.perceived.probabilities[k]
+        k = largest(faces.boxes)
+        found[i], reliable[i] = True, bool(faces.quality.reliable[k])
+        crops[i] = P.aligned_face_crops(rgb, faces.landmarks[k:k + 1])[0]
+        probs[i] = faces.perceived.probabilities[k]
     return Faces(found, crops, reliable, probs, P.model_card()["sha256"])
 
 

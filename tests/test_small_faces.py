@@ -58,13 +58,13 @@ def test_analyzer_finds_48px_faces_like_the_hand_upscaled_path(shared_data, anal
     by_hand = direct = 0
     for path in paths:
         grey = cv2.imread(str(path), cv2.IMREAD_GRAYSCALE)
-        hand = analyzer.measure(upscale_with_border(grey))
-        batch = analyzer.measure(cv2.cvtColor(grey, cv2.COLOR_GRAY2RGB))
+        hand = analyzer.analyze(upscale_with_border(grey))
+        batch = analyzer.analyze(cv2.cvtColor(grey, cv2.COLOR_GRAY2RGB))
         by_hand += len(hand.scores) > 0
         direct += len(batch.scores) > 0
         if len(batch.scores) and len(hand.scores):  # same face, in the 48x48 crop's pixels
             np.testing.assert_allclose(batch.boxes[0], (hand.boxes[0] - 64) / 4, atol=4)
-            np.testing.assert_allclose(batch.meshes.points[0, :, :2], (hand.meshes.points[0, :, :2] - 64) / 4, atol=4)
+            np.testing.assert_allclose(batch.landmarks[0, :, :2], (hand.landmarks[0, :, :2] - 64) / 4, atol=4)
     assert direct >= by_hand >= 35
 
 
@@ -85,12 +85,12 @@ def test_cli_analyzes_48px_crops_without_hand_upscaling(shared_data, tmp_path):
 
 
 def test_analyzer_detects_small_images_enlarged(monkeypatch):
-    from mien.analyzer import Analyzer, AnalyzerOptions
+    from mien.analyzer import Analyzer, Options
 
-    analyzer = Analyzer(AnalyzerOptions(iris=False, perceived=False, action_units=False))
+    analyzer = Analyzer(Options(iris=False, perceived=False, action_units=False))
     seen = []
-    detect = analyzer.detector.__call__
-    monkeypatch.setattr(analyzer, "detector", lambda image, **kw: seen.append(image.shape) or detect(image, **kw))
-    analyzer.measure(np.full((48, 48, 3), 90, np.uint8))
-    analyzer.measure(np.full((200, 300, 3), 90, np.uint8))
+    detect = analyzer._detector.__call__
+    monkeypatch.setattr(analyzer, "_detector", lambda image, **kw: seen.append(image.shape) or detect(image, **kw))
+    analyzer.analyze(np.full((48, 48, 3), 90, np.uint8))
+    analyzer.analyze(np.full((200, 300, 3), 90, np.uint8))
     assert seen == [(384, 384, 3), (200, 300, 3)]
