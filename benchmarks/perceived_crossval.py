@@ -108,7 +108,7 @@ def pipeline_key() -> str:
         h.update(path.read_bytes() if name.endswith(".tflite") else code_digest(path.read_text()))
     for function in CROP_FUNCTIONS:
         h.update(code_digest(inspect.getsource(function)))
-    h.update(repr((P.FER_EYE_MID, P.FER_IOD, P.EYE_CORNERS, P.FACE_SIZE)).encode())
+    h.update(repr((P.FER_EYE_MID, P.FER_IOD, P.FACE_SIZE)).encode())
     return h.hexdigest()[:12]
 
 

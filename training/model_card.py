@@ -196,7 +196,7 @@ def render(m: dict, crossval: dict | None = None, head: dict | None = None) -> s
     if head:
         w(f"- Head (shipped): **{head['chosen']}**, chosen on Valid among the ideas below: the CNN's last layer with "
           "logit adjustment folded into its bias, and mirror averaging inside the graph "
-          f"(`training/perceived_head.py`, numpy, one thread, {head['wall_seconds'] / 60:.0f} min). Mirror averaging runs the "
+          f"(`training/perceived_head.py`, numpy, one thread; its last run {head['wall_seconds'] / 60:.0f} min with the CNN features cached). Mirror averaging runs the "
           f"CNN twice: timed alternately with the CNN alone on the shared machine, {head['latency_ms']['candidate_median']:.2f} ms "
           f"vs {head['latency_ms']['base_median']:.2f} ms per face median (min {head['latency_ms']['candidate_min']:.2f} vs "
           f"{head['latency_ms']['base_min']:.2f} ms), batch 1, one thread.")
