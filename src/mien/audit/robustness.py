@@ -6,9 +6,9 @@ Random perturbations draw from ``numpy.random.default_rng([seed, crc32(image nam
 :func:`image_rng`): reruns match, and another tool can reproduce the changed images exactly.
 
 Strata come from mien's own measurements (head yaw and pitch, inter-ocular distance, brightness of the
-face centre, mien's ``reliable`` flag) made by :class:`mien.analyzer.Analyzer` on each image; small
-images (FERPlus: 48x48) are first upscaled 4x inside a grey border, as mien's tests do, because the
-face detector needs more pixels.
+face centre, mien's ``reliable`` flag) made by :class:`mien.analyzer.Analyzer` on each image, which
+finds faces in small images (FERPlus: 48x48) by mien's one rule for them (:mod:`mien.small_faces`),
+exactly as ``mien analyze`` does.
 """
 from __future__ import annotations
 
@@ -159,35 +159,23 @@ def robustness(predict, images, names, labels, clean_probs, *, seed: int = 0, sa
 
 # ---- strata from mien's measurements ---------------------------------------------------------------------
 
-def _prepare(img: np.ndarray) -> tuple[np.ndarray, float]:
-    """Small images are upscaled 4x (bicubic) inside a 64 px mid-grey border for the face detector."""
-    h, w = img.shape[:2]
-    if max(h, w) >= 160:
-        return img, 1.0
-    f = 4.0
-    big = cv2.resize(img, (int(w * f), int(h * f)), interpolation=cv2.INTER_CUBIC)
-    big = cv2.copyMakeBorder(big, 64, 64, 64, 64, cv2.BORDER_CONSTANT, value=(128, 128, 128))
-    return big, f
-
-
 def measure_faces(images: list[np.ndarray], progress=None) -> dict[str, np.ndarray]:
     """mien's measurements of the highest-scoring face in each image (NaN / found=False when none)."""
     from ..analyzer import Analyzer, Options
 
-    analyzer = Analyzer(Options(detector="short", iris=False, action_units=False))
+    analyzer = Analyzer(Options(detector="short", iris=False, action_units=False, perceived=False))
     n = len(images)
     out = {k: np.full(n, np.nan) for k in ("yaw", "pitch", "iod_px", "brightness")}
     out["found"] = np.zeros(n, bool)
     out["reliable"] = np.zeros(n, bool)
     for i, img in enumerate(images):
-        big, f = _prepare(img)
-        faces = analyzer.analyze(big)
+        faces = analyzer.analyze(img)
         if len(faces):
             best = int(np.argmax(faces.scores))
             out["found"][i] = True
             out["reliable"][i] = bool(faces.quality.reliable[best])
             out["yaw"][i], out["pitch"][i] = faces.pose.yaw[best], faces.pose.pitch[best]
-            out["iod_px"][i] = faces.quality.iod_px[best] / f
+            out["iod_px"][i] = faces.quality.iod_px[best]
             out["brightness"][i] = faces.quality.brightness[best]
         if progress and (i + 1) % 500 == 0:
             progress(i + 1)
