@@ -48,10 +48,10 @@ def fake_models_dir(tmp_path, monkeypatch):
     copy = tmp_path / "models"
     shutil.copytree(runtime.models_dir(), copy)
     monkeypatch.setattr(runtime, "models_dir", lambda: copy)
-    runtime.manifest.cache_clear()
+    runtime._manifest_document.cache_clear()
     runtime.verified_model_path.cache_clear()
     yield copy
-    runtime.manifest.cache_clear()
+    runtime._manifest_document.cache_clear()
     runtime.verified_model_path.cache_clear()
 
 

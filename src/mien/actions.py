@@ -31,13 +31,13 @@ from __future__ import annotations
 import functools
 import json
 from dataclasses import dataclass
-from importlib import resources
 
 import numpy as np
 
 from .geometry import canonical_face
 from .errors import InputError
 from .mesh import LANDMARK_COUNT, check_meshes, interocular_distance
+from .runtime import verified_npz
 
 X, Y, Z = 0, 1, 2
 RIGHT_EYE = (33, 133)  # subject's right eye: outer, inner corner (left eye: mirror)
@@ -316,14 +316,13 @@ class NeutralReference:
 @functools.cache
 def population_neutral() -> NeutralReference:
     """The neutral shipped in ``mien/data/neutral_face.npz`` (made by tools/make_neutral_face.py)."""
-    with resources.files("mien").joinpath("data/neutral_face.npz").open("rb") as fh:
-        data = np.load(fh, allow_pickle=False)
-        cols = tuple(str(c) for c in data["columns"])
-        if list(cols) != columns():
-            raise RuntimeError("neutral_face.npz does not match the action-unit table: rerun tools/make_neutral_face.py")
-        mesh = data["mesh"].astype(np.float64)
-        return NeutralReference(mesh, measures(mesh)[0], data["thresholds"].astype(np.float64),
-                                float(data["percentile"]), cols, str(data["source"]))
+    data = verified_npz("data/neutral_face.npz")
+    cols = tuple(str(c) for c in data["columns"])
+    if list(cols) != columns():
+        raise RuntimeError("neutral_face.npz does not match the action-unit table: rerun tools/make_neutral_face.py")
+    mesh = data["mesh"].astype(np.float64)
+    return NeutralReference(mesh, measures(mesh)[0], data["thresholds"].astype(np.float64),
+                            float(data["percentile"]), cols, str(data["source"]))
 
 
 # Units that cannot both be present on one side of a face: the muscles pull the same landmarks in

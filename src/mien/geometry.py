@@ -19,11 +19,11 @@ from __future__ import annotations
 
 import functools
 from dataclasses import dataclass, fields
-from importlib import resources
 
 import numpy as np
 
 from .mesh import check_meshes
+from .runtime import verified_npz
 
 IMAGE_TO_CAMERA = np.array([1.0, -1.0, -1.0])
 
@@ -40,15 +40,14 @@ class CanonicalFace:
 
 @functools.cache
 def canonical_face() -> CanonicalFace:
-    """The canonical face shipped in ``mien/data`` (loaded once)."""
-    with resources.files("mien").joinpath("data/canonical_face.npz").open("rb") as fh:
-        data = np.load(fh)
-        return CanonicalFace(
-            data["points"].astype(np.float64),
-            data["mirror"].astype(np.intp),
-            data["procrustes_weights"].astype(np.float64),
-            data["triangles"].astype(np.intp),
-        )
+    """The canonical face shipped in ``mien/data`` (loaded once, checked against the manifest)."""
+    data = verified_npz("data/canonical_face.npz")
+    return CanonicalFace(
+        data["points"].astype(np.float64),
+        data["mirror"].astype(np.intp),
+        data["procrustes_weights"].astype(np.float64),
+        data["triangles"].astype(np.intp),
+    )
 
 
 @dataclass(frozen=True)

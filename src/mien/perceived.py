@@ -13,7 +13,6 @@ abstention) → :class:`Perceived`, which ``mien.Faces`` carries and ``mien.to_f
 from __future__ import annotations
 
 import functools
-import json
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -22,7 +21,7 @@ import numpy as np
 
 from .errors import InputError
 from .mesh import check_meshes, eye_centres
-from .runtime import REPAIR_HINT, ModelFileError, models_dir, onnx_session, verified_model_path
+from .runtime import onnx_session, verified_json, verified_model_path
 
 CLASSES = ("neutral", "happiness", "surprise", "sadness", "anger", "disgust", "fear", "contempt")
 UNCERTAIN = "uncertain"
@@ -83,11 +82,7 @@ class Perceived:
 @functools.cache
 def model_card() -> dict:
     """The sidecar perceived.json: sha256, provenance, temperature and abstention threshold."""
-    path = models_dir() / SIDECAR_NAME
-    try:
-        return json.loads(path.read_text())
-    except (OSError, ValueError) as exc:
-        raise ModelFileError(f"model sidecar {path} is missing or unreadable ({exc}). {REPAIR_HINT}") from exc
+    return verified_json(f"models/{SIDECAR_NAME}")
 
 
 def preprocess(faces: np.ndarray) -> np.ndarray:

@@ -1,18 +1,23 @@
-"""Shipped model files: integrity checks and inference sessions.
+"""Shipped model and data files: integrity checks and inference sessions.
 
-Every model mien uses lives in ``mien/models`` next to ``manifest.json``, which records
-where it came from, its licence and its sha256. A file is checked against the manifest
-the first time it is loaded, so a truncated or replaced file fails loudly instead of
-producing silent garbage.
+Every file mien ships in ``mien/models`` and ``mien/data`` is listed in ``models/manifest.json``
+with its sha256: the models under ``models`` (with where each came from and its licence), every
+other file under ``files`` by its path in the package (``models/perceived.json``,
+``data/neutral_face.npz``, …). A file is checked against the manifest when it is first loaded,
+so a truncated, damaged or edited file (a changed temperature or threshold) fails loudly
+instead of producing silent garbage. After a deliberate change, ``python tools/refresh_manifest.py``
+rewrites the checksums.
 """
 from __future__ import annotations
 
 import contextlib
 import functools
 import hashlib
+import io
 import json
 import os
 import sys
+import zipfile
 from importlib import resources
 from pathlib import Path
 
@@ -21,10 +26,11 @@ import numpy as np
 from .errors import MienError
 
 REPAIR_HINT = "Reinstall mien to repair it: pip install --force-reinstall --no-deps mien"
+MANIFEST_NAME = "manifest.json"
 
 
 class ModelFileError(MienError, RuntimeError):
-    """A shipped model file is missing or does not match its manifest entry."""
+    """A shipped model or data file is missing or does not match its manifest entry."""
 
 
 def models_dir() -> Path:
@@ -32,49 +38,103 @@ def models_dir() -> Path:
     return Path(str(resources.files("mien") / "models"))
 
 
+def data_dir() -> Path:
+    return Path(str(resources.files("mien") / "data"))
+
+
 @functools.cache
-def manifest() -> dict:
-    """The sha256 manifest of the shipped files."""
-    path = models_dir() / "manifest.json"
+def _manifest_document() -> dict:
+    path = models_dir() / MANIFEST_NAME
     try:
-        return json.loads(path.read_text())["models"]
-    except (OSError, ValueError, KeyError) as exc:
+        document = json.loads(path.read_text())
+        document["models"], document["files"]  # noqa: B018 - both sections must be there
+        return document
+    except (OSError, ValueError, KeyError, TypeError) as exc:
         raise ModelFileError(f"model manifest {path} is missing or unreadable ({exc}). {REPAIR_HINT}") from exc
+
+
+def manifest() -> dict:
+    """The models' entries: file name in ``models`` -> source, licence, sha256, bytes."""
+    return _manifest_document()["models"]
+
+
+def shipped_checksums() -> dict[str, str]:
+    """sha256 of every shipped file, by its path in the package (``models/…``, ``data/…``)."""
+    document = _manifest_document()
+    sums = {f"models/{name}": entry["sha256"] for name, entry in document["models"].items()}
+    sums.update({name: entry["sha256"] for name, entry in document["files"].items()})
+    return sums
+
+
+def _shipped_path(name: str) -> Path:
+    folder, _, rest = name.partition("/")
+    return (models_dir() if folder == "models" else data_dir()) / rest
+
+
+def verified_bytes(name: str) -> bytes:
+    """The bytes of shipped file ``name`` (``models/…`` or ``data/…``) after checking them against the manifest."""
+    expected = shipped_checksums().get(name)
+    path = _shipped_path(name)
+    if expected is None:
+        raise ModelFileError(f"{path} is not listed in {models_dir() / MANIFEST_NAME}. {REPAIR_HINT}")
+    try:
+        data = path.read_bytes()
+    except OSError as exc:
+        raise ModelFileError(f"shipped file {path} is missing or unreadable ({exc.strerror}). {REPAIR_HINT}") from exc
+    digest = hashlib.sha256(data).hexdigest()
+    if digest != expected:
+        raise ModelFileError(
+            f"shipped file {path} is corrupted or was changed: sha256 {digest[:12]}… does not match the manifest's "
+            f"{expected[:12]}…. {REPAIR_HINT}"
+        )
+    return data
 
 
 @functools.cache
 def verified_model_path(name: str) -> Path:
-    """Path of a shipped model after checking that its bytes match the manifest."""
-    entry = manifest().get(name)
-    if entry is None:
-        raise ModelFileError(f"model {name!r} is not listed in {models_dir() / 'manifest.json'}. {REPAIR_HINT}")
-    path = models_dir() / name
+    """Path of a shipped model in ``models`` after checking that its bytes match the manifest."""
+    if name not in manifest():
+        raise ModelFileError(f"model {name!r} is not listed in {models_dir() / MANIFEST_NAME}. {REPAIR_HINT}")
+    verified_bytes(f"models/{name}")
+    return models_dir() / name
+
+
+def verified_json(name: str) -> dict:
+    """A shipped JSON file, checked against the manifest."""
     try:
-        data = path.read_bytes()
-    except OSError as exc:
-        raise ModelFileError(f"model file {path} is missing or unreadable ({exc.strerror}). {REPAIR_HINT}") from exc
-    digest = hashlib.sha256(data).hexdigest()
-    if digest != entry["sha256"]:
-        raise ModelFileError(
-            f"model file {path} is corrupted: sha256 {digest[:12]}… does not match the manifest's "
-            f"{entry['sha256'][:12]}…. {REPAIR_HINT}"
-        )
-    return path
+        return json.loads(verified_bytes(name))
+    except ValueError as exc:
+        raise ModelFileError(f"{_shipped_path(name)} is not valid JSON ({exc}). {REPAIR_HINT}") from exc
+
+
+def verified_npz(name: str) -> dict[str, np.ndarray]:
+    """The arrays of a shipped ``.npz`` file, checked against the manifest (no pickled objects)."""
+    try:
+        with np.load(io.BytesIO(verified_bytes(name)), allow_pickle=False) as data:
+            return {key: data[key] for key in data.files}
+    except (zipfile.BadZipFile, ValueError, OSError, EOFError) as exc:
+        raise ModelFileError(f"{_shipped_path(name)} is not a readable .npz archive ({exc}). {REPAIR_HINT}") from exc
+
+
+@contextlib.contextmanager
+def native_stderr_to(fd: int):
+    """Send what native code (C++ loggers, FFmpeg) writes to file descriptor 2 into ``fd`` instead."""
+    sys.stderr.flush()
+    saved = os.dup(2)
+    os.dup2(fd, 2)
+    try:
+        yield
+    finally:
+        os.dup2(saved, 2)
+        os.close(saved)
 
 
 @contextlib.contextmanager
 def _native_stderr_silenced():
     """LiteRT's C++ logger prints an INFO line for every interpreter it creates; keep those
     out of the user's terminal. Python exceptions still carry their messages."""
-    sys.stderr.flush()
-    saved = os.dup(2)
-    with open(os.devnull, "wb") as devnull:
-        os.dup2(devnull.fileno(), 2)
-        try:
-            yield
-        finally:
-            os.dup2(saved, 2)
-            os.close(saved)
+    with open(os.devnull, "wb") as devnull, native_stderr_to(devnull.fileno()):
+        yield
 
 
 def onnx_session(path: str | Path, num_threads: int = 1):
