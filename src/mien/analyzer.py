@@ -20,7 +20,7 @@ from .detect import DetectorRange, FaceDetector
 from .errors import InputError, OptionsError, TimestampError
 from .faces import OK, NO_FACE, Faces
 from .geometry import gaze_angles, head_pose, to_canonical_frame
-from .images import ImageReadError, read_image
+from .images import DecodedImage, ImageReadError, decode_image
 from .landmarks import FaceMesher, IrisLocator, Meshes, distinct_faces, roi_from_detections
 from .perceived import CLASSES as PERCEIVED_CLASSES, PerceivedModel, aligned_face_crops
 from .quality import QualityThresholds, assess
@@ -165,8 +165,9 @@ class Analyzer:
                 return Faces.failed(source, image.error, frame, time_s)
             image = image.rgb
         if isinstance(image, (str, os.PathLike)):
-            source = str(image) if source is None else source
-            image = read_image(image)
+            decoded = decode_image(image)
+            faces = self.analyze(decoded.rgb, time_s=time_s, source=str(image) if source is None else source, frame=frame)
+            return in_file_pixels(faces, decoded)
         rgb = to_rgb(image)
         source = "<array>" if source is None else source
         if self._video is None:
@@ -186,10 +187,9 @@ class Analyzer:
         """Like ``analyze(path)`` in image mode, but a file that cannot be read gives ``Faces`` with
         status ``error`` and the reason, instead of an exception."""
         try:
-            rgb = read_image(path)
+            return self.analyze(path)
         except ImageReadError as exc:
             return Faces.failed(str(path), str(exc))
-        return self.analyze(rgb, source=str(path))
 
     def reset(self) -> None:
         """Video mode: forget all tracks and state, to start a new video."""
@@ -248,3 +248,14 @@ class Analyzer:
     def _describe(faces: Faces, rgb: np.ndarray, source: str, frame: int, time_s: float | None) -> Faces:
         h, w = rgb.shape[:2]
         return replace(faces, source=source, frame=int(frame), time_s=time_s, width=w, height=h)
+
+
+def in_file_pixels(faces: Faces, image: DecodedImage) -> Faces:
+    """``faces`` measured on ``image``'s pixels, in the file's own pixels: scaled back when a very
+    large JPEG was decoded at reduced size, with the file's size and how it was read."""
+    k = image.scale
+    if k != 1 and len(faces):
+        faces = replace(faces, boxes=faces.boxes * k, landmarks=faces.landmarks * k,
+                        iris=None if faces.iris is None else faces.iris * k,
+                        quality=replace(faces.quality, iod_px=faces.quality.iod_px * k))
+    return replace(faces, width=image.width, height=image.height, note=image.note)

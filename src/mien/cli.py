@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from . import __version__
-from .images import IMAGE_SUFFIXES, ImageReadError, read_image
+from .images import IMAGE_SUFFIXES, ImageReadError, decode_image
 from .io import FORMATS, OutputError, check_destination, check_output_path, file_size_limit, write_table
 from .outputs import check_distinct, output_names
 from .faces import Faces
@@ -47,15 +47,20 @@ def expand_inputs(paths: list[str]) -> tuple[list[Path], list[str]]:
     for arg in paths:
         p = Path(arg)
         if p.is_dir():
-            found = sorted(f for f in p.rglob("*") if f.is_file())
-            images = [f for f in found if f.suffix.lower() in IMAGE_SUFFIXES | VIDEO_SUFFIXES]
-            if len(found) > len(images):
-                notes.append(f"{arg}: skipped {len(found) - len(images)} file(s) without an image or video suffix")
-            files.extend(images)
+            entries = sorted(p.rglob("*"))
+            found = [f for f in entries if not f.is_dir()]
+            # Regular files go by suffix; links that lead nowhere, pipes and devices get an error row.
+            media = [f for f in found if f.suffix.lower() in IMAGE_SUFFIXES | VIDEO_SUFFIXES or not f.is_file()]
+            if len(found) > len(media):
+                notes.append(f"{arg}: skipped {len(found) - len(media)} file(s) without an image or video suffix")
+            files.extend(media)
+            linked = sum(f.is_symlink() and f.is_dir() for f in entries)
+            if linked:
+                notes.append(f"{arg}: did not follow {linked} link(s) to folders (a link may lead back into the folder)")
         elif p.exists() or p.is_symlink():
             files.append(p)
         elif glob.has_magic(arg):
-            matched = sorted(Path(m) for m in glob.glob(arg, recursive=True) if Path(m).is_file())
+            matched = sorted(Path(m) for m in glob.glob(arg, recursive=True) if not Path(m).is_dir())
             if not matched:
                 notes.append(f"{arg}: the pattern matched no files")
             files.extend(matched)
@@ -223,6 +228,7 @@ def _write_or_rescue(frame, out: Path, table_format: str = "") -> bool:
 
 
 def _analyze_images(plan: Plan, analyzer, args: argparse.Namespace) -> int:
+    from .analyzer import in_file_pixels
     from .progress import Progress
 
     out = plan.images_table
@@ -233,13 +239,14 @@ def _analyze_images(plan: Plan, analyzer, args: argparse.Namespace) -> int:
         for path in plan.images:
             progress.advance()
             try:
-                rgb = read_image(path)
+                image = decode_image(path)
             except ImageReadError as exc:
                 results.append(Faces.failed(str(path), str(exc)))
                 progress.write(f"mien: error: {path}: {exc}")
                 continue
+            rgb = image.rgb
             faces = analyzer.analyze(rgb, source=str(path))
-            results.append(faces)
+            results.append(in_file_pixels(faces, image))
             if plan.annotate is not None and annotate_failed is None:
                 from .annotate import write_annotations
 
@@ -469,12 +476,17 @@ def _show_warning(message, category, filename, lineno, file=None, line=None) -> 
 
 
 def main(argv: list[str] | None = None) -> int:
+    from .runtime import ModelFileError
+
     args = build_parser().parse_args(argv)
     try:
         with warnings.catch_warnings():
             warnings.showwarning = _show_warning
             warnings.simplefilter("default", UserWarning)
             return args.func(args)
+    except ModelFileError as exc:  # a shipped model or data file is damaged or was changed: nothing is trusted
+        print(f"mien: error: {exc}", file=sys.stderr)
+        return EXIT_USAGE
     except KeyboardInterrupt:
         print("mien: interrupted; outputs already written are complete", file=sys.stderr)
         return EXIT_INTERRUPTED

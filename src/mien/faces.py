@@ -47,6 +47,7 @@ class Faces:
     height: int | None = None
     status: str = NO_FACE  # ok | no_face | error
     error: str = ""
+    note: str = ""  # how the file was read, when that matters (reduced-size decoding, first of several frames)
     boxes: np.ndarray = field(default_factory=lambda: np.zeros((0, 4), np.float32), repr=False)
     scores: np.ndarray = field(default_factory=lambda: np.zeros(0, np.float32), repr=False)
     presence: np.ndarray = field(default_factory=lambda: np.zeros(0, np.float32), repr=False)

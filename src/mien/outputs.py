@@ -15,6 +15,8 @@ import os
 from collections import Counter
 from pathlib import Path
 
+from .paths import source_text
+
 
 def output_names(inputs: list[Path], reserved: tuple[str, ...] = ()) -> dict[Path, str]:
     """A distinct relative name, without suffix where possible, for each input (see module doc)."""
@@ -24,7 +26,8 @@ def output_names(inputs: list[Path], reserved: tuple[str, ...] = ()) -> dict[Pat
     short = [str(r.parent / r.stem) if r.suffix and not p.is_dir() else str(r) for r, p in zip(relative, inputs)]
     counts = Counter(s.casefold() for s in dict(zip(absolute, short)).values())
     taken = {r.casefold() for r in reserved}
-    return {p: s if counts[s.casefold()] == 1 and s.casefold() not in taken else str(r)
+    # source_text: a name that is not UTF-8 becomes one every writer (pyarrow, OpenCV) can take
+    return {p: source_text(s if counts[s.casefold()] == 1 and s.casefold() not in taken else str(r))
             for p, r, s in zip(inputs, relative, short)}
 
 

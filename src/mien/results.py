@@ -18,6 +18,7 @@ import pandas as pd
 from . import actions, perceived
 from .faces import Faces
 from .mesh import LANDMARK_COUNT
+from .paths import readable_text, source_text
 
 
 @dataclass(frozen=True)
@@ -59,7 +60,9 @@ def _box(k: int):
 
 
 COLUMNS: tuple[Column, ...] = (
-    _image("source", "string", "input file (or video) path as given", lambda f: f.source),
+    _image("source", "string", "input file (or video) path as given; in a name that is not valid UTF-8 each such byte is "
+           "written `\\xNN` and a backslash before `\\`, `x` or such a byte is doubled (`mien.paths.source_path` "
+           "gives the exact path back)", lambda f: source_text(f.source)),
     _image("frame", "Int64", "frame index in a video; 0 for a still image", lambda f: f.frame),
     _image("face", "Int64", "face index within the image, by detection score; empty when no face",
            lambda f: np.arange(len(f)) if len(f) else None),
@@ -72,9 +75,13 @@ COLUMNS: tuple[Column, ...] = (
     Column("au_baseline_frames", "Int64", "video only: neutral-looking frames the track's neutral was built from; 0 for the "
            "population neutral", _attr("au_baseline_frames")),
     _image("status", "string", "ok | no_face | error", lambda f: f.status),
-    _image("error", "string", "what went wrong when status is error, else empty", lambda f: f.error),
-    _image("image_width", "Int64", "image width in pixels, after EXIF rotation", lambda f: f.width),
-    _image("image_height", "Int64", "image height in pixels, after EXIF rotation", lambda f: f.height),
+    _image("error", "string", "what went wrong when status is error, else empty", lambda f: readable_text(f.error)),
+    _image("note", "string", "how the file was read, when that matters: a very large JPEG decoded at 1/2, 1/4 or 1/8 "
+           "size (its coordinates are still in the file's pixels, measured at that coarser scale), or only the first "
+           "frame of a multi-frame image; else empty", lambda f: f.note),
+    _image("image_width", "Int64", "image width in the file's own pixels, after EXIF rotation; every coordinate is in "
+           "these pixels", lambda f: f.width),
+    _image("image_height", "Int64", "image height in the file's own pixels, after EXIF rotation", lambda f: f.height),
     Column("x", "float32", "face box left edge, pixels (image x to the right)", _box(0)),
     Column("y", "float32", "face box top edge, pixels (image y downwards)", _box(1)),
     Column("w", "float32", "face box width, pixels", _box(2)),

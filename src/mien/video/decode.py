@@ -7,7 +7,10 @@ frame rate is kept), not from frame index / nominal fps.
 """
 from __future__ import annotations
 
+import contextlib
+import os
 import re
+import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterator
@@ -16,9 +19,12 @@ import cv2
 import numpy as np
 
 from ..errors import MienError
-from ..images import IMAGE_SUFFIXES, ImageReadError, read_image
+from ..images import IMAGE_SUFFIXES, ImageReadError, file_problem, read_image
+from ..paths import utf8_encodable
+from ..runtime import native_stderr_to
 
-VIDEO_SUFFIXES = {".mp4", ".mov", ".mkv", ".avi", ".webm", ".m4v", ".mpg", ".mpeg", ".wmv"}
+VIDEO_SUFFIXES = {".mp4", ".mov", ".mkv", ".avi", ".webm", ".m4v", ".mpg", ".mpeg", ".wmv", ".ts", ".mts", ".m2ts",
+                  ".3gp", ".3g2", ".flv", ".ogv", ".vob", ".mxf", ".f4v"}
 
 
 class VideoReadError(MienError, ValueError):
@@ -48,16 +54,35 @@ class VideoInfo:
     rotation: int  # degrees the stored frames are turned to display upright
 
 
-def _open(path: Path) -> cv2.VideoCapture:
-    if not path.exists():
-        raise VideoReadError("file not found")
-    if path.stat().st_size == 0:
-        raise VideoReadError("empty file (0 bytes)")
-    cap = cv2.VideoCapture(str(path), cv2.CAP_FFMPEG)
-    if not cap.isOpened():
-        raise VideoReadError("cannot open as a video (not a video file, or a codec OpenCV cannot decode)")
-    cap.set(cv2.CAP_PROP_ORIENTATION_AUTO, 1)
-    return cap
+@contextlib.contextmanager
+def _capture(path: Path) -> Iterator[cv2.VideoCapture]:
+    """An open OpenCV capture of ``path``, released on exit."""
+    problem = file_problem(path)
+    if problem:
+        raise VideoReadError(problem)
+    with _utf8_name(path) as name:
+        cap = cv2.VideoCapture(name, cv2.CAP_FFMPEG)
+        try:
+            if not cap.isOpened():
+                raise VideoReadError("cannot open as a video (not a video file, or a codec OpenCV cannot decode)")
+            cap.set(cv2.CAP_PROP_ORIENTATION_AUTO, 1)
+            yield cap
+        finally:
+            cap.release()
+
+
+@contextlib.contextmanager
+def _utf8_name(path: Path) -> Iterator[str]:
+    """A name of ``path`` that OpenCV can take: OpenCV crashes on a name that is not valid UTF-8,
+    so such a file is reached through a symbolic link with a plain name, for as long as it is open."""
+    if utf8_encodable(path):
+        yield str(path)
+        return
+    suffix = path.suffix if utf8_encodable(path.suffix) else ""
+    with tempfile.TemporaryDirectory(prefix="mien-") as folder:
+        link = Path(folder) / f"video{suffix}"
+        link.symlink_to(path.resolve())
+        yield str(link)
 
 
 def probe(path: str | Path, sequence_fps: float = 30.0) -> VideoInfo:
@@ -72,13 +97,10 @@ def probe(path: str | Path, sequence_fps: float = 30.0) -> VideoInfo:
                 continue  # reported as that frame's error when the sequence is read
             return VideoInfo(str(path), first.shape[1], first.shape[0], sequence_fps, len(files), 0)
         raise VideoReadError(f"none of the {len(files)} images in folder {path} can be read")
-    cap = _open(path)
-    try:
+    with _capture(path) as cap:
         return VideoInfo(str(path), int(cap.get(cv2.CAP_PROP_FRAME_WIDTH)), int(cap.get(cv2.CAP_PROP_FRAME_HEIGHT)),
                          float(cap.get(cv2.CAP_PROP_FPS)), int(cap.get(cv2.CAP_PROP_FRAME_COUNT)),
                          int(cap.get(cv2.CAP_PROP_ORIENTATION_META)))
-    finally:
-        cap.release()
 
 
 def _natural_key(path: Path) -> list:
@@ -128,15 +150,17 @@ def frames(path: str | Path, stride: int = 1, target_fps: float | None = None, s
 
 
 def _stream_frames(path: Path, after_index: int = -1, start_s: float = 0.0) -> Iterator[Frame]:
-    cap = _open(path)
-    try:
+    with _capture(path) as cap, _FFmpegLog() as log:
         index = 0
         last_time = -1.0
         fps = cap.get(cv2.CAP_PROP_FPS) or 30.0
         listed = int(cap.get(cv2.CAP_PROP_FRAME_COUNT))
+        told_end = ""  # FFmpeg's words when it met the end of the file before the end of the stream
         while True:
-            if not cap.grab():
-                message = _truncation(path, index, last_time, listed, fps)
+            grabbed, said = log.grab(cap)
+            told_end = told_end or _first_line(said, ENDED_EARLY)
+            if not grabbed:
+                message = _unfinished(path, _codec(cap), index, last_time, listed, fps, told_end, said)
                 if message:
                     yield Frame(index, max(last_time + 1.0 / fps, start_s), None, message)
                 return
@@ -148,33 +172,106 @@ def _stream_frames(path: Path, after_index: int = -1, start_s: float = 0.0) -> I
                 yield Frame(index, time_s, None, "skipped")
                 index += 1
                 continue
-            ok, bgr = cap.retrieve()
-            if ok and bgr is not None:
+            bgr, error = log.retrieve(cap)
+            if bgr is not None:
                 yield Frame(index, time_s, cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB))
             else:
-                yield Frame(index, time_s, None, "frame could not be decoded")
+                yield Frame(index, time_s, None, error)
             index += 1
-    finally:
-        cap.release()
 
 
+class _FFmpegLog:
+    """Grabs and retrieves frames while keeping what FFmpeg writes to the process's stderr, which
+    is the only place it says why something failed.
+
+    When FFmpeg's converter refuses a frame (it cannot turn interlaced frames into progressive
+    ones, for one), OpenCV still says "ok" and hands back whatever its buffer held: blank, or
+    pixels of an earlier frame; so a frame with a conversion error in the log is a failed frame.
+    Warnings (a deprecated pixel format, say) leave the frame as it is. When grabbing stops, the
+    log tells a codec this build cannot decode and a file that ends early from a finished stream."""
+
+    def __enter__(self) -> "_FFmpegLog":
+        self._log = tempfile.TemporaryFile()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self._log.close()
+
+    def grab(self, cap: cv2.VideoCapture) -> tuple[bool, str]:
+        """Whether a frame was grabbed, and what FFmpeg said meanwhile."""
+        with native_stderr_to(self._log.fileno()):
+            grabbed = cap.grab()
+        return grabbed, self._read()
+
+    def retrieve(self, cap: cv2.VideoCapture) -> tuple[np.ndarray | None, str]:
+        """(BGR pixels, "") or (None, why the frame could not be had)."""
+        with native_stderr_to(self._log.fileno()):
+            ok, bgr = cap.retrieve()
+        said = self._read()
+        if not ok or bgr is None:
+            return None, "frame could not be decoded"
+        if "interlaced" in said:
+            return None, ("interlaced video, which this build of OpenCV cannot convert to pictures; deinterlace it "
+                          "first, e.g. ffmpeg -i IN -vf bwdif OUT.mp4")
+        refused = _first_line(said, CONVERSION_ERROR)
+        if refused:
+            return None, f"frame could not be converted to a picture (FFmpeg: {refused[:200]})"
+        return bgr, ""
+
+    def _read(self) -> str:
+        if os.fstat(self._log.fileno()).st_size == 0:
+            return ""
+        self._log.seek(0)
+        text = self._log.read().decode("utf-8", "replace")
+        self._log.seek(0)
+        self._log.truncate()
+        return text
+
+
+CONVERSION_ERROR = re.compile(r"^\[swscaler.*(invalid argument|error|cannot)", re.IGNORECASE)  # not the decoder's own
+ENDED_EARLY = re.compile(r"ended prematurely|partial file|truncat|unexpected end", re.IGNORECASE)
+NO_DECODER = re.compile(r"hardware accelerated|failed to get pixel format|decoder not found|unsupported codec|"
+                        r"not implemented", re.IGNORECASE)
 # Containers whose frame count is stored (a sample table or index), not estimated from duration x fps
 COUNTED_CONTAINERS = {".mp4", ".mov", ".m4v", ".avi"}
 
 
-def _truncation(path: Path, decoded: int, last_time: float, listed: int, fps: float) -> str:
-    """Why a stream that ended after ``decoded`` frames looks cut short, or "" if it does not."""
+def _first_line(said: str, pattern: re.Pattern) -> str:
+    """The first line of FFmpeg's log that matches, without its "[component @ 0x...]" prefix."""
+    for line in said.splitlines():
+        if pattern.search(line):
+            return re.sub(r"^\[[^]]*\]\s*", "", line).strip()
+    return ""
+
+
+def _codec(cap: cv2.VideoCapture) -> str:
+    tag = int(cap.get(cv2.CAP_PROP_FOURCC)).to_bytes(4, "little").decode("latin-1")
+    return tag.strip() if tag.isprintable() and tag.strip() else "unknown"
+
+
+def _unfinished(path: Path, codec: str, decoded: int, last_time: float, listed: int, fps: float, told_end: str,
+                said: str) -> str:
+    """Why a stream that stopped after ``decoded`` frames did not end as it should, or "" if it did."""
+    no_decoder = _first_line(said, NO_DECODER)
+    if decoded == 0 and no_decoder:
+        return (f"this build of OpenCV cannot decode the video's codec ({codec}; FFmpeg: {no_decoder}); "
+                "convert it first, e.g. ffmpeg -i IN -c:v libx264 OUT.mp4")
+    counted = path.suffix.lower() in COUNTED_CONTAINERS and listed > 0
+    told = f"{decoded} of the {listed} frames the container lists" if counted else f"{decoded} frames"
+    if told_end:
+        return (f"decoding stopped after {told}: the file ends early, it is truncated or damaged "
+                f"(FFmpeg: {told_end}); the frames before were analysed")
     if listed <= 0:
         return ""
-    if path.suffix.lower() in COUNTED_CONTAINERS:
+    if counted:
         if listed - decoded <= max(2, 0.02 * listed):
             return ""
-        told = f"{decoded} of the {listed} frames the container lists"
-    else:  # the count is duration x a guessed rate: compare durations, with room for a longer audio track
-        duration, reached = listed / fps, max(last_time, 0.0) + 1.0 / fps
-        if duration - reached <= max(1.0, 0.05 * duration):
-            return ""
-        told = f"{reached:.1f} s of the {duration:.1f} s the container gives"
+    elif decoded == 0:
+        told = "no frame"
+    else:
+        # Other containers give only a duration, which may be another stream's (a longer audio
+        # track, a second video): without FFmpeg saying the file ended early, the stream is whole.
+        return ""
     return f"decoding stopped after {told}: the file is truncated or damaged (the frames before were analysed)"
 
 

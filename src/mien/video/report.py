@@ -25,6 +25,7 @@ from ..pages import (PERCEIVED_COLOURS, SERIES, SORT_SCRIPT, esc, jpeg_uri, page
 from ..perceived import CLASSES as PERCEIVED_CLASSES
 from ..quality import CHECKS
 from ..io import atomic_path
+from ..paths import source_text
 
 WIDTH, HEIGHT, PAD, AXIS = 900, 150, 10, 22
 LEFT, RIGHT = 90, 20  # room for the quality checks' names; every plot uses it, so their time axes line up
@@ -474,7 +475,7 @@ def render_report(inputs: ReportInputs, report_path: str | Path = "report.html")
     table, tracks, episodes, info = inputs.table, inputs.tracks, inputs.episodes, inputs.info
     Plot.count = 0
     faces = table[table["track"].notna()]
-    name = Path(info.path).name
+    name = source_text(Path(info.path).name)
     times = table["time_s"].dropna().to_numpy(float)
     step = _step(np.sort(np.unique(times))) if len(times) else 0.04
     span = (float(times.min()), float(times.max()) + step) if len(times) else (0.0, 1.0)
@@ -503,7 +504,7 @@ def render_report(inputs: ReportInputs, report_path: str | Path = "report.html")
     toc.append("<li><a href=#settings>Run settings and data files</a></li>")
     links = _links([*inputs.data_files, *([inputs.video.path] if inputs.video is not None else [])], report_path)
     body = [HATCH, EXTRA_CSS, f"<h1>mien report: {esc(name)}</h1>", video,
-            f'<p>{esc(info.path)}<br>{esc(meta)}</p><p>{esc(INTRO)}</p><nav><ul>{"".join(toc)}</ul></nav>',
+            f'<p>{esc(source_text(info.path))}<br>{esc(meta)}</p><p>{esc(INTRO)}</p><nav><ul>{"".join(toc)}</ul></nav>',
             '<h2 id="overview">Overview</h2>']
     if len(tracks):
         body.append(f"<p>{len(sections)} tracks have a section below; the other "
