@@ -29,7 +29,6 @@ emotions: a lip corner puller is a movement of the lip corners, not happiness.
 from __future__ import annotations
 
 import functools
-import json
 from dataclasses import dataclass
 
 import numpy as np
@@ -37,7 +36,7 @@ import numpy as np
 from .geometry import canonical_face
 from .errors import InputError
 from .mesh import LANDMARK_COUNT, check_meshes, interocular_distance
-from .runtime import verified_npz
+from .runtime import verified_json, verified_npz
 
 X, Y, Z = 0, 1, 2
 RIGHT_EYE = (33, 133)  # subject's right eye: outer, inner corner (left eye: mirror)
@@ -438,8 +437,7 @@ VALIDATED_AUC = 0.70  # a unit whose AUC against FACS coders is below this is ex
 def validity() -> dict:
     """Figures of ``benchmarks/action_units.py`` shipped in ``mien/data/action_unit_validity.json``:
     ``{"ckplus48": {"AU12": {"auc": ..., "positives": ...}, ...}, ...}``."""
-    with resources.files("mien").joinpath("data/action_unit_validity.json").open("rb") as fh:
-        return json.load(fh)
+    return verified_json("data/action_unit_validity.json")
 
 
 def coder_auc(number: int, coders: dict | None = None) -> float | None:
