@@ -274,7 +274,7 @@ def test_exit_codes_are_distinct_and_documented(tmp_path, face_png, monkeypatch,
     def interrupt(path):
         raise KeyboardInterrupt
 
-    monkeypatch.setattr(mien.cli, "read_image", interrupt)
+    monkeypatch.setattr(mien.cli, "decode_image", interrupt)
     assert main(["analyze", str(face_png), "-o", str(tmp_path / "e.csv")]) == 130
     capsys.readouterr()
     with pytest.raises(SystemExit):
