@@ -35,6 +35,8 @@ def run_batches(paths: list[Path], check, out: Path, batch: int, timeout: float)
                           file=sys.stderr)
         else:
             outcomes.append(outcome)
+            for name in outcome.missing + outcome.vague:
+                print(f"  no row or a vague message: {name}", file=sys.stderr)
         done = sum(o.inputs for o in outcomes)
         print(f"  {done}/{len(paths)} inputs", file=sys.stderr)
     return outcomes

@@ -281,3 +281,15 @@ def test_not_a_number_pixels_do_not_blank_a_float_tiff(tmp_path, astronaut):
     Image.fromarray(np.where(grey > 200, np.nan, grey)).save(path)
     rgb = read_image(path)
     assert rgb.max() == 255 and np.corrcoef(rgb[..., 0][grey <= 200], grey[grey <= 200])[0, 1] > 0.99
+
+
+def test_a_video_without_a_single_frame_gets_an_error_row(tmp_path):
+    import cv2
+
+    path = tmp_path / "empty.avi"
+    cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"MJPG"), 10, (64, 64)).release()  # a container, no frames
+    out = tmp_path / "empty.csv"
+    assert main(["analyze", str(path), "-o", str(out)]) == 1
+    table = pd.read_csv(out)
+    assert table["status"].tolist() == ["error"]
+    assert table["error"].item().startswith("no video frame could be decoded")

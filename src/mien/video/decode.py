@@ -261,18 +261,15 @@ def _unfinished(path: Path, codec: str, decoded: int, last_time: float, listed: 
     if told_end:
         return (f"decoding stopped after {told}: the file ends early, it is truncated or damaged "
                 f"(FFmpeg: {told_end}); the frames before were analysed")
-    if listed <= 0:
-        return ""
-    if counted:
-        if listed - decoded <= max(2, 0.02 * listed):
-            return ""
-    elif decoded == 0:
-        told = "no frame"
-    else:
-        # Other containers give only a duration, which may be another stream's (a longer audio
-        # track, a second video): without FFmpeg saying the file ended early, the stream is whole.
-        return ""
-    return f"decoding stopped after {told}: the file is truncated or damaged (the frames before were analysed)"
+    if counted and listed - decoded > max(2, 0.02 * listed):
+        return f"decoding stopped after {told}: the file is truncated or damaged (the frames before were analysed)"
+    if decoded == 0:
+        said_first = " ".join(said.split())[:200]
+        return ("no video frame could be decoded: the file is damaged, or holds no video"
+                + (f" (FFmpeg: {said_first})" if said_first else ""))
+    # Other containers give only a duration, which may be another stream's (a longer audio track,
+    # a second video): without FFmpeg saying the file ended early, the stream is whole.
+    return ""
 
 
 def _sequence_frames(folder: Path, fps: float, after_index: int = -1) -> Iterator[Frame]:
