@@ -13,6 +13,7 @@ abstention) → :class:`Perceived`, which ``mien.Faces`` carries and ``mien.to_f
 from __future__ import annotations
 
 import functools
+import json
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -21,7 +22,7 @@ import numpy as np
 
 from .errors import InputError
 from .mesh import check_meshes, eye_centres
-from .runtime import onnx_session, verified_json, verified_model_path
+from .runtime import REPAIR_HINT, ModelFileError, onnx_session, verified_json, verified_model_path
 
 CLASSES = ("neutral", "happiness", "surprise", "sadness", "anger", "disgust", "fear", "contempt")
 UNCERTAIN = "uncertain"
