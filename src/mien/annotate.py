@@ -325,23 +325,21 @@ class VideoSink:
             self._atomic.__exit__(None if ok else RuntimeError, None, None)
 
 
-def write_annotated_video(video, info, table, stem, options, grab: set[tuple[int, int]] = frozenset(), on_frame=None):
+def write_annotated_video(frames, info, table, stem, fps: float, grab: set[tuple[int, int]] = frozenset(), on_frame=None):
     """Draw each analysed frame's faces (box, track id, action units present, perceived label)
     from the final per-frame table into a new video at ``stem`` plus a suffix (see VideoSink).
-    ``grab``: (track, frame) pairs whose face crops to return, as JPEG bytes (for the report's
-    episode apexes), read while the video is decoded for drawing. ``on_frame(frame, info)``: called
-    after each frame is written. Returns the sink (its ``path``, ``playable``, ``first_time``) and
-    the crops."""
-    from .video import frames
-
+    ``frames``: the video's analysed frames (``mien.Frame``, as ``read_video`` gives them); ``info``:
+    its ``probe``; ``fps``: the rate of the frames given. ``grab``: (track, frame) pairs whose face
+    crops to return, as JPEG bytes (for the report's episode apexes), read while drawing.
+    ``on_frame(frame, info)``: called after each frame is written. Returns the sink (its ``path``,
+    ``playable``, ``first_time``) and the crops."""
     faces = table[table["track"].notna()]
     rows = faces.groupby("frame")
-    fps = options.target_fps or (info.fps or 30.0) / options.stride
     sink = VideoSink(Path(stem), info.width, info.height, fps)
     crops: dict[tuple[int, int], bytes] = {}
     ok = False
     try:
-        for frame in frames(video, options.stride, options.target_fps, options.start_s, options.end_s, options.sequence_fps):
+        for frame in frames:
             if frame.rgb is None:
                 continue
             picture = frame.rgb.copy()

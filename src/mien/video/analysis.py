@@ -243,8 +243,9 @@ def _run_video(path: Path, out: Path, analyzer: Analyzer, options: VideoOptions,
         from ..annotate import write_annotated_video
         from .report import apex_frames
 
-        video, apex_faces = write_annotated_video(path, info, table, annotated_video, options, apex_frames(table, episodes),
-                                                  on_drawn)
+        fps = options.target_fps or (info.fps or 30.0) / options.stride
+        video, apex_faces = write_annotated_video(read_video(path, options), info, table, annotated_video, fps,
+                                                  apex_frames(table, episodes), on_drawn)
     if report is not None:
         from .report import ReportInputs, write_report
 
