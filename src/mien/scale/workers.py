@@ -1,0 +1,78 @@
+"""Every core of one machine: tasks run in worker processes, each of which loads the models once
+(per kind of analysis it is given) and runs them on one thread. Results come back to the caller,
+who keeps them in input order, so a run's outputs do not depend on the number of workers."""
+from __future__ import annotations
+
+import multiprocessing
+import os
+from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
+from typing import Any, Callable, Iterator, Sequence
+
+from ..analyzer import Analyzer, Options
+
+# A top-level function of (analyzer, job), the options of the analyzer it needs, and its job.
+Task = tuple[Callable[[Analyzer, Any], Any], Options, Any]
+IN_FLIGHT_PER_WORKER = 4  # tasks queued per worker: enough to keep it busy, few enough for a million inputs
+SINGLE_THREAD_ENV = {"OMP_NUM_THREADS": "1", "OPENBLAS_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}
+
+
+def default_workers() -> int:
+    """The cores this process may run on (a container's or a batch job's share, not the whole machine's)."""
+    return len(os.sched_getaffinity(0))
+
+
+_analyzers: dict[Options, Analyzer] = {}  # this process's analyzers, made on first use
+
+
+def analyzer_for(options: Options) -> Analyzer:
+    """This process's analyzer with ``options``, its models loaded on first use and kept."""
+    if options not in _analyzers:
+        import cv2
+
+        cv2.setNumThreads(1)
+        _analyzers[options] = Analyzer(options)
+    return _analyzers[options]
+
+
+def run_task(task: Task):
+    fn, options, job = task
+    return fn(analyzer_for(options), job)
+
+
+def run_tasks(tasks: Sequence[Task], workers: int) -> Iterator[tuple[int, Any]]:
+    """Yield (position, result) for each task as it finishes: in this process for one worker (or
+    one task), else in a pool of at most ``workers`` processes."""
+    if workers < 1:
+        raise ValueError(f"workers (--workers) must be at least 1, not {workers}")
+    if workers == 1 or len(tasks) <= 1:
+        for i, task in enumerate(tasks):
+            yield i, run_task(task)
+        return
+    yield from _pooled(tasks, min(workers, len(tasks)))
+
+
+def _pooled(tasks: Sequence[Task], workers: int) -> Iterator[tuple[int, Any]]:
+    for name, value in SINGLE_THREAD_ENV.items():
+        os.environ.setdefault(name, value)  # inherited by the workers, read when their libraries load
+    # forkserver: workers are forked from a clean process that has imported mien but started no
+    # threads, which a fork of this process (possibly holding model runtimes' threads) could not promise
+    context = multiprocessing.get_context("forkserver")
+    context.set_forkserver_preload(["mien.scale.tasks"])
+    queue = iter(enumerate(tasks))
+    pending: dict = {}
+    with ProcessPoolExecutor(workers, mp_context=context) as pool:
+        try:
+            while True:
+                while len(pending) < workers * IN_FLIGHT_PER_WORKER:
+                    item = next(queue, None)
+                    if item is None:
+                        break
+                    pending[pool.submit(run_task, item[1])] = item[0]
+                if not pending:
+                    return
+                done, _ = wait(pending, return_when=FIRST_COMPLETED)
+                for future in done:
+                    yield pending.pop(future), future.result()
+        finally:
+            for future in pending:
+                future.cancel()

@@ -1,0 +1,64 @@
+"""Worker processes: the same rows, values and order as one process, whatever the number of workers."""
+import shutil
+import sys
+
+import pandas as pd
+import pytest
+from PIL import Image
+
+from mien.cli import main
+from mien.scale.workers import run_tasks
+
+
+@pytest.fixture()
+def mixed_inputs(tmp_path, astronaut, shared_data):
+    folder = tmp_path / "in"
+    folder.mkdir()
+    for i, size in enumerate([(512, 512), (300, 300), (200, 260), (640, 480)]):
+        Image.fromarray(astronaut).resize(size).save(folder / f"face_{i}.png")
+    Image.new("RGB", (120, 90), (90, 120, 200)).save(folder / "no_face.png")
+    (folder / "broken.jpg").write_bytes(b"\xff\xd8\xff\xe0 not really a jpeg")
+    shutil.copy(shared_data / "demo/pillow/hopper.jpg", folder / "hopper.jpg")
+    shutil.copy(shared_data / "demo/openmpf/video_01.mp4", folder / "clip_a.mp4")
+    shutil.copy(shared_data / "demo/openmpf/new_face_video-90.mp4", folder / "clip_b.mp4")
+    return folder
+
+
+def test_two_workers_write_exactly_what_one_writes(mixed_inputs, tmp_path, capsys):
+    outs = {}
+    for workers in (1, 2):
+        outs[workers] = tmp_path / f"out{workers}"
+        assert main(["analyze", str(mixed_inputs), "-o", str(outs[workers]), "--workers", str(workers), "--end", "4"]) == 1
+        err = capsys.readouterr().err
+        assert "broken.jpg" in err and "clip_a.mp4: 90 frames" in err and "clip_b.mp4: 120 frames" in err
+    names = sorted(p.name for p in outs[1].iterdir())
+    assert names == sorted(p.name for p in outs[2].iterdir())
+    assert {"images.parquet", "clip_a.parquet", "clip_b.tracks.parquet", "clip_b.episodes.parquet"} <= set(names)
+    for name in names:
+        pd.testing.assert_frame_equal(pd.read_parquet(outs[1] / name), pd.read_parquet(outs[2] / name), check_exact=True)
+    images = pd.read_parquet(outs[2] / "images.parquet")
+    assert images["source"].str.rsplit("/", n=1).str[-1].unique().tolist() == [
+        "broken.jpg", "face_0.png", "face_1.png", "face_2.png", "face_3.png", "hopper.jpg", "no_face.png"]
+
+
+def _square(_analyzer, x):
+    return x * x
+
+
+def test_results_come_back_with_their_positions():
+    from mien.analyzer import Options
+
+    options = Options(iris=False, perceived=False)
+    pooled = dict(run_tasks([(_square, options, x) for x in range(20)], workers=2))
+    assert pooled == {i: i * i for i in range(20)}
+    with pytest.raises(ValueError, match="at least 1"):
+        list(run_tasks([(_square, options, 1)], workers=0))
+
+
+def test_without_ray_the_option_says_how_to_install_it(monkeypatch, tmp_path, capsys, astronaut):
+    from PIL import Image
+
+    Image.fromarray(astronaut).save(tmp_path / "a.png")
+    monkeypatch.setitem(sys.modules, "ray", None)
+    assert main(["analyze", str(tmp_path / "a.png"), "-o", str(tmp_path / "out"), "--ray", "auto"]) == 2
+    assert 'pip install "mien[ray]"' in capsys.readouterr().err
