@@ -13,7 +13,7 @@ from mien.scale.chunks import analyze_piece, piece_jobs, plan_pieces
 from mien.scale.tasks import VideoJob
 from mien.video.analysis import VideoOptions
 
-CHUNK = "4"  # seconds: a 12 s clip in 3 pieces
+CHUNK = "4"  # seconds: a 12 s clip in 4 pieces of 3 s for 2 workers
 
 
 @pytest.fixture(scope="module")
@@ -77,9 +77,11 @@ def test_piece_values_differ_from_a_whole_run_less_than_smoothing_changes_them(w
     assert (whole["au_baseline"] == pieces["au_baseline"]).mean() > 0.98
 
 
-def test_plan_covers_the_run_and_a_short_tail_joins_the_last_piece():
-    pieces = plan_pieces(0.0, 130.0, 60.0, 3.0)
-    assert [(p.start_s, p.end_s, p.warmup_s) for p in pieces] == [(0.0, 60.0, 0.0), (60.0, None, 57.0)]
+def test_plan_covers_the_run_in_equal_pieces_for_every_worker():
+    pieces = plan_pieces(0.0, 130.0, 60.0, 3.0, workers=2)  # 3 pieces of at most 60 s, rounded up to 4
+    assert [(p.start_s, p.end_s, p.warmup_s) for p in pieces] == [(0.0, 32.5, 0.0), (32.5, 65.0, 29.5),
+                                                                  (65.0, 97.5, 62.0), (97.5, None, 94.5)]
+    assert len(plan_pieces(0.0, 120.0, 60.0, 3.0, workers=1)) == 2
     with pytest.raises(ValueError, match="positive"):
         plan_pieces(0.0, 10.0, 0.0)
 
@@ -88,13 +90,13 @@ def test_a_rerun_keeps_the_pieces_already_finished(long_clip, tmp_path):
     out = tmp_path / "clip.parquet"
     options = Options(mode=Mode.VIDEO, iris=False)  # as mien analyze's defaults for a video
     job = VideoJob(long_clip, out, VideoOptions())
-    jobs = piece_jobs(job, options, chunk_s=4.0)
-    assert len(jobs) == 3
+    jobs = piece_jobs(job, options, chunk_s=4.0, workers=2)
+    assert len(jobs) == 4  # 3 s each
     analyze_piece(Analyzer(options), jobs[1])
     finished = pd.read_parquet(jobs[1].part)
     finished["sharpness"] = np.float32(-1.0)  # a mark that only the kept piece carries
     finished.to_parquet(jobs[1].part, index=False)
     table = run(long_clip, out, "--workers", "2", "--chunk", CHUNK)
     marked = table["sharpness"] == -1.0
-    assert marked.any() and (table.loc[marked, "time_s"].between(4.0, 8.0)).all()
-    assert not (table.loc[table["face"].notna() & ~table["time_s"].between(4.0, 8.0), "sharpness"] == -1.0).any()
+    assert marked.any() and (table.loc[marked, "time_s"].between(3.0, 6.0)).all()
+    assert not (table.loc[table["face"].notna() & ~table["time_s"].between(3.0, 6.0), "sharpness"] == -1.0).any()

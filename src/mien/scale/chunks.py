@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import math
 import pickle
 import shutil
 from dataclasses import asdict, dataclass
@@ -75,12 +76,15 @@ class PieceOutcome:
     faces: int
 
 
-def plan_pieces(start_s: float, end_s: float, chunk_s: float = CHUNK_S, overlap_s: float = OVERLAP_S) -> list[Piece]:
-    """Pieces of ``chunk_s`` covering [start_s, end_s); a last piece shorter than half a chunk joins the one before."""
+def plan_pieces(start_s: float, end_s: float, chunk_s: float = CHUNK_S, overlap_s: float = OVERLAP_S,
+                workers: int = 1) -> list[Piece]:
+    """Equal pieces covering [start_s, end_s), none longer than ``chunk_s``, as many as a multiple of
+    ``workers`` so that the last round of pieces keeps every worker busy."""
     if not chunk_s > 0:
         raise ValueError(f"chunk (--chunk) must be a positive number of seconds, not {chunk_s}")
-    count = max(1, int(round((end_s - start_s) / chunk_s)))
-    starts = [start_s + k * chunk_s for k in range(count)]
+    count = max(1, math.ceil((end_s - start_s) / chunk_s - 1e-9))
+    count = math.ceil(count / workers) * workers
+    starts = [start_s + k * (end_s - start_s) / count for k in range(count)]
     return [Piece(k, s, starts[k + 1] if k + 1 < count else None, max(start_s, s - overlap_s)) for k, s in enumerate(starts)]
 
 
@@ -278,11 +282,11 @@ def stitched_parts(parts: list[Path], summary_columns: list[str], kept: list[pd.
         yield own
 
 
-def _fingerprint(job: VideoJob, analyzer_options, chunk_s: float, overlap_s: float) -> str:
+def _fingerprint(job: VideoJob, analyzer_options, pieces: list[Piece]) -> str:
     stat = job.path.stat()
     analysis = analyzer_options.as_dict()
     payload = json.dumps([str(job.path.resolve()), stat.st_size, stat.st_mtime_ns, analysis, asdict(job.options),
-                          job.landmarks, chunk_s, overlap_s, PIECES_VERSION], sort_keys=True)
+                          job.landmarks, [asdict(p) for p in pieces], PIECES_VERSION], sort_keys=True)
     return hashlib.sha256(payload.encode()).hexdigest()
 
 
@@ -290,7 +294,8 @@ def work_folder(job: VideoJob) -> Path:
     return job.out.with_name(f".{job.out.name}.mien-pieces")
 
 
-def piece_jobs(job: VideoJob, analyzer_options, chunk_s: float = CHUNK_S, overlap_s: float = OVERLAP_S) -> list[PieceJob] | None:
+def piece_jobs(job: VideoJob, analyzer_options, chunk_s: float = CHUNK_S, overlap_s: float = OVERLAP_S,
+               workers: int = 1) -> list[PieceJob] | None:
     """The pieces of a video to analyse, finished ones included; None when it is not cut into pieces.
     A work folder left by another command (other input, options or chunking) is cleared."""
     info = probe(job.path, job.options.sequence_fps)
@@ -299,31 +304,31 @@ def piece_jobs(job: VideoJob, analyzer_options, chunk_s: float = CHUNK_S, overla
         return None
     end = duration if job.options.end_s is None else min(duration, job.options.end_s)
     work = work_folder(job)
-    fingerprint = _fingerprint(job, analyzer_options, chunk_s, overlap_s)
+    pieces = plan_pieces(job.options.start_s, end, chunk_s, overlap_s, workers)
+    fingerprint = _fingerprint(job, analyzer_options, pieces)
     stamp = work / "fingerprint"
     if work.exists() and (not stamp.exists() or stamp.read_text() != fingerprint):
         shutil.rmtree(work)
     work.mkdir(parents=True, exist_ok=True)
     stamp.write_text(fingerprint)
     first = first_frame_index(job.path, job.options.start_s)
-    return [PieceJob(job, piece, first, work / f"piece-{piece.number:05d}.parquet")
-            for piece in plan_pieces(job.options.start_s, end, chunk_s, overlap_s)]
+    return [PieceJob(job, piece, first, work / f"piece-{piece.number:05d}.parquet") for piece in pieces]
 
 
 def finished(piece: PieceJob) -> bool:
     return piece.part.exists()
 
 
-def split_videos(jobs: list[VideoJob], analyzer_options, chunk_s: float) -> dict[VideoJob, list[PieceJob]]:
-    """The pieces of each video long enough to be cut; a video that cannot be opened is left whole
-    (its task reports why)."""
+def split_videos(jobs: list[VideoJob], analyzer_options, chunk_s: float, workers: int) -> dict[VideoJob, list[PieceJob]]:
+    """The pieces of each video long enough to be cut, for ``workers`` workers; a video that cannot
+    be opened is left whole (its task reports why)."""
     from ..images import ImageReadError
     from ..video import VideoReadError
 
     pieces = {}
     for job in jobs:
         try:
-            planned = piece_jobs(job, analyzer_options, chunk_s)
+            planned = piece_jobs(job, analyzer_options, chunk_s, workers=workers)
         except (VideoReadError, ImageReadError):
             continue
         if planned:
