@@ -160,12 +160,11 @@ def run_corpus(address: str, image_jobs: list[ImageJob], video_jobs: list[VideoJ
     say(f"mien: {len(image_jobs) + len(video_jobs)} input(s), {len(todo)} to analyse ({len(image_jobs) + len(video_jobs) - len(todo)} finished before)")
     images = [j for j in image_jobs if j.path in keys]
     videos = [replace(j, out=work / f"{keys[j.path][0]}.parquet", report=None) for j in video_jobs if j.path in keys]
-    pieces = split_videos(videos, video_mode, chunk_s)
+    ray.init(address=address, logging_level="ERROR", log_to_driver=False)
+    pieces = split_videos(videos, video_mode, chunk_s, int(ray.cluster_resources().get("CPU", 1)))
     tasks = [(image_part, image_options, (j, root / "faces" / f"{keys[j.path][0]}.parquet", landmarks)) for j in images]
     tasks += [(video_part, video_mode, (j, root, keys[j.path][0])) for j in videos if j not in pieces]
     tasks += [(analyze_piece, video_mode, p) for parts in pieces.values() for p in parts]
-
-    ray.init(address=address, logging_level="ERROR", log_to_driver=False)
     remote = ray.remote(num_cpus=1, max_retries=TASK_RETRIES)(run_task)
     failed = finished = 0
     pending: dict = {}
