@@ -35,7 +35,6 @@ import pandas as pd
 
 from .. import actions
 from ..analyzer import Analyzer
-from ..detect import box_iou
 from ..faces import Faces
 from ..results import COLUMNS, atomic_path, to_frame, write_table, write_tables
 from ..video import Frame, probe
@@ -211,29 +210,29 @@ def rebase(table: pd.DataFrame, baselines: TrackBaselines) -> pd.DataFrame:
 
 def match_tracks(earlier: pd.DataFrame, warmup: pd.DataFrame) -> dict[int, int]:
     """Piece track id -> earlier track id, by the overlap of their boxes over the frames both saw."""
-    scores: dict[tuple[int, int], list[float]] = {}
-    earlier = earlier[earlier["track"].notna()]
-    by_frame = {f: g for f, g in earlier.groupby("frame")}
-    for frame, rows in warmup[warmup["track"].notna()].groupby("frame"):
-        before = by_frame.get(frame)
-        if before is None:
-            continue
-        boxes_before = _xyxy(before)
-        for track, box in zip(rows["track"].astype(int), _xyxy(rows)):
-            for other, iou in zip(before["track"].astype(int), box_iou(box, boxes_before)):
-                scores.setdefault((track, other), []).append(float(iou))
+    columns = ["frame", "track", "x", "y", "w", "h"]
+    mine = warmup.loc[warmup["track"].notna(), columns]
+    theirs = earlier.loc[earlier["track"].notna() & earlier["frame"].isin(mine["frame"]), columns]
+    pairs = mine.merge(theirs, on="frame", suffixes=("", "_earlier"))
+    if not len(pairs):
+        return {}
+    a, b = _xyxy(pairs, ""), _xyxy(pairs, "_earlier")
+    inter = np.clip(np.minimum(a[:, 2:], b[:, 2:]) - np.maximum(a[:, :2], b[:, :2]), 0, None).prod(1)
+    union = (a[:, 2:] - a[:, :2]).prod(1) + (b[:, 2:] - b[:, :2]).prod(1) - inter
+    pairs["iou"] = np.where(union > 0, inter / np.maximum(union, 1e-9), 0.0)
+    scores = pairs.groupby(["track", "track_earlier"])["iou"].agg(["sum", "mean"]).reset_index()
     # the most overlap summed over the shared frames: a track that was there all along beats a
     # one-frame track at the same place
-    ranked = sorted(((sum(v), pair) for pair, v in scores.items() if np.mean(v) > MATCH_IOU), reverse=True)
+    scores = scores[scores["mean"] > MATCH_IOU].sort_values("sum", ascending=False, kind="stable")
     mapping: dict[int, int] = {}
-    for _, (track, other) in ranked:
+    for track, other in zip(scores["track"].astype(int), scores["track_earlier"].astype(int)):
         if track not in mapping and other not in mapping.values():
             mapping[track] = other
     return mapping
 
 
-def _xyxy(rows: pd.DataFrame) -> np.ndarray:
-    x, y, w, h = (rows[c].to_numpy(np.float64) for c in ("x", "y", "w", "h"))
+def _xyxy(rows: pd.DataFrame, suffix: str) -> np.ndarray:
+    x, y, w, h = (rows[c + suffix].to_numpy(np.float64) for c in ("x", "y", "w", "h"))
     return np.stack([x, y, x + w, y + h], axis=1)
 
 
