@@ -127,10 +127,8 @@ def serial_tables(corpus: Path, out: Path) -> dict[str, pd.DataFrame]:
         parts = []
         for p in sorted(out.glob(f"*.{kind}.parquet")):
             part = pd.read_parquet(p)
-            if not len(part):
-                continue
-            part.insert(0, "source", pd.array([str(corpus / f"{p.name.split('.')[0]}.mp4")] * len(part), dtype="string"))
-            parts.append(part)
+            if len(part):
+                parts.append(part)
         tables[kind] = pd.concat(parts)
     return tables
 

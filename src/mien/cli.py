@@ -155,6 +155,7 @@ def plan_outputs(args: argparse.Namespace, images: list[Path], videos: list[Path
 
 def run_analyze(args: argparse.Namespace) -> int:
     from .analyzer import Analyzer, Mode, Options
+    from .scale.workers import default_workers
     from .video.analysis import VideoOptions
 
     sequences = [Path(a) for a in args.paths if args.sequence is not None and Path(a).is_dir()]
@@ -168,6 +169,8 @@ def run_analyze(args: argparse.Namespace) -> int:
     videos = [f for f in files if f in sequences or f.suffix.lower() in VIDEO_SUFFIXES]
     images = [f for f in files if f not in videos]
     try:
+        if args.workers is not None and args.workers < 1:
+            raise ValueError(f"--workers must be at least 1, not {args.workers}")
         plan = plan_outputs(args, images, videos)
         video_options = VideoOptions(stride=args.stride, target_fps=args.fps, start_s=args.start, end_s=args.end,
                                      sequence_fps=30.0 if args.sequence is None else args.sequence,
@@ -182,12 +185,19 @@ def run_analyze(args: argparse.Namespace) -> int:
     limit = file_size_limit()
     if limit is not None:
         print(f"mien: warning: files are limited to {limit} bytes (ulimit -f); a larger output cannot be written", file=sys.stderr)
+    if args.ray:
+        return _analyze_on_ray(args, plan, image_options, video_mode, video_options)
+    workers = args.workers or default_workers()
     codes = []
     if images:
-        codes.append(_analyze_images(plan, Analyzer(image_options), args))
-    analyzer = Analyzer(video_mode) if videos else None
+        codes.append(_analyze_images(plan, image_options, args, workers))
+    pieces = _pieces(plan, args, video_mode, video_options, workers)
+    analyzer = Analyzer(video_mode) if len(pieces) < len(plan.videos) else None
     for job in plan.videos:
-        code = _analyze_video(job, analyzer, args, video_options)
+        if job.path in pieces:
+            code = _analyze_video_in_pieces(job, pieces[job.path], video_mode, args, workers)
+        else:
+            code = _analyze_video(job, analyzer, args, video_options)
         if code == EXIT_INTERRUPTED:
             return EXIT_INTERRUPTED
         codes.append(code)
@@ -227,42 +237,28 @@ def _write_or_rescue(frame, out: Path, table_format: str = "") -> bool:
     return False
 
 
-def _analyze_images(plan: Plan, analyzer, args: argparse.Namespace) -> int:
-    from .analyzer import in_file_pixels
+def _analyze_images(plan: Plan, options, args: argparse.Namespace, workers: int) -> int:
+    """The photos, on ``workers`` processes (see mien.scale.workers), into one table in input order."""
     from .progress import Progress
+    from .scale.tasks import ImageJob, analyze_image
+    from .scale.workers import run_tasks
 
     out = plan.images_table
-    results: list[Faces] = []
+    jobs = [ImageJob(path, (plan.annotate, plan.names[path]) if plan.annotate else None, args.charts,
+                     plan.images_report is not None) for path in plan.images]
+    outcomes: list = [None] * len(jobs)
     annotate_failed = None
-    thumbnails: dict[tuple[int, int], bytes] = {}  # (image, face) -> JPEG, for the report
     with Progress(len(plan.images), "image", "mien") as progress:
-        for path in plan.images:
+        for i, outcome in run_tasks([(analyze_image, options, job) for job in jobs], workers):
             progress.advance()
-            try:
-                image = decode_image(path)
-            except ImageReadError as exc:
-                results.append(Faces.failed(str(path), str(exc)))
-                progress.write(f"mien: error: {path}: {exc}")
-                continue
-            rgb = image.rgb
-            faces = analyzer.analyze(rgb, source=str(path))
-            results.append(in_file_pixels(faces, image))
-            if plan.annotate is not None and annotate_failed is None:
-                from .annotate import write_annotations
-
-                try:
-                    write_annotations(plan.annotate, plan.names[path], rgb, to_frame(faces), faces.landmarks, str(path),
-                                      charts=args.charts)
-                except OSError as exc:
-                    annotate_failed = f"could not write the pictures of {path} into {plan.annotate} ({exc.strerror or exc}); " \
-                                      "no more pictures are written, the analysis goes on"
-                    progress.write(f"mien: error: {annotate_failed}")
-            if plan.images_report is not None:
-                from .gallery import face_thumbnails
-
-                boxes = [(x0, y0, x1 - x0, y1 - y0) for x0, y0, x1, y1 in faces.boxes.astype(float)]
-                for face, data in enumerate(face_thumbnails(rgb, boxes)):
-                    thumbnails[len(results) - 1, face] = data
+            outcomes[i] = outcome
+            if outcome.faces.status == "error":
+                progress.write(f"mien: error: {outcome.faces.source}: {outcome.faces.error}")
+            if outcome.picture_error and annotate_failed is None:
+                annotate_failed = outcome.picture_error
+                progress.write(f"mien: error: {annotate_failed}")
+    results = [o.faces for o in outcomes]
+    thumbnails = {(i, face): data for i, o in enumerate(outcomes) for face, data in enumerate(o.thumbnails)}
     table = to_frame(results, landmarks=args.landmarks)
     written = _write_or_rescue(table, out, args.format)
     report_failed = False
@@ -281,6 +277,77 @@ def _analyze_images(plan: Plan, analyzer, args: argparse.Namespace) -> int:
     if plan.annotate is not None and annotate_failed is None:
         print(f"mien: annotated images in {plan.annotate}", file=sys.stderr)
     return EXIT_FAILED if failed or not written or annotate_failed or report_failed else EXIT_OK
+
+
+def _pieces(plan: Plan, args: argparse.Namespace, video_mode, video_options, workers: int) -> dict:
+    """Input -> its pieces, for the videos cut into pieces (several workers, longer than --chunk)."""
+    from .scale.chunks import split_videos
+    from .scale.tasks import VideoJob as Whole
+
+    if workers < 2 or not plan.videos:
+        return {}
+    wholes = [Whole(job.path, job.table, video_options, args.landmarks, args.checkpoint_every, job.report, job.annotated)
+              for job in plan.videos]
+    return {whole.path: parts for whole, parts in split_videos(wholes, video_mode, args.chunk, workers).items()}
+
+
+def _analyze_video_in_pieces(job: VideoJob, pieces: list, video_mode, args: argparse.Namespace, workers: int) -> int:
+    """A long video's pieces on ``workers`` processes, stitched into its tables (see mien.scale.chunks)."""
+    from .progress import Progress
+    from .scale.chunks import SeamError, analyze_piece, finish_video, finished
+    from .scale.tasks import analyze_video
+    from .scale.workers import analyzer_for, run_tasks
+
+    todo = [(analyze_piece, video_mode, piece) for piece in pieces if not finished(piece)]
+    with Progress(len(todo), "piece", job.path.name) as progress:
+        for _ in run_tasks(todo, workers):
+            progress.advance()
+    try:
+        outcome = finish_video(pieces[0].video, pieces, video_mode)
+    except SeamError as exc:
+        print(f"mien: {job.path}: the pieces do not join ({exc}); analysing the video whole", file=sys.stderr)
+        outcome = analyze_video(analyzer_for(video_mode), pieces[0].video)
+    for message in outcome.frame_errors:
+        print(f"mien: error: {job.path}: {message}", file=sys.stderr)
+    result = outcome.run
+    if args.format == "openface":
+        from .export import convert_to_openface
+
+        convert_to_openface(result.frames_table)
+    print(f"mien: {job.path}: {result.frames} frames in {len(pieces)} pieces, {result.faces} face rows, "
+          f"{result.failed_frames} frames failed -> {result.frames_table}, {result.tracks_table.name}, "
+          f"{result.episodes_table.name}", file=sys.stderr)
+    return EXIT_FAILED if result.failed_frames or not result.frames else EXIT_OK
+
+
+def _analyze_on_ray(args: argparse.Namespace, plan: Plan, image_options, video_mode, video_options) -> int:
+    from .scale.ray_runner import RayMissing, import_ray, run_corpus
+    from .scale.tasks import ImageJob, VideoJob as Whole
+
+    try:
+        if Path(args.output).suffix:
+            raise ValueError("with --ray, -o is a folder for the Parquet dataset")
+        if args.report or args.annotate or args.format != "parquet":
+            raise ValueError("--report, --annotate and --format are not for a Ray cluster, which writes a Parquet dataset")
+        import_ray()
+    except (ValueError, RayMissing) as exc:
+        print(f"mien: error: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    videos = [Whole(job.path, job.table, video_options, args.landmarks, args.checkpoint_every) for job in plan.videos]
+    code = run_corpus(args.ray, [ImageJob(p) for p in plan.images], videos, image_options, video_mode, Path(args.output),
+                      args.landmarks, args.chunk, say=lambda line: print(line, file=sys.stderr))
+    return EXIT_FAILED if code else EXIT_OK
+
+
+def _seconds(text: str) -> float:
+    """A length of media: seconds, with or without an ``s`` (``60``, ``60s``, ``1.5s``)."""
+    try:
+        value = float(text[:-1] if text.endswith("s") else text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected seconds, such as 60 or 60s, not {text!r}") from None
+    if not value > 0:
+        raise argparse.ArgumentTypeError(f"must be positive, not {text!r}")
+    return value
 
 
 def _settings(args: argparse.Namespace) -> dict[str, str]:
@@ -426,6 +493,12 @@ def build_parser() -> argparse.ArgumentParser:
     an.add_argument("--detector", choices=["auto", "short", "full"], default="auto",
                     help="face detector: short range (close-ups), full range (small, distant faces) or auto (both; default)")
     an.add_argument("--min-score", type=float, default=0.5, help="minimum face detection score, 0..1 (default 0.5)")
+    an.add_argument("--ray", metavar="ADDRESS", help="run on a Ray cluster: auto (the cluster this machine belongs "
+                    "to) or its address (host:port); -o is then a folder that every node sees, for a Parquet dataset "
+                    "(faces/, tracks/, episodes/, manifest.json) that a rerun completes. Needs pip install \"mien[ray]\"")
+    an.add_argument("--workers", type=int, metavar="N", help="worker processes for photos and for the pieces of long "
+                    "videos, each with its own models on one thread (default: one per CPU core this process may use); "
+                    "the outputs do not depend on it")
     an.add_argument("--no-iris", action="store_true", help="images: skip the iris model and gaze (about 2.5 ms per face)")
     video = an.add_argument_group("video", "options for video files (mp4, mov, mkv, avi, webm, ...): one row per face per frame, "
                                   "with a track id and the frame's timestamp; also OUT.tracks (one row per track) and "
@@ -451,6 +524,10 @@ def build_parser() -> argparse.ArgumentParser:
                        "once it has 15; the population's until then; default) or the population's")
     video.add_argument("--experimental-units", action="store_true",
                        help="also report episodes and track shares of units marked experimental (see mien schema)")
+    video.add_argument("--chunk", type=_seconds, default=60.0, metavar="SECONDS",
+                       help="with several workers, a video longer than this (seconds of media, e.g. 60 or 60s; default 60) "
+                       "and without --report or --annotate is cut into pieces analysed in parallel and joined into one "
+                       "video's tables; a stopped run redoes only unfinished pieces")
     video.add_argument("--checkpoint-every", type=int, default=1000, metavar="N",
                        help="write a checkpoint every N frames, from which a stopped run resumes (default 1000)")
     an.set_defaults(func=run_analyze)

@@ -23,7 +23,6 @@ from __future__ import annotations
 import hashlib
 import json
 import math
-import pickle
 import shutil
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -36,9 +35,10 @@ import pandas as pd
 from .. import actions
 from ..analyzer import Analyzer
 from ..faces import Faces
-from ..results import COLUMNS, atomic_path, to_frame, write_table, write_tables
+from ..io import atomic_path, write_table, write_tables
+from ..results import COLUMNS, to_frame
 from ..video import Frame, probe
-from ..video.analysis import VideoOptions, VideoRunResult, companion_path, keep_thumbnails
+from ..video.analysis import VideoRunResult, companion_path
 from ..video.baseline import BaselineRule, TrackBaselines
 from ..video.summaries import action_unit_episodes, track_summary
 from ..video.tracking import MATCH_IOU
@@ -89,10 +89,12 @@ def plan_pieces(start_s: float, end_s: float, chunk_s: float = CHUNK_S, overlap_
 
 def splittable(job: VideoJob, duration_s: float, chunk_s: float) -> bool:
     """Whether a video is cut into pieces: a file (not an image sequence) longer than a chunk, read
-    by frame index (a target rate counts time from the start, which a piece does not see)."""
+    by frame index (a target rate counts time from the start, which a piece does not see), without
+    a report or an annotated video (those are written by a whole run)."""
     o = job.options
     length = (min(duration_s, o.end_s) if o.end_s is not None else duration_s) - o.start_s
-    return job.path.is_file() and o.target_fps is None and length > chunk_s
+    return (job.path.is_file() and o.target_fps is None and length > chunk_s and job.report is None
+            and job.annotated is None)
 
 
 # ------------------------------------------------------------------------------------ decoding
@@ -141,7 +143,6 @@ def analyze_piece(analyzer: Analyzer, job: PieceJob) -> PieceOutcome:
     analyzer.reset()
     batches: list[Faces] = []
     warmup: list[bool] = []
-    thumbnails: dict = {}
     source = str(job.video.path)
     units = len(actions.columns())
     # a run's end time is inclusive, a piece's own end is where the next piece starts
@@ -151,8 +152,6 @@ def analyze_piece(analyzer: Analyzer, job: PieceJob) -> PieceOutcome:
             analyzer.video_state.tracker.frames_seen = (frame.index - job.first_index) // o.stride
         faces = analyzer.analyze(frame, source=source)
         own = frame.time_s >= piece.start_s - 1e-9
-        if own and len(faces) and job.video.report is not None:
-            keep_thumbnails(thumbnails, faces, frame.rgb, o)
         batches.append(faces)
         warmup.append(not own)
     table = to_frame(batches, landmarks=job.video.landmarks)
@@ -163,8 +162,6 @@ def analyze_piece(analyzer: Analyzer, job: PieceJob) -> PieceOutcome:
     helpers = pd.DataFrame(np.column_stack([raw.reshape(len(table), units), neutral.reshape(len(table), 1)]),
                            columns=[f"{RAW_PREFIX}{k}" for k in range(units)] + [NEUTRAL_SHARE])
     table = pd.concat([table, helpers], axis=1)
-    with atomic_path(job.part.with_suffix(".thumbnails.pkl")) as tmp:
-        tmp.write_bytes(pickle.dumps(thumbnails))
     with atomic_path(job.part) as tmp:  # written last: its presence marks the piece finished
         table.to_parquet(tmp, index=False)
     return PieceOutcome(piece.number, job.part, int(table.loc[~table[WARMUP], "face"].notna().sum()))
@@ -241,11 +238,10 @@ class SeamError(RuntimeError):
     cut this way (e.g. a variable frame rate that seeking cannot reproduce)."""
 
 
-def stitched_parts(parts: list[Path], summary_columns: list[str], kept: list[pd.DataFrame], thumbnails: dict,
-                   options: VideoOptions, analysis) -> Iterator[pd.DataFrame]:
+def stitched_parts(parts: list[Path], summary_columns: list[str], kept: list[pd.DataFrame],
+                   analysis) -> Iterator[pd.DataFrame]:
     """The pieces' own rows with global track ids and whole-video baselines, piece by piece;
-    their summary columns are appended to ``kept`` and their tracks' thumbnails merged into
-    ``thumbnails``. ``analysis``: the video-mode ``Options`` the pieces were analysed with."""
+    their summary columns are appended to ``kept``. ``analysis``: the video-mode ``Options`` the pieces were analysed with."""
     baselines = TrackBaselines(BaselineRule(analysis.baseline_min_frames, analysis.baseline_window))
     track_baselines = analysis.action_units and analysis.au_baseline == "track"
     next_id = 0
@@ -271,11 +267,6 @@ def stitched_parts(parts: list[Path], summary_columns: list[str], kept: list[pd.
             own = rebase(own, baselines)
             baselines.forget(set(own["track"].dropna().astype(int)))
         own = own.drop(columns=[WARMUP, *helpers])
-        with open(part.with_suffix(".thumbnails.pkl"), "rb") as fh:
-            for track, images in pickle.load(fh).items():
-                if track in mapping:
-                    kept_images = thumbnails.setdefault(mapping[track], [])
-                    kept_images.extend(images[: max(0, options.max_thumbnails - len(kept_images))])
         kept.append(own[summary_columns].copy())
         earlier = own
         yield own
@@ -339,24 +330,14 @@ def finish_video(job: VideoJob, pieces: list[PieceJob], analysis) -> VideoOutcom
     """Stitch a video's finished pieces into its tables (as ``run_video`` writes them) and clear its work folder."""
     summary_columns = list(to_frame([]).columns)
     kept: list[pd.DataFrame] = []
-    thumbnails: dict = {}
     parts = [p.part for p in sorted(pieces, key=lambda p: p.piece.number)]
-    write_tables(stitched_parts(parts, summary_columns, kept, thumbnails, job.options, analysis), job.out)
+    write_tables(stitched_parts(parts, summary_columns, kept, analysis), job.out)
     table = pd.concat(kept, ignore_index=True)
     episodes = action_unit_episodes(table, job.options.experimental_units)
     tracks = track_summary(table, episodes, job.options.experimental_units)
     tracks_path, episodes_path = companion_path(job.out, "tracks"), companion_path(job.out, "episodes")
     write_table(tracks, tracks_path)
     write_table(episodes, episodes_path)
-    info = probe(job.path)
-    if job.report is not None:
-        from ..video.report import write_report
-
-        write_report(job.report, table, tracks, episodes, thumbnails, info)
-    if job.annotated is not None:
-        from ..annotate import write_annotated_video
-
-        write_annotated_video(job.path, info, table, job.annotated, job.options)
     shutil.rmtree(work_folder(job), ignore_errors=True)
     errors = table.loc[table["status"] == "error", ["frame", "error"]]
     run = VideoRunResult(job.out, tracks_path, episodes_path, int(table["frame"].nunique()), int(table["face"].notna().sum()),

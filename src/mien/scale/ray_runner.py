@@ -29,7 +29,8 @@ from pathlib import Path
 import pandas as pd
 
 from ..analyzer import Analyzer, Options
-from ..results import atomic_path, to_frame, write_table
+from ..io import atomic_path, write_table
+from ..results import to_frame
 from ..video.analysis import companion_path
 from .chunks import PieceJob, SeamError, analyze_piece, finish_video, split_videos
 from .tasks import ImageJob, VideoJob, VideoOutcome, analyze_image, analyze_video
@@ -76,10 +77,10 @@ class Done:
 
 def image_part(analyzer: Analyzer, job: tuple[ImageJob, Path, bool]) -> Done:
     image, part, landmarks = job
-    result = analyze_image(analyzer, image)
+    faces = analyze_image(analyzer, image).faces
     with atomic_path(part) as tmp:
-        to_frame(result, landmarks=landmarks).to_parquet(tmp, index=False)
-    return Done(len(result), result.error)
+        to_frame(faces, landmarks=landmarks).to_parquet(tmp, index=False)
+    return Done(len(faces), faces.error)
 
 
 def publish_video(outcome: VideoOutcome, root: Path, key: str) -> Done:
@@ -93,7 +94,8 @@ def publish_video(outcome: VideoOutcome, root: Path, key: str) -> Done:
         if source.exists():
             frame = pd.read_parquet(source)
             if len(frame):  # an empty table has no column types: it would muddle the dataset's schema
-                frame.insert(0, "source", pd.array([str(job.path)] * len(frame), dtype="string"))
+                if "source" not in frame:
+                    frame.insert(0, "source", pd.array([str(job.path)] * len(frame), dtype="string"))
                 write_table(frame, root / table / f"{key}.parquet")
             source.unlink()
     (root / "faces").mkdir(parents=True, exist_ok=True)

@@ -6,10 +6,11 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from ..analyzer import Analyzer
+from ..analyzer import Analyzer, in_file_pixels
 from ..faces import Faces
-from ..images import ImageReadError, read_image
-from ..results import to_frame, write_table
+from ..images import ImageReadError, decode_image
+from ..io import write_table
+from ..results import to_frame
 from ..video import VideoReadError, probe
 from ..video.analysis import RunInterrupted, VideoOptions, VideoRunResult, run_video
 
@@ -17,21 +18,42 @@ from ..video.analysis import RunInterrupted, VideoOptions, VideoRunResult, run_v
 @dataclass(frozen=True)
 class ImageJob:
     path: Path
-    annotate_dir: Path | None = None
+    picture: tuple[Path, str] | None = None  # annotated picture: folder and name
+    charts: bool = False
+    thumbnails: bool = False  # JPEGs of the faces, for a report
 
 
-def analyze_image(analyzer: Analyzer, job: ImageJob) -> Faces:
-    """The faces of one image file; a file that cannot be read gives a row with status error."""
+@dataclass(frozen=True)
+class ImageOutcome:
+    faces: Faces
+    picture_error: str = ""  # why the annotated picture could not be written
+    thumbnails: tuple[bytes, ...] = ()
+
+
+def analyze_image(analyzer: Analyzer, job: ImageJob) -> ImageOutcome:
+    """The faces of one image file, in the file's pixels; a file that cannot be read gives a row
+    with status error."""
     try:
-        rgb = read_image(job.path)
+        image = decode_image(job.path)
     except ImageReadError as exc:
-        return Faces.failed(str(job.path), str(exc))
+        return ImageOutcome(Faces.failed(str(job.path), str(exc)))
+    rgb = image.rgb
     faces = analyzer.analyze(rgb, source=str(job.path))
-    if job.annotate_dir is not None:
+    picture_error = ""
+    if job.picture is not None:
         from ..annotate import write_annotations
 
-        write_annotations(job.annotate_dir, job.path.stem, rgb, faces)
-    return faces
+        folder, name = job.picture
+        try:
+            write_annotations(folder, name, rgb, to_frame(faces), faces.landmarks, str(job.path), charts=job.charts)
+        except OSError as exc:
+            picture_error = f"could not write the pictures of {job.path} into {folder} ({exc.strerror or exc})"
+    thumbnails: tuple[bytes, ...] = ()
+    if job.thumbnails:
+        from ..gallery import face_thumbnails
+
+        thumbnails = tuple(face_thumbnails(rgb, [(x0, y0, x1 - x0, y1 - y0) for x0, y0, x1, y1 in faces.boxes.astype(float)]))
+    return ImageOutcome(in_file_pixels(faces, image), picture_error, thumbnails)
 
 
 @dataclass(frozen=True)
@@ -54,22 +76,22 @@ class VideoOutcome:
     frame_errors: tuple[str, ...] = field(default=())
 
 
-def analyze_video(analyzer: Analyzer, job: VideoJob, on_frame=None, on_error=None) -> VideoOutcome:
-    """Analyse one video into its tables with a video-mode analyzer. ``on_error(frame, message)``
-    hears of each failed frame as it happens; without it the messages come back in ``frame_errors``."""
+def analyze_video(analyzer: Analyzer, job: VideoJob) -> VideoOutcome:
+    """Analyse one video into its tables with a video-mode analyzer (no report or annotated video);
+    the failed frames' messages come back in ``frame_errors``."""
     try:
         probe(job.path, job.options.sequence_fps)
     except (VideoReadError, ImageReadError) as exc:
         write_table(to_frame(Faces.failed(str(job.path), str(exc))), job.out)
         return VideoOutcome(job, error=str(exc))
     errors: list[str] = []
-    if on_error is None:
-        def on_error(frame, message):
-            errors.append(f"frame {frame.index}: {message}")
+
+    def on_error(frame, message):
+        errors.append(f"frame {frame.index}: {message}")
+
     try:
         run = run_video(job.path, job.out, analyzer, job.options, checkpoint_every=job.checkpoint_every,
-                        landmarks=job.landmarks, on_frame=on_frame, on_error=on_error, report=job.report,
-                        annotated_video=job.annotated)
+                        landmarks=job.landmarks, on_error=on_error)
     except RunInterrupted as exc:
         return VideoOutcome(job, stopped=str(exc), frame_errors=tuple(errors))
     return VideoOutcome(job, run, frame_errors=tuple(errors))
