@@ -148,7 +148,9 @@ def test_pictures_that_cannot_be_written_do_not_stop_the_analysis(tmp_path, face
 
     monkeypatch.setattr(mien.annotate, "write_annotations", disk_full)
     out = tmp_path / "t.csv"
-    assert main(["analyze", str(face_png), str(face_png), "-o", str(out), "--annotate", str(tmp_path / "ann")]) == 1
+    # one worker: the patch reaches this process only
+    assert main(["analyze", str(face_png), str(face_png), "-o", str(out), "--annotate", str(tmp_path / "ann"),
+                 "--workers", "1"]) == 1
     assert "could not write the pictures of" in capsys.readouterr().err
     assert pd.read_csv(out)["status"].tolist() == ["ok", "ok"]
 
@@ -269,12 +271,12 @@ def test_exit_codes_are_distinct_and_documented(tmp_path, face_png, monkeypatch,
     assert main(["analyze", str(tmp_path / "*.none"), "-o", str(tmp_path / "c.csv")]) == 2
     assert main(["analyze", str(face_png), "-o", str(tmp_path / "d.xlsx")]) == 2
 
-    import mien.cli
+    import mien.scale.tasks
 
     def interrupt(path):
         raise KeyboardInterrupt
 
-    monkeypatch.setattr(mien.cli, "decode_image", interrupt)
+    monkeypatch.setattr(mien.scale.tasks, "decode_image", interrupt)  # photos are decoded by their task
     assert main(["analyze", str(face_png), "-o", str(tmp_path / "e.csv")]) == 130
     capsys.readouterr()
     with pytest.raises(SystemExit):

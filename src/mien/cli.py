@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from . import __version__
-from .images import IMAGE_SUFFIXES, ImageReadError, decode_image
+from .images import IMAGE_SUFFIXES, ImageReadError
 from .io import FORMATS, OutputError, check_destination, check_output_path, file_size_limit, write_table
 from .outputs import check_distinct, output_names
 from .faces import Faces
@@ -296,7 +296,8 @@ def _analyze_video_in_pieces(job: VideoJob, pieces: list, video_mode, args: argp
     from .progress import Progress
     from .scale.chunks import SeamError, analyze_piece, finish_video, finished
     from .scale.tasks import analyze_video
-    from .scale.workers import analyzer_for, run_tasks
+    from .analyzer import Analyzer
+    from .scale.workers import run_tasks
 
     todo = [(analyze_piece, video_mode, piece) for piece in pieces if not finished(piece)]
     with Progress(len(todo), "piece", job.path.name) as progress:
@@ -306,7 +307,7 @@ def _analyze_video_in_pieces(job: VideoJob, pieces: list, video_mode, args: argp
         outcome = finish_video(pieces[0].video, pieces, video_mode)
     except SeamError as exc:
         print(f"mien: {job.path}: the pieces do not join ({exc}); analysing the video whole", file=sys.stderr)
-        outcome = analyze_video(analyzer_for(video_mode), pieces[0].video)
+        outcome = analyze_video(Analyzer(video_mode), pieces[0].video)
     for message in outcome.frame_errors:
         print(f"mien: error: {job.path}: {message}", file=sys.stderr)
     result = outcome.run

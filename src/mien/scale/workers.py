@@ -21,22 +21,23 @@ def default_workers() -> int:
     return len(os.sched_getaffinity(0))
 
 
-_analyzers: dict[Options, Analyzer] = {}  # this process's analyzers, made on first use
+_analyzers: dict[Options, Analyzer] = {}  # a worker process's analyzers, made on first use
 
 
-def analyzer_for(options: Options) -> Analyzer:
-    """This process's analyzer with ``options``, its models loaded on first use and kept."""
-    if options not in _analyzers:
+def analyzer_for(options: Options, analyzers: dict[Options, Analyzer] = _analyzers) -> Analyzer:
+    """The analyzer with ``options`` from ``analyzers`` (by default the worker process's own), its
+    models loaded on first use and kept."""
+    if options not in analyzers:
         import cv2
 
         cv2.setNumThreads(1)
-        _analyzers[options] = Analyzer(options)
-    return _analyzers[options]
+        analyzers[options] = Analyzer(options)
+    return analyzers[options]
 
 
-def run_task(task: Task):
+def run_task(task: Task, analyzers: dict[Options, Analyzer] = _analyzers):
     fn, options, job = task
-    return fn(analyzer_for(options), job)
+    return fn(analyzer_for(options, analyzers), job)
 
 
 def run_tasks(tasks: Sequence[Task], workers: int) -> Iterator[tuple[int, Any]]:
@@ -45,8 +46,9 @@ def run_tasks(tasks: Sequence[Task], workers: int) -> Iterator[tuple[int, Any]]:
     if workers < 1:
         raise ValueError(f"workers (--workers) must be at least 1, not {workers}")
     if workers == 1 or len(tasks) <= 1:
+        analyzers: dict[Options, Analyzer] = {}  # this run's own: models are loaded afresh for each run
         for i, task in enumerate(tasks):
-            yield i, run_task(task)
+            yield i, run_task(task, analyzers)
         return
     yield from _pooled(tasks, min(workers, len(tasks)))
 
