@@ -58,6 +58,8 @@ class ActionUnit:
 
     @property
     def column(self) -> str:
+        """The unit's column in mien's tables, e.g. ``au12_lip_corner_puller_l`` (no side suffix for a
+        whole-face unit)."""
         base = f"au{self.number:02d}_{self.name}"
         return f"{base}_{self.side}" if self.side else base
 
@@ -68,6 +70,7 @@ class ActionUnit:
 
     @property
     def label(self) -> str:
+        """The short label drawn on pictures, e.g. ``AU12L`` (``AU12`` for a whole-face unit)."""
         return f"AU{self.number}" + (self.side.upper() if self.side else "")
 
 
@@ -269,6 +272,7 @@ def action_units() -> tuple[ActionUnit, ...]:
 
 
 def columns() -> list[str]:
+    """Every action-unit column, in table order (one per unit and side)."""
     return list(_column_names()[0])
 
 
@@ -461,6 +465,8 @@ def validated_columns(coders: dict | None = None) -> list[str]:
 
 
 def validity_note(unit: ActionUnit) -> str:
+    """One line on how far ``unit`` can be trusted: its AUC against certified FACS coders (crossval
+    CK+, 0.5 is chance, 1 perfect) or why there is none, and whether it is experimental."""
     auc = coder_auc(unit.number)
     measured = ("no AUC against FACS coders (crossval CK+ codes it on fewer than 10 faces)" if auc is None
                 else f"AUC {auc:.2f} against FACS coders (crossval CK+)")

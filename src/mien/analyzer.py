@@ -118,6 +118,9 @@ class Options:
 class Analyzer:
     """Loads the models once; ``analyze`` measures the faces of an image or, in video mode, of the next frame.
 
+    ``options``: what to measure and how (default ``Options()``: image mode, every measure on);
+    anything other than ``Options`` raises OptionsError.
+
     >>> analyzer = Analyzer()                                   # image mode
     >>> faces = analyzer.analyze("photo.jpg")                   # path, RGB array or PIL image
     >>> video = Analyzer(Options(mode=Mode.VIDEO))

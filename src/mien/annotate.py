@@ -56,6 +56,7 @@ class FaceMarks:
 
 
 def is_true(value) -> bool:
+    """Whether a table cell is set and true: None, ``pd.NA`` and NaN count as false."""
     return value is not None and value is not pd.NA and not (isinstance(value, float) and np.isnan(value)) and bool(value)
 
 
@@ -295,6 +296,8 @@ class VideoSink:
             self._writer = cv2.VideoWriter(str(tmp), cv2.VideoWriter_fourcc(*"mp4v"), fps, self.size)
 
     def write(self, rgb: np.ndarray, time_s: float) -> None:
+        """Add one RGB frame (H, W, 3) uint8, shown at ``time_s`` seconds of the source; it is resized to the
+        sink's size where it differs. The file's clock starts at the first frame written."""
         if rgb.shape[1::-1] != self.size:
             rgb = cv2.resize(rgb, self.size, interpolation=cv2.INTER_AREA)
         if self.first_time is None:
@@ -313,6 +316,8 @@ class VideoSink:
             self._container.mux(packet)
 
     def close(self, ok: bool = True) -> None:
+        """Finish the file: with ``ok`` True it is moved into place at ``path``; with ``ok`` False
+        (the run failed) the partial file is discarded and nothing appears at ``path``."""
         try:
             if self.codec:
                 if ok:

@@ -79,6 +79,9 @@ def _in_flags(message: str) -> str:
 
 @dataclass(frozen=True)
 class VideoJob:
+    """One video of an ``analyze`` run and where its outputs go: the per-frame ``table`` (the tracks and
+    episodes tables beside it), the HTML ``report`` and the ``annotated`` video folder (None: not asked for)."""
+
     path: Path
     table: Path
     report: Path | None
@@ -154,6 +157,10 @@ def plan_outputs(args: argparse.Namespace, images: list[Path], videos: list[Path
 
 
 def run_analyze(args: argparse.Namespace) -> int:
+    """Run ``mien analyze`` for parsed ``args``: measure the faces in the images and videos named and
+    write the tables (and, where asked, annotated pictures and reports). Returns the exit status:
+    0 when every input was analysed, 1 when some failed (their rows say why), 2 for a usage error,
+    130 when interrupted."""
     from .analyzer import Analyzer, Mode, Options
     from .scale.workers import default_workers
     from .video.analysis import VideoOptions
@@ -428,6 +435,8 @@ def _analyze_video(job: VideoJob, analyzer, args: argparse.Namespace, options) -
 
 
 def run_demo(args: argparse.Namespace) -> int:
+    """Run ``mien demo``: analyse the shipped sample portrait into ``args.output_dir`` (table and
+    annotated picture) and say what the columns mean. Returns ``run_analyze``'s exit status."""
     from importlib import resources
 
     out_dir = Path(args.output_dir)
@@ -449,6 +458,7 @@ def run_demo(args: argparse.Namespace) -> int:
 
 
 def run_schema(args: argparse.Namespace) -> int:
+    """Run ``mien schema``: print what each output column means (Markdown, or JSON with ``--json``). Returns 0."""
     from .results import schema_dict, schema_markdown
 
     print(json.dumps(schema_dict(), indent=1, ensure_ascii=False) if args.json else schema_markdown(), end="\n" if args.json else "")
@@ -463,6 +473,7 @@ class _KeepsLineBreaks(argparse.HelpFormatter):
 
 
 def build_parser() -> argparse.ArgumentParser:
+    """The ``mien`` command's argument parser, with every sub-command (each sets ``func`` to run it)."""
     parser = argparse.ArgumentParser(prog="mien", description=DESCRIPTION)
     parser.add_argument("--version", action="version", version=f"mien {__version__}")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
@@ -554,6 +565,8 @@ def _show_warning(message, category, filename, lineno, file=None, line=None) -> 
 
 
 def main(argv: list[str] | None = None) -> int:
+    """Run the ``mien`` command with ``argv`` (None: ``sys.argv[1:]``); returns the exit status
+    (0 done, 1 some inputs failed, 2 usage error or a damaged shipped file, 130 interrupted)."""
     from .runtime import ModelFileError
 
     args = build_parser().parse_args(argv)

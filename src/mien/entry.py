@@ -4,6 +4,8 @@ import sys
 
 
 def main() -> int:
+    """The ``mien`` console script: run :func:`mien.cli.main` and return its exit status (130 when
+    interrupted while still importing)."""
     try:
         from .cli import main as run
 

@@ -32,6 +32,8 @@ MAX_INTENSITY = 5.0
 
 
 def openface_columns() -> list[str]:
+    """The columns of the OpenFace-layout table, in order (``AUxx_r`` intensities, then ``AUxx_c``
+    presence, then ``source``)."""
     units = [f"AU{n:02d}" for n in OPENFACE_UNITS_R]
     return [*HEAD, *GAZE, *POSE, *(f"{u}_r" for u in units), *(f"{u}_c" for u in units), "source"]
 

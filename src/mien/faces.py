@@ -29,6 +29,10 @@ OPTIONAL = ("pose", "quality", "iris", "gaze", "actions", "perceived", "track_id
 class Faces:
     """The faces of one image (or video frame), N first.
 
+    source, frame, time_s, width, height: the input's name (its path, or ``"<array>"``), its frame
+    index, its time in seconds (video; else None) and its size in pixels. status: ``ok``,
+    ``no_face`` or ``error``; error: why, for status ``error``; note: how the file was read, when
+    that matters (reduced-size decoding, first of several frames).
     boxes: (N, 4) float32 x0, y0, x1, y1 in pixels. scores: (N,) detector confidence (NaN in video
     frames where the face was tracked, not detected). presence: (N,) landmark model's face-presence
     probability. landmarks: (N, 468, 3) pixels (biometric data: tables get them only on request).
@@ -124,5 +128,6 @@ class Faces:
 
     @staticmethod
     def failed(source: str, message: str, frame: int = 0, time_s: float | None = None) -> "Faces":
-        """An input that could not be read or decoded: no faces, status ``error`` and why."""
+        """An input that could not be read or decoded: no faces, status ``error`` and why (``message``),
+        with its ``source``, ``frame`` and ``time_s`` as for any other row."""
         return Faces(source=source, frame=frame, time_s=time_s, status=ERROR, error=message)

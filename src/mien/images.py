@@ -122,7 +122,9 @@ def _grey_of_deep(img: Image.Image) -> np.ndarray:
 
 
 def read_image(path: str | Path, max_pixels: int | None = None) -> np.ndarray:
-    """RGB uint8 (H, W, 3) pixels of an image file, upright, or ImageReadError."""
+    """RGB uint8 (H, W, 3) pixels of the image file at ``path``, upright (EXIF orientation applied);
+    raises ImageReadError saying why when it cannot be used. ``max_pixels``: the largest image
+    decoded (default ``MAX_PIXELS``, 50 MP); a larger JPEG is decoded at 1/2, 1/4 or 1/8 scale."""
     return decode_image(path, max_pixels).rgb
 
 

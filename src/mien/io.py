@@ -53,6 +53,8 @@ _UMASK = _read_umask()  # read once, at import: setting it is process-wide, not 
 
 
 def check_output_path(path: str | Path) -> Path:
+    """``path`` as a Path when its suffix names a table format mien writes (``FORMATS``); raises
+    ValueError otherwise, before any work is done."""
     path = Path(path)
     if path.suffix.lower() not in FORMATS:
         raise ValueError(f"output {path} must end in one of {', '.join(FORMATS)}")
@@ -129,7 +131,8 @@ def to_csv_safe(frame: pd.DataFrame, path, **kwargs) -> None:
 
 
 def write_table(frame: pd.DataFrame, path: str | Path) -> Path:
-    """Write by suffix (.csv, .parquet, .json, .jsonl), atomically."""
+    """Write ``frame`` to ``path`` in the format its suffix names (.csv, .parquet, .json, .jsonl),
+    atomically; returns the path."""
     return write_tables([frame], path)
 
 

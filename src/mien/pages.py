@@ -49,18 +49,22 @@ document.querySelectorAll('table.sortable').forEach(function (table) {
 
 
 def esc(value) -> str:
+    """``value`` as text, HTML-escaped (quotes too), safe inside elements and attribute values."""
     return html.escape(str(value), quote=True)
 
 
 def jpeg_uri(data: bytes) -> str:
+    """A ``data:`` URI for JPEG bytes, for an ``<img src>`` that needs no file."""
     return "data:image/jpeg;base64," + base64.b64encode(data).decode()
 
 
 def swatch(colour: str, label: str) -> str:
+    """HTML for one legend entry: a square of ``colour`` (CSS) and its escaped ``label``."""
     return f'<span><span class="sw" style="background:{colour}"></span>{esc(label)}</span>'
 
 
 def perceived_legend() -> str:
+    """HTML legend of the colour used for each perceived-expression class."""
     return '<div class="legend">' + "".join(swatch(c, name) for name, c in PERCEIVED_COLOURS.items()) + "</div>"
 
 
@@ -72,5 +76,6 @@ def page(title: str, body: str, script: str = "") -> str:
 
 
 def settings_table(settings: dict[str, str]) -> str:
+    """HTML table of the run's settings (name -> value, escaped), led by the mien version."""
     rows = "".join(f"<tr><th>{esc(k)}</th><td>{esc(v)}</td></tr>" for k, v in settings.items())
     return f"<table><tr><th>mien version</th><td>{esc(__version__)}</td></tr>{rows}</table>"

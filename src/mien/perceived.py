@@ -123,10 +123,13 @@ class Calibration:
 
     @staticmethod
     def from_temperature(t: float) -> "Calibration":
+        """Temperature scaling by ``t`` (> 1 softens the probabilities, < 1 sharpens them)."""
         return Calibration(np.eye(len(CLASSES)) / float(t), np.zeros(len(CLASSES)))
 
     @staticmethod
     def from_card(card: dict) -> "Calibration":
+        """The calibration a model sidecar (``perceived.json``, as a dict) holds: its ``calibration``
+        matrix and bias, else its ``temperature``. Raises ModelFileError when the shapes are not 8x8 and 8."""
         if "calibration" not in card:
             return Calibration.from_temperature(card["temperature"])
         c = card["calibration"]
@@ -156,6 +159,7 @@ def energy_score(logits: np.ndarray) -> np.ndarray:
 
 
 def log_softmax(z: np.ndarray) -> np.ndarray:
+    """Row-wise log-softmax of (N, K) logits, computed stably (the rows' log-probabilities)."""
     z = z - z.max(1, keepdims=True)
     return z - np.log(np.exp(z).sum(1, keepdims=True))
 
@@ -179,6 +183,7 @@ class PerceivedModel:
 
     @property
     def temperature(self) -> float:
+        """T when the calibration is temperature scaling, else NaN (see ``Calibration.temperature``)."""
         return self.calibration.temperature
 
     def logits(self, faces: np.ndarray) -> np.ndarray:

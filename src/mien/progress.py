@@ -59,6 +59,8 @@ class Progress:
             self._bar = tqdm(total=self.total, unit=unit, desc=label or None, file=self.stream, dynamic_ncols=True)
 
     def update(self, done: int) -> None:
+        """Set the count of work done to ``done`` (absolute); a log line is written at most every
+        ``every_s`` seconds."""
         if self._bar is not None:
             self._bar.update(done - self._bar.n)
         self.done = done
@@ -68,15 +70,18 @@ class Progress:
             self._line(now)
 
     def advance(self, n: int = 1) -> None:
+        """Add ``n`` to the count of work done."""
         self.update(self.done + n)
 
     def write(self, message: str) -> None:
+        """Print ``message`` on its own line, without breaking the bar."""
         if self._bar is not None:
             self._bar.write(message, file=self.stream)
         else:
             print(message, file=self.stream, flush=True)
 
     def close(self) -> None:
+        """Close the bar, or write a last log line with the final count when the log got progress lines."""
         if self._bar is not None:
             self._bar.close()
             self._bar = None

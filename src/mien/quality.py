@@ -32,7 +32,13 @@ CHECKS = {
 
 @dataclass(frozen=True)
 class QualityThresholds:
-    """The limits of the reliability checks (``CHECKS``); a face passing all of them is ``reliable``."""
+    """The limits of the reliability checks (``CHECKS``); a face passing all of them is ``reliable``.
+
+    min_iod_px: least distance between the eye centres, pixels. min_sharpness: least Laplacian
+    contrast at 64 px. min_brightness, max_brightness: mean grey level of the face centre, 0..1.
+    max_clipped: largest share of face-centre pixels clipped black or white, 0..1. max_yaw,
+    max_pitch: largest head turn and tilt, degrees. min_presence: least face-presence probability
+    of the landmark model, 0..1."""
 
     min_iod_px: float = 15.0  # eye-centre distance; FER2013's 48 px faces have about 18
     min_sharpness: float = 0.35  # std of the Laplacian / std of the face crop, at 64 px

@@ -134,6 +134,7 @@ COLUMNS = COLUMNS + tuple(
 
 
 def landmark_columns() -> list[str]:
+    """The 1404 landmark columns ``lm000_x`` … ``lm467_z`` (468 points, x y z each, in pixels), in order."""
     return [f"lm{i:03d}_{axis}" for i in range(LANDMARK_COUNT) for axis in "xyz"]
 
 
@@ -217,6 +218,7 @@ def to_frame(faces: Faces | Iterable[Faces], landmarks: bool = False) -> pd.Data
 
 
 def schema_markdown() -> str:
+    """The output columns as a Markdown table (column, type, meaning), landmark columns last."""
     lines = ["| column | type | meaning |", "|---|---|---|"]
     lines += [f"| `{c.name}` | {c.dtype} | {c.meaning} |" for c in COLUMNS]
     lines.append("| `lm000_x` … `lm467_z` | float32 | the 468 landmarks in pixels (x right, y down, z depth in pixel scale, "
@@ -225,4 +227,5 @@ def schema_markdown() -> str:
 
 
 def schema_dict() -> dict[str, str]:
+    """Each output column's name -> its meaning (what ``mien schema --json`` prints)."""
     return {c.name: c.meaning for c in COLUMNS}

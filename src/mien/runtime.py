@@ -39,6 +39,7 @@ def models_dir() -> Path:
 
 
 def data_dir() -> Path:
+    """The folder of mien's shipped data files (``mien/data`` in the installed package)."""
     return Path(str(resources.files("mien") / "data"))
 
 

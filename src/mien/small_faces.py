@@ -34,6 +34,7 @@ class Enlargement:
 
     @property
     def identity(self) -> bool:
+        """True when the image was not enlarged (scale 1, no border): points need no mapping back."""
         return self.scale == 1.0 and self.border == 0.0
 
     def points_to_original(self, points: np.ndarray) -> np.ndarray:

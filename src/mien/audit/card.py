@@ -22,6 +22,7 @@ from .result import AuditResult, ComparisonRow, json_value
 # ---- JSON ----------------------------------------------------------------------------------------------
 
 def to_json(result: AuditResult) -> str:
+    """The card's JSON text (``AuditResult.to_dict()``, indented, NaN written as null), ending in a newline."""
     return json.dumps(result.to_dict(), indent=1, ensure_ascii=False, allow_nan=False) + "\n"
 
 
@@ -72,6 +73,9 @@ def _reference(result: AuditResult) -> str:
 
 
 def summary(result: AuditResult) -> str:
+    """The card's one-sentence summary (plain text): the model's agreement with the reference labels
+    with its 95% interval, the coverage when some images got no prediction, and the single-annotator
+    baseline where there are crowd votes."""
     h = result.headline
     s = f"Agreement with {_reference(result)}: {_pct(h.accuracy)}"
     if _ci(h.accuracy_ci95):
@@ -163,6 +167,7 @@ COMPARISON_TEXT = (
 
 
 def comparison_rows(rows: list[ComparisonRow]) -> list[tuple[str, ...]]:
+    """The comparison table's cells as text, one tuple per dataset, in ``COMPARISON_HEADER`` order."""
     return [(r.dataset, "crowd votes" if r.has_votes else "one label", ", ".join(r.classes_absent) or "none",
              str(r.images), _pct(r.accuracy), _pct(r.uar), _num(r.ece),
              f"{_pct(r.coverage)} ({r.without_prediction} without)" if r.without_prediction else _pct(r.coverage),
@@ -187,6 +192,7 @@ CANNOT = (
 # ---- Markdown ------------------------------------------------------------------------------------------
 
 def md_escape(s) -> str:
+    """``s`` as text that Markdown shows literally inside a table cell (one line, no markup, no HTML)."""
     s = str(s).replace("\\", "\\\\")
     for ch in "|`*_[]#":
         s = s.replace(ch, "\\" + ch)
@@ -201,6 +207,7 @@ def _md_table(header, rows) -> str:
 
 
 def to_markdown(result: AuditResult) -> str:
+    """The whole validity card for ``result`` as Markdown (the same sections as :func:`to_html`, without figures)."""
     d, m, h = result.dataset, result.model, result.headline
     parts = [f"# Validity card: {md_escape(m.name)} on {md_escape(d.name)}", "", md_escape(meaning(result)), "",
              md_escape(summary(result)), "", "## Headline", "",
@@ -275,6 +282,9 @@ def _axes(x0, y0, w, h, xlabel, ylabel, xticks, yticks) -> str:
 
 
 def svg_reliability(bins: list[dict]) -> str:
+    """A reliability diagram as an SVG string: per confidence bin (``bins``: dicts with ``lo``, ``hi``,
+    ``count``, ``accuracy`` and ``confidence``), accuracy against the model's top probability; the
+    diagonal is perfect calibration."""
     x0, y0, w, h = 60, 15, 260, 260
     sx = lambda v: x0 + v * w
     sy = lambda v: y0 + h - v * h
@@ -302,6 +312,9 @@ def svg_reliability(bins: list[dict]) -> str:
 
 
 def svg_risk_coverage(curve: dict, human: float | None) -> str:
+    """A risk-coverage curve as an SVG string: the error rate among the images answered when only the
+    most confident share is answered. ``curve``: lists ``coverage`` and ``risk`` (0-1); ``human``: the
+    single annotator's accuracy, drawn as a reference line at its error rate (None: no line)."""
     x0, y0, w, h = 60, 15, 260, 260
     cov, risk = curve.get("coverage", []), curve.get("risk", [])
     ref = [1 - human] if human is not None and math.isfinite(human) else []
@@ -369,6 +382,8 @@ def svg_bars(items: list[tuple[str, float, float | None, tuple | None]], title: 
 
 
 def svg_confusion(cm: list[list[int]], rows_label: str = "crowd majority") -> str:
+    """The confusion matrix ``cm`` (8x8 counts, rows: the reference label named by ``rows_label``,
+    columns: the model's top class) as an SVG string, each cell shaded by its share of the row."""
     a = np.asarray(cm, float)
     rows = a.sum(1, keepdims=True)
     share = np.divide(a, rows, out=np.zeros_like(a), where=rows > 0)
@@ -435,6 +450,7 @@ def _comparison_html(rows: list[ComparisonRow]) -> list[str]:
 
 
 def to_html(result: AuditResult) -> str:
+    """The whole validity card for ``result`` as one self-contained HTML page (figures inline as SVG)."""
     d, m, h = result.dataset, result.model, result.headline
     base = h.single_annotator
     title = f"Validity card: {m.name} on {d.name}"
@@ -528,6 +544,8 @@ def write_card(result: AuditResult, out_dir, stem: str = "card", predictions: bo
 
 
 def comparison_markdown(results: list[AuditResult]) -> str:
+    """The comparison of one model across several datasets (``results``: one per dataset, same model)
+    as Markdown."""
     rows = [r.comparison_row() for r in results]
     m = results[0].model
     return "\n".join([f"# {COMPARISON_TITLE}: {md_escape(m.name)}", "", md_escape(COMPARISON_TEXT), "",
@@ -536,6 +554,8 @@ def comparison_markdown(results: list[AuditResult]) -> str:
 
 
 def comparison_html(results: list[AuditResult], links: list[str]) -> str:
+    """The comparison of one model across several datasets as an HTML page; ``links``: the path of
+    each dataset's card, relative to the page, in the order of ``results``."""
     rows = [r.comparison_row() for r in results]
     title = f"{COMPARISON_TITLE}: {results[0].model.name}"
     body = [f"<h1>{E(title)}</h1>"] + _comparison_html(rows)[1:]

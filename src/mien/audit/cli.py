@@ -14,6 +14,7 @@ shows how the model holds across them."""
 
 
 def add_audit_parser(subparsers) -> argparse.ArgumentParser:
+    """Add the ``audit`` sub-command and its options to ``subparsers``; returns its parser."""
     au = subparsers.add_parser("audit", help="validity card for an expression model", description=DESCRIPTION)
     au.add_argument("datasets", nargs="+", metavar="DATASET", help="a FERPlus split folder (images + label.csv), a "
                     "folder with one sub-folder per class, a folder holding labels.csv (image paths relative to it or "
@@ -65,6 +66,9 @@ def _sample(ds, limit: int, seed: int):
 
 
 def run_audit_command(args: argparse.Namespace) -> int:
+    """Run ``mien audit`` for parsed ``args``: score the model on each dataset and write the cards
+    (and, for several datasets, the comparison). Returns the exit status: 0 when the cards were
+    written, 2 when a dataset, model or output folder cannot be used (the message is on stderr)."""
     from ..runtime import ModelFileError
     from .card import summary, write_card, write_comparison
     from .datasets import DatasetError, load_dataset

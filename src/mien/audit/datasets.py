@@ -59,6 +59,7 @@ class DatasetError(MienError, ValueError):
 
 
 def unknown_label(value: str) -> str:
+    """The error text for a label that is not one of mien's classes or a known synonym."""
     return f"label {value!r} is not one of mien's classes ({', '.join(CLASSES)}) or a known synonym"
 
 
@@ -114,9 +115,11 @@ class AuditDataset:
 
     @property
     def title(self) -> str:
+        """The dataset's name with its layout, e.g. ``FER2013Test (ferplus layout)``."""
         return f"{self.name} ({self.layout} layout)"
 
     def subset(self, idx) -> "AuditDataset":
+        """The images at ``idx`` (integer indices), in that order, with their votes, groups and notes."""
         idx = np.asarray(idx, int)
         return AuditDataset(self.root, self.layout, [self.names[i] for i in idx], [self.paths[i] for i in idx],
                             self.votes[idx], self.vote_columns, self.has_votes,
@@ -138,6 +141,9 @@ def load_images(ds: AuditDataset) -> list[np.ndarray]:
 
 
 def detect_layout(path: Path) -> str:
+    """The layout of ``path``: ``"csv"`` (a .csv manifest, or a folder holding ``labels.csv``),
+    ``"ferplus"`` (a split folder with ``label.csv``, or the FERPlus root) or ``"folders"`` (one
+    sub-folder per class). Raises DatasetError when it is none of these or does not exist."""
     p = Path(path)
     if p.is_file():
         if p.suffix.lower() == ".csv":
@@ -171,6 +177,9 @@ def load_dataset(path, layout: str | None = None, label_column: str | None = Non
 # ---- FERPlus ---------------------------------------------------------------------------------------
 
 def load_ferplus(folder: Path) -> AuditDataset:
+    """A FERPlus split: the images of ``folder`` with the crowd votes per image from its
+    ``label.csv`` (given the FERPlus root, its Test split). Known bad images are excluded with a note;
+    raises DatasetError naming the file and row of a malformed line."""
     folder = Path(folder)
     notes = []
     if not (folder / "label.csv").is_file() and (folder / "data" / "FER2013Test" / "label.csv").is_file():
@@ -244,6 +253,8 @@ def _ferplus_duplicates(ds: AuditDataset, folder: Path) -> None:
 # ---- one folder per class ---------------------------------------------------------------------------
 
 def load_folders(root: Path) -> AuditDataset:
+    """One sub-folder of ``root`` per class (names or known synonyms), one label per image; files
+    that are not images are skipped with a note. Raises DatasetError for a folder that names no class."""
     root = Path(root)
     names, paths, labels = [], [], []
     skipped = 0
@@ -302,6 +313,9 @@ def _image_path(manifest: Path, rel: str) -> Path:
 
 
 def load_csv(manifest: Path, label_column: str | None = None) -> AuditDataset:
+    """A CSV manifest: a path column and either one label per image (``label_column``, or one of
+    ``LABEL_COLUMNS``) or one vote-count column per class. Paths are relative to the manifest's
+    folder or its ``images/`` folder. Raises DatasetError naming the row of any problem."""
     manifest = Path(manifest)
     if not manifest.is_file():
         raise DatasetError(f"{manifest}: no such file")

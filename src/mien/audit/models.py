@@ -30,6 +30,9 @@ class ModelError(MienError, ValueError):
 
 
 class AuditModel:
+    """What the audit scores: anything that gives (N, 8) probabilities over ``CLASSES`` for images.
+    ``classes_out``: the classes it can output (others get probability 0); ``notes``: lines for the card."""
+
     name: str = "model"
     description: str = ""
     classes_out: tuple[int, ...] = tuple(range(K))
@@ -70,6 +73,8 @@ class MienModel(AuditModel):
         self.batch = batch
 
     def predict(self, images, names=None, paths=None) -> np.ndarray:
+        """(N, 8) calibrated probabilities over ``CLASSES`` for RGB or grey images (any size; each is
+        made grey and resized to 48x48). ``names`` and ``paths`` are not used."""
         faces = np.stack([_resize(_grey(im), (48, 48)) for im in images]) if images else np.zeros((0, 48, 48), np.uint8)
         out = [self._model(faces[i:i + self.batch]).probabilities for i in range(0, len(faces), self.batch)]
         return np.concatenate(out).astype(np.float64) if out else np.zeros((0, K))
@@ -175,6 +180,8 @@ class OnnxConfigModel(AuditModel):
         self.description = f"ONNX model {onnx_path.name} via {self.path.name} ({h}x{w} {self.color}, {self.layout})"
 
     def preprocess(self, images) -> np.ndarray:
+        """The model's input batch for the images: resized to the config's size and colour, scaled as
+        ``(pixel * scale - mean) / std``, float32 in the config's layout (NCHW or NHWC)."""
         arr = []
         for im in images:
             if self.color in ("grey", "gray"):
@@ -188,6 +195,9 @@ class OnnxConfigModel(AuditModel):
         return np.ascontiguousarray(x.transpose(0, 3, 1, 2) if self.layout == "NCHW" else x, np.float32)
 
     def predict(self, images, names=None, paths=None) -> np.ndarray:
+        """(N, 8) probabilities over ``CLASSES`` for the images (softmax applied when the model returns
+        logits; its classes mapped to mien's by the config). Raises ModelError when the model returns
+        another number of outputs than its config names."""
         if not images:
             return np.zeros((0, K))
         out = []
@@ -315,6 +325,9 @@ class PredictionsModel(AuditModel):
         return out
 
     def predict_perturbed(self, key: str, names, paths=None) -> np.ndarray:
+        """(N, 8) probabilities from the file's rows for the images changed by perturbation ``key``
+        (see :mod:`robustness`), found by the images' ``names`` (or ``paths``); NaN rows where the file
+        has none (no prediction)."""
         return self._lookup(self._perturbed[key], names, paths)
 
     def _lookup(self, table: dict, names, paths=None) -> np.ndarray:

@@ -58,6 +58,10 @@ class DatasetInfo:
 
 @dataclass(frozen=True)
 class ModelInfo:
+    """What was scored with: the model's name and description, the classes it can output
+    (``classes_out``) and those it cannot (``classes_missing``), whether it gives one label per image
+    without probabilities (``hard_labels``) and whether it can be run on changed images (``can_run``)."""
+
     name: str
     description: str
     classes_out: list[str]
@@ -112,12 +116,15 @@ class Headline:
 
     @classmethod
     def from_metrics(cls, figures: dict, calibration_note: str | None = None) -> "Headline":
+        """The headline from :func:`metrics.headline`'s figures (a dict of this class's fields) and the
+        note on calibration, if any."""
         base = figures.get("single_annotator")
         return cls(**{**figures, "single_annotator": SingleAnnotator(**base) if base else None},
                    calibration_note=calibration_note)
 
     @property
     def images_without_prediction(self) -> int:
+        """How many scored images got no prediction from the model (they count as wrong)."""
         return int(sum(self.no_prediction_per_class.values()))
 
 
@@ -136,6 +143,10 @@ class Subset:
 
 @dataclass(frozen=True)
 class RobustnessRow:
+    """One change of the images (``key``, shown as ``label``): the accuracy on the changed images, its
+    drop from the clean accuracy (0-1, > 0 worse) with a paired 95% bootstrap interval, and the share
+    of images whose top class changed (``changed``, 0-1)."""
+
     key: str
     label: str
     accuracy: float
@@ -155,6 +166,9 @@ class Robustness:
 
 @dataclass(frozen=True)
 class StratumRow:
+    """Accuracy (0-1, with its 95% interval) on the ``images`` that fall in one ``bin`` of a mien
+    measurement; ``below_overall``: the interval lies below the overall accuracy."""
+
     bin: str
     images: int
     accuracy: float
@@ -175,6 +189,9 @@ class Strata:
 
 @dataclass(frozen=True)
 class ConfidentError:
+    """One of the model's most confident mistakes: the image, its crowd label, the model's top class
+    and that class's probability (``model_p``, 0-1)."""
+
     image: str
     crowd: str
     model: str
@@ -210,6 +227,9 @@ class PerImage:
     faces: dict[str, np.ndarray] | None = None
 
     def to_frame(self):
+        """The per-image table (``predictions.csv``) as a DataFrame: image, crowd majority, the model's top
+        class (empty: no prediction), whether they agree, ``p_<class>`` probabilities and, where measured,
+        mien's face measurements."""
         import pandas as pd
 
         from .metrics import top_classes
@@ -250,9 +270,11 @@ class AuditResult:
     other_datasets: list[ComparisonRow] | None = None
 
     def to_dict(self) -> dict:
+        """The card's JSON content as plain Python data (see the module docstring; the per-image table is left out)."""
         return json_value(self)
 
     def comparison_row(self) -> ComparisonRow:
+        """This dataset's row in the comparison across datasets."""
         h, st = self.headline, self.strata
         no_face = st.images - st.faces_found if st.groups is not None else None
         return ComparisonRow(self.dataset.name, h.images, h.accuracy, h.uar, h.ece, h.coverage,

@@ -33,14 +33,17 @@ def _affine(img: np.ndarray, angle: float = 0.0, scale: float = 1.0, dx: float =
 
 
 def flip(img, rng):
+    """The image mirrored left to right. Every perturbation takes an (H, W, 3) uint8 image and the image's ``rng``."""
     return np.ascontiguousarray(img[:, ::-1])
 
 
 def rotate_plus10(img, rng):
+    """The image rotated 10° counterclockwise about its centre (borders replicated)."""
     return _affine(img, angle=10.0)
 
 
 def rotate_minus10(img, rng):
+    """The image rotated 10° clockwise about its centre (borders replicated)."""
     return _affine(img, angle=-10.0)
 
 
@@ -56,6 +59,7 @@ def shift_jitter(img, rng):
 
 
 def jpeg30(img, rng):
+    """The image after a round trip through JPEG at quality 30."""
     ok, buf = cv2.imencode(".jpg", cv2.cvtColor(img, cv2.COLOR_RGB2BGR), [cv2.IMWRITE_JPEG_QUALITY, 30])
     return cv2.cvtColor(cv2.imdecode(buf, cv2.IMREAD_COLOR), cv2.COLOR_BGR2RGB)
 
@@ -66,19 +70,23 @@ def blur(img, rng):
 
 
 def brighter(img, rng):
+    """The image with 40 grey levels (of 255) added, clipped."""
     return np.clip(img.astype(np.int16) + 40, 0, 255).astype(np.uint8)
 
 
 def darker(img, rng):
+    """The image with 40 grey levels (of 255) taken away, clipped."""
     return np.clip(img.astype(np.int16) - 40, 0, 255).astype(np.uint8)
 
 
 def lower_contrast(img, rng):
+    """The image with its contrast about its mean scaled by 0.6."""
     m = img.mean()
     return np.clip((img - m) * 0.6 + m, 0, 255).round().astype(np.uint8)
 
 
 def higher_contrast(img, rng):
+    """The image with its contrast about its mean scaled by 1.4, clipped."""
     m = img.mean()
     return np.clip((img - m) * 1.4 + m, 0, 255).round().astype(np.uint8)
 
@@ -96,6 +104,9 @@ def occlusion(img, rng):
 
 @dataclass(frozen=True)
 class Perturbation:
+    """One change applied to every image: ``key`` (in tables and prediction files), ``label`` (on the
+    card) and ``fn(image, rng) -> image``."""
+
     key: str
     label: str
     fn: Callable
@@ -124,6 +135,8 @@ def image_rng(seed: int, name: str) -> np.random.Generator:
 
 
 def perturb(images: list[np.ndarray], names: list[str], p: Perturbation, seed: int = 0) -> list[np.ndarray]:
+    """The images changed by ``p``, each with its own random stream (:func:`image_rng` of ``seed`` and
+    its name), so the result does not depend on order or subset."""
     return [p.fn(im, image_rng(seed, n)) for im, n in zip(images, names)]
 
 

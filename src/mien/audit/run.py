@@ -38,6 +38,7 @@ class Scored:
 
     @property
     def correct(self) -> np.ndarray:
+        """(N,) bool: the model's top class is the image's label (no prediction counts as wrong)."""
         return M.top_classes(self.probs) == self.data.labels
 
 

@@ -37,7 +37,15 @@ STATE_VERSION = 6
 @dataclass(frozen=True)
 class VideoOptions:
     """Which frames a run reads, and the report's thumbnails. What is measured on each frame, and how
-    it is tracked and smoothed, are the analyzer's ``Options`` (video mode)."""
+    it is tracked and smoothed, are the analyzer's ``Options`` (video mode).
+
+    stride: analyse every N-th frame (>= 1). target_fps: analyse at most this many frames per second
+    of video, by timestamp (None: no limit). start_s, end_s: the part of the video read, seconds
+    (end None: to the end). sequence_fps: frame rate given to a folder of images read as a video.
+    thumbnails_every_s, max_thumbnails: the report's face thumbnails of each track, at least this
+    many seconds apart and spread over the track, about this many (see :func:`keep_thumbnails`).
+    experimental_units: episodes and track shares also for action
+    units marked experimental. Out-of-range values raise OptionsError."""
 
     stride: int = 1
     target_fps: float | None = None
@@ -58,14 +66,16 @@ class VideoOptions:
 
 
 def read_video(path: str | Path, options: VideoOptions = VideoOptions()):
-    """The frames of a video file (or of a folder of images read as a sequence) that ``options`` keeps,
+    """The frames of the video file at ``path`` (or of a folder of images read as a sequence) that ``options`` keeps,
     upright, with their container timestamps: ``Frame(index, time_s, rgb, error)``; ``rgb`` is None
     and ``error`` says why for a frame that could not be decoded."""
     return frames(path, options.stride, options.target_fps, options.start_s, options.end_s, options.sequence_fps)
 
 
 def analyze_frames(path: str | Path, analyzer: Analyzer, options: VideoOptions = VideoOptions()):
-    """Yield ``Faces`` per kept frame of a video, in memory (no checkpoints or files)."""
+    """Yield ``Faces`` per frame of the video at ``path`` that ``options`` keeps, in memory (no
+    checkpoints or files). ``analyzer`` must be in video mode (else OptionsError); its state is reset
+    first."""
     _require_video_mode(analyzer)
     analyzer.reset()
     for frame in read_video(path, options):
@@ -101,6 +111,9 @@ class RunInterrupted(MienError, RuntimeError):
 
 @dataclass(frozen=True)
 class VideoRunResult:
+    """What ``run_video`` wrote and counted: the per-frame, per-track and episodes tables; the number
+    of frames analysed, of face rows and of frames that could not be decoded."""
+
     frames_table: Path
     tracks_table: Path
     episodes_table: Path
@@ -112,6 +125,7 @@ class VideoRunResult:
 
 
 def companion_path(out: Path, name: str) -> Path:
+    """The path beside ``out`` for a companion table, e.g. ``faces.csv`` and ``tracks`` -> ``faces.tracks.csv``."""
     return out.with_name(f"{out.stem}.{name}{out.suffix}")
 
 
@@ -133,7 +147,11 @@ def run_video(path: str | Path, out: str | Path, analyzer: Analyzer, options: Vi
     annotated video at ``annotated_video`` (a path without suffix: the encoder decides it).
     ``report_settings``: the run's options, as the report lists them. ``on_frame(frame, info)`` is
     called after each frame is analysed, ``on_drawn(frame, info)`` after each frame of the
-    annotated video is drawn. Raises ``RunLocked`` when another run is writing the same ``out``."""
+    annotated video is drawn; ``on_error(frame, message)`` for each frame that could not be decoded.
+    ``options``: which frames are read; ``checkpoint_every``: frames analysed between checkpoints (a
+    stopped run resumes from the last one); ``landmarks``: add the 468 landmarks to the per-frame
+    table. Returns a ``VideoRunResult`` (the tables written and the counts). Raises ``RunLocked``
+    when another run is writing the same ``out``."""
     _require_video_mode(analyzer)
     path, out = Path(path), Path(out)
     with WorkFolderLock(work_folder(out)):

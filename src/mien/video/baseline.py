@@ -34,6 +34,9 @@ TRACK = "track"
 
 @dataclass(frozen=True)
 class BaselineRule:
+    """When a track's own neutral face replaces the population neutral, and which frames may build it
+    (each field's unit is in its comment). Raises ValueError for inconsistent frame counts."""
+
     min_frames: int = 15  # neutral-looking frames a track needs before its own neutral is used
     window: int = 900  # the track's neutral is the median of its last this-many neutral-looking frames
     refresh: int = 15  # neutral-looking frames between recomputations of the median
@@ -58,17 +61,21 @@ class TrackNeutral:
 
     @classmethod
     def empty(cls, rule: BaselineRule) -> TrackNeutral:
+        """A track with no neutral-looking frames yet: an empty window sized by ``rule``, the population neutral."""
         return cls(np.full((rule.window, len(actions.columns())), np.nan))
 
     @property
     def kind(self) -> str:
+        """``"track"`` once the neutral is built from the track's own frames, else ``"population"``."""
         return TRACK if self.built_from else POPULATION
 
     def to_arrays(self) -> dict[str, np.ndarray | int]:
+        """The state as plain arrays and counts, for a checkpoint (inverse of :meth:`from_arrays`)."""
         return {"frames": self.frames, "added": self.added, "neutral": self.neutral, "built_from": self.built_from}
 
     @classmethod
     def from_arrays(cls, data) -> TrackNeutral:
+        """The state saved by :meth:`to_arrays` (a mapping with ``frames``, ``added``, ``neutral``, ``built_from``)."""
         return cls(np.asarray(data["frames"], np.float64), int(data["added"]),
                    np.asarray(data["neutral"], np.float64), int(data["built_from"]))
 
@@ -135,11 +142,14 @@ class TrackBaselines:
                 observe(self.state.setdefault(t, TrackNeutral.empty(self.rule)), row, self.rule)
 
     def forget(self, live: set[int]) -> None:
+        """Drop the estimates of tracks not in ``live`` (track ids that ended)."""
         for t in [t for t in self.state if t not in live]:
             del self.state[t]
 
     def to_arrays(self) -> dict[str, dict]:
+        """Every track's state as plain data (track id as text -> :meth:`TrackNeutral.to_arrays`), for a checkpoint."""
         return {str(t): r.to_arrays() for t, r in self.state.items()}
 
     def load_arrays(self, data: dict) -> None:
+        """Replace the state with one saved by :meth:`to_arrays`."""
         self.state = {int(t): TrackNeutral.from_arrays(r) for t, r in data.items()}

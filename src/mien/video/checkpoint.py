@@ -122,6 +122,7 @@ def _encode(checkpoint: Checkpoint) -> tuple[dict, dict[str, np.ndarray]]:
 
 # ---------------------------------------------------------------------------------------- reading
 def has_checkpoint(work: Path) -> bool:
+    """Whether the work folder ``work`` holds a checkpoint (of this version or an older layout)."""
     return any((work / name).exists() for name in (STATE_FILE, *LEGACY_FILES))
 
 
@@ -244,6 +245,8 @@ class WorkFolderLock:
         self._fd: int | None = None
 
     def acquire(self) -> "WorkFolderLock":
+        """Create the work folder if needed and take its lock; returns self. Raises WorkFolderError when
+        the folder is a link or a file, RunLocked (naming the holder) when another run holds it."""
         work = self.path.parent
         if work.is_symlink() or (work.exists() and not work.is_dir()):
             raise WorkFolderError(f"{work} is not a folder mien made (a link or a file), and mien empties its work "
@@ -271,6 +274,7 @@ class WorkFolderLock:
         return self
 
     def release(self) -> None:
+        """Let the lock go (nothing happens if it is not held)."""
         if self._fd is not None:
             os.close(self._fd)
             self._fd = None

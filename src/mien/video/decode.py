@@ -33,8 +33,8 @@ class VideoReadError(MienError, ValueError):
 
 @dataclass(frozen=True)
 class Frame:
-    """One decoded frame: its index in the stream, its container time, RGB pixels (None when it could
-    not be decoded, with ``error`` saying why)."""
+    """One decoded frame: its ``index`` in the stream, its container time ``time_s`` (seconds), RGB
+    pixels ``rgb`` (H, W, 3) uint8 (None when it could not be decoded, with ``error`` saying why)."""
 
     index: int  # position in the stream, counting every decoded frame
     time_s: float

@@ -219,9 +219,11 @@ class Plot:
         self._axis()
 
     def x(self, t) -> np.ndarray:
+        """Horizontal SVG coordinates of times ``t`` (seconds)."""
         return self.x0 + (np.asarray(t, float) - self.t0) / (self.t1 - self.t0) * (self.x1 - self.x0)
 
     def y(self, v) -> np.ndarray:
+        """Vertical SVG coordinates of values ``v`` (clipped to the plot's range; larger is higher)."""
         v = np.clip(np.asarray(v, float), self.lo, self.hi)
         return self.bottom - (v - self.lo) / (self.hi - self.lo) * (self.bottom - self.top)
 
@@ -236,12 +238,15 @@ class Plot:
                               f"{clock(t, step, self.t1)}</text>")
 
     def y_labels(self, values) -> None:
+        """Label these ``values`` on the vertical axis."""
         for value in values:
             self.parts.append(f'<text x="{self.x0 - 4}" y="{self.y(value) + 4:.1f}" font-size="10" text-anchor="end" '
                               f'fill="#555">{value:g}</text>')
 
     def shade(self, ranges: list[tuple[float, float]], fill: str, y0: float | None = None, y1: float | None = None,
               title: str = "") -> None:
+        """Shade each (start, end) time range of ``ranges`` (seconds) with ``fill``, over the plot's
+        height or between SVG heights ``y0`` and ``y1``; ``title``: the tooltip."""
         top = self.top if y0 is None else y0
         tall = (self.bottom - self.top) if y1 is None else y1 - y0
         tip = f"<title>{esc(title)}</title>" if title else ""
@@ -281,6 +286,7 @@ class Plot:
                 self.inner.append(f'<polygon fill="{colour}" points="{points}"/>')
 
     def svg(self) -> str:
+        """The finished plot as an SVG string (with the playback cursor the page moves)."""
         cursor = f'<line class="cursor" x1="-10" y1="{self.top}" x2="-10" y2="{self.bottom}" stroke="#000" stroke-width="1.5"/>'
         return ("".join(self.parts) + f'<g clip-path="url(#{self.id})">{"".join(self.inner)}</g>' + cursor + "</svg>")
 
@@ -296,6 +302,7 @@ def _legend(items: list[tuple[str, str]], extra: str = "") -> str:
 
 # ------------------------------------------------------------------------------------------ pieces
 def strongest_episodes(episodes: pd.DataFrame, track: int) -> pd.DataFrame:
+    """The ``TOP_EPISODES`` episodes of ``track`` with the highest peak intensity, strongest first."""
     return episodes[episodes["track"] == track].sort_values("peak_intensity", ascending=False).head(TOP_EPISODES)
 
 
@@ -472,6 +479,9 @@ def _links(paths, report: Path) -> str:
 
 
 def render_report(inputs: ReportInputs, report_path: str | Path = "report.html") -> str:
+    """The HTML report of one analysed video (``inputs``: its tables, metadata and thumbnails) as text;
+    ``report_path``: where it will be written, so that its links to the
+    annotated video and the data files are relative to it."""
     table, tracks, episodes, info = inputs.table, inputs.tracks, inputs.episodes, inputs.info
     Plot.count = 0
     faces = table[table["track"].notna()]
@@ -525,6 +535,7 @@ def render_report(inputs: ReportInputs, report_path: str | Path = "report.html")
 
 
 def write_report(path, inputs: ReportInputs) -> Path:
+    """Write the report of ``inputs`` to ``path`` atomically; returns the path."""
     path = Path(path)
     with atomic_path(path) as tmp:
         tmp.write_text(render_report(inputs, path), encoding="utf-8")
