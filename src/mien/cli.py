@@ -80,7 +80,7 @@ def _in_flags(message: str) -> str:
 @dataclass(frozen=True)
 class VideoJob:
     """One video of an ``analyze`` run and where its outputs go: the per-frame ``table`` (the tracks and
-    episodes tables beside it), the HTML ``report`` and the ``annotated`` video folder (None: not asked for)."""
+    episodes tables beside it), the HTML ``report`` and the ``annotated`` video's path (None: not asked for)."""
 
     path: Path
     table: Path
