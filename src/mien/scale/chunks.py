@@ -54,6 +54,10 @@ NEUTRAL_SHARE = "piece_perceived_neutral"  # the unrounded share the baseline's 
 
 @dataclass(frozen=True)
 class Piece:
+    """One piece of a long video: its ``number`` (0 first), the span of media time it owns
+    (``start_s`` to ``end_s``, seconds, end exclusive) and where it starts decoding (``warmup_s``,
+    seconds: the overlap with the piece before, analysed only to stitch)."""
+
     number: int
     start_s: float  # the piece owns the frames from here ...
     end_s: float | None  # ... up to here (exclusive; None: to the end of the run)
@@ -62,6 +66,9 @@ class Piece:
 
 @dataclass(frozen=True)
 class PieceJob:
+    """One piece to analyse: the video's job, the ``piece``, the index of the run's first frame
+    (which sets the detector's schedule) and the Parquet file its rows go to (``part``)."""
+
     video: VideoJob
     piece: Piece
     first_index: int  # index of the run's first frame, which sets the detector's schedule
@@ -70,6 +77,8 @@ class PieceJob:
 
 @dataclass(frozen=True)
 class PieceOutcome:
+    """A finished piece: its number, the Parquet file of its rows and how many face rows it holds."""
+
     number: int
     part: Path
     faces: int
@@ -127,6 +136,7 @@ def piece_frames(path: Path, from_s: float, to_s: float | None, stride: int = 1)
 
 
 def first_frame_index(path: Path, start_s: float) -> int:
+    """The video's index of the first frame at or after ``start_s`` seconds (0 when there is none)."""
     return next((f.index for f in piece_frames(path, start_s, None)), 0)
 
 
@@ -281,6 +291,7 @@ def _fingerprint(job: VideoJob, analyzer_options, pieces: list[Piece]) -> str:
 
 
 def work_folder(job: VideoJob) -> Path:
+    """The hidden folder beside a video's output table that holds its finished pieces."""
     return job.out.with_name(f".{job.out.name}.mien-pieces")
 
 
@@ -306,6 +317,7 @@ def piece_jobs(job: VideoJob, analyzer_options, chunk_s: float = CHUNK_S, overla
 
 
 def finished(piece: PieceJob) -> bool:
+    """Whether the piece was analysed to the end by an earlier run (its part file exists)."""
     return piece.part.exists()
 
 

@@ -48,6 +48,7 @@ class RayMissing(RuntimeError):
 
 
 def import_ray():
+    """The ``ray`` module; raises RayMissing saying how to install it when it is not installed."""
     try:
         import ray
     except ImportError:
@@ -70,12 +71,17 @@ def input_stamp(path: Path) -> list:
 # -------------------------------------------------------------------------------- in the workers
 @dataclass(frozen=True)
 class Done:
+    """What a Ray task reports for one input: the face rows it wrote, why the input could not be read
+    (empty when it could) and notes for the user (one per frame that could not be decoded)."""
+
     faces: int
     error: str = ""  # the input could not be read (its rows say so too)
     notes: tuple[str, ...] = ()
 
 
 def image_part(analyzer: Analyzer, job: tuple[ImageJob, Path, bool]) -> Done:
+    """Ray task: analyse one image (``job``: the image's job, the Parquet part to write, whether to
+    include landmarks) and write its rows to the part atomically; returns what it did."""
     image, part, landmarks = job
     faces = analyze_image(analyzer, image).faces
     with atomic_path(part) as tmp:
@@ -104,6 +110,8 @@ def publish_video(outcome: VideoOutcome, root: Path, key: str) -> Done:
 
 
 def video_part(analyzer: Analyzer, job: tuple[VideoJob, Path, str]) -> Done:
+    """Ray task: analyse one whole video (``job``: the video's job, the dataset folder and the
+    input's key) and move its tables into the dataset; returns what it did."""
     video, root, key = job
     return publish_video(analyze_video(analyzer, video), root, key)
 
@@ -121,6 +129,8 @@ def stitch_part(analyzer: Analyzer, job: tuple[VideoJob, list[PieceJob], Path, s
 
 # -------------------------------------------------------------------------------------- manifest
 def read_manifest(root: Path) -> dict:
+    """The inputs recorded in the dataset's ``manifest.json`` (input key -> stamp and parts); empty
+    when there is none, it cannot be read, or another version wrote it."""
     try:
         saved = json.loads((root / MANIFEST).read_text())
     except (OSError, ValueError):
@@ -129,11 +139,14 @@ def read_manifest(root: Path) -> dict:
 
 
 def write_manifest(root: Path, inputs: dict) -> None:
+    """Write the dataset's ``manifest.json`` with ``inputs`` (input key -> stamp and parts), atomically."""
     with atomic_path(root / MANIFEST) as tmp:
         tmp.write_text(json.dumps({"version": MANIFEST_VERSION, "inputs": inputs}, indent=1, sort_keys=True))
 
 
 def is_done(entry: dict | None, stamp: list, root: Path) -> bool:
+    """Whether an input recorded as ``entry`` needs no rerun: its recorded stamp equals ``stamp``
+    (the input is unchanged) and every part it wrote is still under ``root``."""
     return bool(entry) and entry["stamp"] == stamp and all((root / p).exists() for p in entry["parts"])
 
 

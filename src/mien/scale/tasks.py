@@ -17,6 +17,10 @@ from ..video.analysis import RunInterrupted, VideoOptions, VideoRunResult, run_v
 
 @dataclass(frozen=True)
 class ImageJob:
+    """One image to analyse; ``picture``: the folder and name of its annotated picture (None: no
+    picture); ``charts``: also per-face action-unit charts there; ``thumbnails``: also return JPEGs of the
+    faces, for a report."""
+
     path: Path
     picture: tuple[Path, str] | None = None  # annotated picture: folder and name
     charts: bool = False
@@ -25,6 +29,9 @@ class ImageJob:
 
 @dataclass(frozen=True)
 class ImageOutcome:
+    """One image's result: its faces (in the file's pixels), why its annotated picture could not be
+    written (empty when it was, or was not asked for) and the faces' JPEG thumbnails (when asked for)."""
+
     faces: Faces
     picture_error: str = ""  # why the annotated picture could not be written
     thumbnails: tuple[bytes, ...] = ()
@@ -58,6 +65,10 @@ def analyze_image(analyzer: Analyzer, job: ImageJob) -> ImageOutcome:
 
 @dataclass(frozen=True)
 class VideoJob:
+    """One video to analyse with ``run_video``: its per-frame table ``out``, which frames
+    (``options``), whether the table gets landmarks, frames between checkpoints, and the HTML
+    ``report`` and ``annotated`` video paths (None: not asked for)."""
+
     path: Path
     out: Path
     options: VideoOptions = VideoOptions()
@@ -69,6 +80,8 @@ class VideoJob:
 
 @dataclass(frozen=True)
 class VideoOutcome:
+    """How one video's run ended: its job, the run's result, and why it failed or stopped, if it did."""
+
     job: VideoJob
     run: VideoRunResult | None = None  # None when the video could not be opened or the run was stopped
     error: str = ""  # why the video could not be opened

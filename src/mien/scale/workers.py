@@ -36,6 +36,8 @@ def analyzer_for(options: Options, analyzers: dict[Options, Analyzer] = _analyze
 
 
 def run_task(task: Task, analyzers: dict[Options, Analyzer] = _analyzers):
+    """Run one task here: ``fn(analyzer, job)`` with the analyzer for the task's options from
+    ``analyzers`` (by default the worker process's own); returns what ``fn`` returns."""
     fn, options, job = task
     return fn(analyzer_for(options, analyzers), job)
 
