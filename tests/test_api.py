@@ -107,3 +107,20 @@ def test_one_table_from_faces_measured_with_different_options(analyzer, astronau
     assert table["time_s"].tolist()[1] == 0.5
     with pytest.raises(mien.InputError, match="same measures"):
         mien.Faces.concat([analyzer.analyze(astronaut), video.analyze(astronaut, time_s=1.0)])
+
+
+def test_every_error_mien_raises_on_purpose_is_a_mien_error():
+    import ast
+    import importlib
+
+    root = Path(mien.__file__).parent
+    found = []
+    for path in sorted(root.rglob("*.py")):
+        module = "mien." + ".".join(path.relative_to(root).with_suffix("").parts).replace(".__init__", "")
+        for node in ast.parse(path.read_text()).body:
+            if isinstance(node, ast.ClassDef) and node.bases:
+                cls = getattr(importlib.import_module(module.removesuffix(".__init__")), node.name)
+                if isinstance(cls, type) and issubclass(cls, Exception) and not issubclass(cls, Warning):
+                    found.append(cls)
+    assert len(found) >= 15
+    assert [c.__name__ for c in found if not issubclass(c, mien.MienError)] == []

@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Iterable
 
 import pandas as pd
+from .errors import MienError
 
 FORMATS = (".csv", ".parquet", ".json", ".jsonl")
 # CSV cells that a spreadsheet would read as a formula (OWASP's list, with CR): written with a
@@ -19,7 +20,7 @@ TEMP_NAME_CHARS = 40  # of the destination's name kept in its temporary file's n
 MAX_TEMP_SUFFIX = 16
 
 
-class OutputError(OSError):
+class OutputError(MienError, OSError):
     """An output destination that cannot be written; the message says which and why."""
 
 

@@ -43,6 +43,7 @@ from ..video.baseline import BaselineRule, TrackBaselines
 from ..video.summaries import action_unit_episodes, track_summary
 from ..video.tracking import MATCH_IOU
 from .tasks import VideoJob, VideoOutcome
+from ..errors import MienError
 
 CHUNK_S = 60.0  # seconds of media per piece
 OVERLAP_S = 3.0  # warm-up before each piece's own start (see docs/scale.md for how long smoothing needs)
@@ -243,7 +244,7 @@ def _xyxy(rows: pd.DataFrame, suffix: str) -> np.ndarray:
     return np.stack([x, y, x + w, y + h], axis=1)
 
 
-class SeamError(RuntimeError):
+class SeamError(MienError, RuntimeError):
     """Two pieces disagree on the frames they share (their indices or times): the video cannot be
     cut this way (e.g. a variable frame rate that seeking cannot reproduce)."""
 

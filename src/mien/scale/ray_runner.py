@@ -35,6 +35,7 @@ from ..video.analysis import companion_path
 from .chunks import PieceJob, SeamError, analyze_piece, finish_video, split_videos
 from .tasks import ImageJob, VideoJob, VideoOutcome, analyze_image, analyze_video
 from .workers import run_task
+from ..errors import MienError
 
 INSTALL_HINT = 'Ray is not installed: pip install "mien[ray]"'
 MANIFEST = "manifest.json"
@@ -43,7 +44,7 @@ IN_FLIGHT = 1000  # tasks submitted ahead of the results: bounds the driver's me
 TASK_RETRIES = 3  # attempts Ray makes after a worker died mid-task
 
 
-class RayMissing(RuntimeError):
+class RayMissing(MienError, RuntimeError):
     """--ray was asked for, and Ray is not installed."""
 
 

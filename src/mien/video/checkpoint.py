@@ -34,6 +34,7 @@ from .baseline import TrackNeutral
 from .session import SessionState
 from .smoothing import OneEuroSmoother, _TrackFilter
 from .tracking import LostTrack, TrackState
+from ..errors import MienError
 
 FORMAT = "mien-video-checkpoint"
 VERSION = 1
@@ -43,7 +44,7 @@ LEGACY_FILES = ("checkpoint.pkl",)  # pickled checkpoints of earlier versions: r
 MESH_SHAPE = (LANDMARK_COUNT, 3)
 
 
-class CheckpointUnusable(ValueError):
+class CheckpointUnusable(MienError, ValueError):
     """The checkpoint cannot be used; the message says why. The run starts afresh."""
 
 
@@ -51,7 +52,7 @@ class CheckpointIgnored(UserWarning):
     """Warned when a run starts afresh because the checkpoint in its work folder is unusable."""
 
 
-class WorkFolderError(RuntimeError):
+class WorkFolderError(MienError, RuntimeError):
     """The work folder cannot be used: another run holds it, or it is not a folder mien made."""
 
 
