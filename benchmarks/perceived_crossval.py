@@ -24,7 +24,6 @@ from __future__ import annotations
 
 import argparse
 import ast
-import csv
 import hashlib
 import inspect
 import json
@@ -42,13 +41,12 @@ sys.path.insert(0, str(ROOT / "training"))
 import ferplus as FP  # noqa: E402
 from mien import perceived as P  # noqa: E402
 from mien.audit import metrics as M  # noqa: E402
-from mien.audit.datasets import class_index  # noqa: E402
+from mien.audit.datasets import load_dataset  # noqa: E402
 
 CROSSVAL = FP.DATA / "crossval"
 CACHE = ROOT / "cache" / "perceived"
 RESULTS = ROOT / "training" / "perceived_crossval.json"
-# The sets and the column that holds each one's label.
-SETS = {"ckplus48": "emotion", "jaffe": "posed_expression", "in_the_wild": "emotion_lowercased"}
+SETS = ("ckplus48", "jaffe", "in_the_wild")
 ECE_BINS = 15
 RC_THRESHOLDS = (0.0, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9)
 # Everything that decides which face is found and how it is cropped; a change rebuilds the cache.
@@ -70,16 +68,9 @@ class Faces:
 
 
 def labelled_images(name: str) -> tuple[list[Path], np.ndarray]:
-    folder = CROSSVAL / name
-    paths, labels = [], []
-    with open(folder / "labels.csv", newline="") as f:
-        for row in csv.DictReader(f):
-            k = class_index(row[SETS[name]])
-            if k is None:
-                raise ValueError(f"{folder / 'labels.csv'}: label {row[SETS[name]]!r} is not one of mien's classes")
-            paths.append(folder / "images" / row["image"])
-            labels.append(k)
-    return paths, np.array(labels)
+    """A crossval set's image paths and labels, read as ``mien audit`` reads it (its labels.csv, in row order)."""
+    dataset = load_dataset(CROSSVAL / name)
+    return list(dataset.paths), dataset.labels
 
 
 def ferplus_test() -> tuple[list[Path], np.ndarray, np.ndarray]:

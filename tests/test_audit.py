@@ -270,7 +270,7 @@ def test_csv_layouts(tmp_path):
     assert ds.has_votes and ds.labels.tolist() == [1, 3, -1] and ds.votes.shape == (3, 9)
 
 
-def labels_folder(root: Path, label_column: str = "emotion") -> Path:
+def labels_folder(root: Path, label_column: str = "posed_as") -> Path:
     """A crossval-shaped dataset: <root>/labels.csv naming files in <root>/images/, no neutral, no contempt."""
     rows = [("a.png", "happy", 220), ("b.png", "sadness", 30), ("c.png", "surprised", 200), ("d.png", "sad", 40)]
     for i, (name, _, level) in enumerate(rows):
@@ -293,8 +293,8 @@ def test_labels_csv_folder_like_crossval(tmp_path):
     assert any("No image is labelled neutral" in b for b in result.breaks)
     jaffe_like = labels_folder(tmp_path / "jaffe_like", "posed_expression")
     assert load_dataset(jaffe_like).labels.tolist() == [1, 3, 2, 3]
-    (jaffe_like / "labels.csv").write_text("image,emotion,label\na.png,happy,sad\n")
-    with pytest.raises(DatasetError, match="several label columns"):
+    (jaffe_like / "labels.csv").write_text("image,posed,label\na.png,happy,sad\n")
+    with pytest.raises(DatasetError, match="several columns hold class names"):
         load_dataset(jaffe_like)
     assert load_dataset(jaffe_like, label_column="label").labels.tolist() == [3]
     with pytest.raises(DatasetError, match="no column 'mood'"):

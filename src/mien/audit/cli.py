@@ -23,8 +23,8 @@ def add_audit_parser(subparsers) -> argparse.ArgumentParser:
                     "model), an ONNX model config (.json), or a predictions table (.csv, .parquet) from another tool or "
                     "from `mien analyze` (images without a prediction count as wrong and are reported as coverage)")
     au.add_argument("--layout", choices=["ferplus", "folders", "csv"], help="dataset layout (default: detected)")
-    au.add_argument("--label-column", metavar="NAME", help="a manifest's label column, when it is not one of label, "
-                    "class, emotion, expression, posed_expression, emotion_lowercased")
+    au.add_argument("--label-column", metavar="NAME", help="a manifest's label column, when more than one column holds "
+                    "class names (by default the one column whose values are all class names or synonyms is used)")
     au.add_argument("-o", "--output-dir", required=True, metavar="DIR", help="folder for card.html, card.md, card.json "
                     "and predictions.csv (with several datasets: one sub-folder per dataset, and comparison.html)")
     au.add_argument("--no-robustness", action="store_true", help="skip the runs on changed images")

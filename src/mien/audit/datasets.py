@@ -11,8 +11,8 @@ Three layouts are read:
 - ``folders``: one folder per class, named by one of mien's 8 classes or a common synonym
   (``happy``, ``angry``, ``sad``, ``surprised``, ...); one label per image.
 - ``csv``: a manifest with a path column (``path``, ``image``, ``file``, …; relative to the CSV's
-  folder, or to an ``images/`` folder beside it) and either a label column (``label``, or one
-  of ``LABEL_COLUMNS`` such as ``emotion`` or ``posed_expression``) or vote-count columns named by
+  folder, or to an ``images/`` folder beside it) and either a label column (found by its content: the
+  one column whose values are mostly class names or known synonyms, whatever its name) or vote-count columns named by
   the classes (``unknown`` and ``NF`` columns are allowed). A folder holding ``labels.csv`` is read
   as that manifest. Optional columns: ``duplicate_group`` (images with the same value are copies of
   each other) and ``duplicate`` (true/false: the image has a copy where a model may have been
@@ -38,7 +38,6 @@ FERPLUS_VOTES = CLASSES + ("unknown", "NF")
 FERPLUS_EXCLUDED = {"fer0033120.png": "its pixels are not the face its votes describe (FERPlus KNOWN_ISSUES 3)"}
 EXTRA_VOTE_COLUMNS = ("unknown", "nf")
 PATH_COLUMNS = ("path", "file", "filename", "image", "name", "source")
-LABEL_COLUMNS = ("label", "class", "emotion", "expression", "posed_expression", "emotion_lowercased")
 MANIFEST_NAME = "labels.csv"
 GENERIC_MANIFEST_STEMS = {"labels", "label", "manifest", "annotations"}
 
@@ -291,14 +290,27 @@ def _truthy(value: str, where: str) -> bool:
     raise DatasetError(f"{where}: duplicate must be true/false, got {value!r}")
 
 
-def _label_column(header: list[str], lower: dict[str, str], given: str | None, manifest: Path) -> str | None:
+def label_columns(header: list[str], rows: list[dict[str, str]]) -> list[str]:
+    """The columns that hold one label per image: at least half of their non-empty values are mien's
+    classes or known synonyms (``happy``, ``angry``, …), so that a stray unknown label is reported on
+    its row rather than hiding the column. Datasets name this column as they like, so it is found by
+    what it holds, not by its name."""
+    def holds_labels(column: str) -> bool:
+        values = [str(row.get(column) or "").strip() for row in rows]
+        values = [v for v in values if v]
+        return bool(values) and 2 * sum(class_index(v) is not None for v in values) >= len(values)
+
+    return [h for h in header if h is not None and holds_labels(h)]
+
+
+def _label_column(header: list[str], rows: list[dict[str, str]], given: str | None, manifest: Path) -> str | None:
     if given is not None:
         if given not in header:
             raise DatasetError(f"{manifest}, row 1 (header): no column {given!r} (--label-column)")
         return given
-    found = [lower[c] for c in LABEL_COLUMNS if c in lower]
+    found = label_columns(header, rows)
     if len(found) > 1:
-        raise DatasetError(f"{manifest}, row 1 (header): several label columns ({', '.join(found)}); "
+        raise DatasetError(f"{manifest}, row 1 (header): several columns hold class names ({', '.join(found)}); "
                            "choose one with --label-column")
     return found[0] if found else None
 
@@ -313,8 +325,8 @@ def _image_path(manifest: Path, rel: str) -> Path:
 
 
 def load_csv(manifest: Path, label_column: str | None = None) -> AuditDataset:
-    """A CSV manifest: a path column and either one label per image (``label_column``, or one of
-    ``LABEL_COLUMNS``) or one vote-count column per class. Paths are relative to the manifest's
+    """A CSV manifest: a path column and either one label per image (``label_column``, or the one
+    column that holds class names, see ``label_columns``) or one vote-count column per class. Paths are relative to the manifest's
     folder or its ``images/`` folder. Raises DatasetError naming the row of any problem."""
     manifest = Path(manifest)
     if not manifest.is_file():
@@ -328,11 +340,12 @@ def load_csv(manifest: Path, label_column: str | None = None) -> AuditDataset:
             raise DatasetError(f"{manifest}, row 1 (header): no path column (one of {', '.join(PATH_COLUMNS)})")
         vote_cols = {h: class_index(h) for h in header if h != path_col and class_index(h) is not None}
         extra_cols = [lower[c] for c in EXTRA_VOTE_COLUMNS if c in lower]
-        label_col = _label_column(header, lower, label_column, manifest)
+        rows = list(reader)
+        label_col = _label_column(header, [r for r in rows if None not in r], label_column, manifest)
         if vote_cols and label_col:
             raise DatasetError(f"{manifest}, row 1 (header): has both a label column and vote columns; keep one")
         if not vote_cols and not label_col:
-            raise DatasetError(f"{manifest}, row 1 (header): needs a label column ({', '.join(LABEL_COLUMNS)}, or "
+            raise DatasetError(f"{manifest}, row 1 (header): needs a label column (a column of class names, or "
                                f"--label-column) or vote-count columns named by the classes ({', '.join(CLASSES)})")
         if vote_cols and len(set(vote_cols.values())) < len(vote_cols):
             raise DatasetError(f"{manifest}, row 1 (header): two columns name the same class: {sorted(vote_cols)}")
@@ -340,8 +353,8 @@ def load_csv(manifest: Path, label_column: str | None = None) -> AuditDataset:
         names, paths, votes, groups, dups = [], [], [], [], []
         seen: dict[str, int] = {}
         width = K + len(extra_cols) if vote_cols else K
-        for row in reader:
-            where = f"{manifest}, row {reader.line_num}"
+        for line, row in enumerate(rows, start=2):
+            where = f"{manifest}, row {line}"
             if None in row or any(v is None for v in row.values()):
                 raise DatasetError(f"{where}: expected {len(header)} fields like the header, got "
                                    f"{len([v for v in row.values() if v is not None]) + len(row.get(None) or [])}")
@@ -353,7 +366,7 @@ def load_csv(manifest: Path, label_column: str | None = None) -> AuditDataset:
                 raise DatasetError(f"{where}: image {img} is missing")
             if rel in seen:
                 raise DatasetError(f"{where}: {rel!r} is listed twice (first on row {seen[rel]})")
-            seen[rel] = reader.line_num
+            seen[rel] = line
             v = np.zeros(width, np.int64)
             if vote_cols:
                 for col, c in vote_cols.items():
