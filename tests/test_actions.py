@@ -203,13 +203,12 @@ def test_pictures():
     image = to_image(smile(3.0))
     res = analyse_image(image)
     rgb = np.full((480, 640, 3), 90, np.uint8)
-    out = actions_plot.draw_action_units(rgb, image, res, 0)
+    out = actions_plot.draw_units(rgb, image, res.units, res.intensity[0])
     assert out.shape == rgb.shape and out.dtype == np.uint8 and (out != rgb).any()
     assert (rgb == 90).all()  # input untouched
-    chart = actions_plot.bar_chart(res, 0)
+    assert (actions_plot.draw_units(rgb, image, res.units, np.zeros(len(res.units))) == rgb).all()  # nothing present
+    chart = actions_plot.intensity_chart(res.units, res.intensity[0], res.present[0], title=("a.png, face 0",))
     assert chart.ndim == 3 and chart.shape[2] == 3 and chart.dtype == np.uint8
-    svg = actions_plot.bar_chart_svg(res, 0)
-    assert svg.startswith("<svg") and "au12_lip_corner_puller_l" in svg
 
 
 # ---------------------------------------------------------------------------------------------- real faces

@@ -35,12 +35,11 @@ import numpy as np
 
 from .geometry import canonical_face
 from .errors import InputError
-from .mesh import LANDMARK_COUNT, check_meshes, interocular_distance
+from .mesh import EYE_CORNERS, LANDMARK_COUNT, check_meshes, interocular_distance
 from .runtime import verified_json, verified_npz
 
 X, Y, Z = 0, 1, 2
-RIGHT_EYE = (33, 133)  # subject's right eye: outer, inner corner (left eye: mirror)
-LEFT_EYE = (263, 362)
+RIGHT_EYE = EYE_CORNERS[0]  # the subject's right eye (outer, inner corner): the image-left eye of mesh.py
 
 
 @dataclass(frozen=True)

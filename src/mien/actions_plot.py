@@ -1,14 +1,12 @@
 """Pictures of action units for people to look at: the regions and movement vectors of the units
-that are present, drawn on the image, and a bar chart of intensities (PNG-ready RGB array via
-OpenCV, or an inline SVG string). No plotting library needed."""
+that are present, drawn on the image, and a bar chart of intensities (a PNG-ready RGB array via
+OpenCV). No plotting library needed."""
 from __future__ import annotations
-
-import html
 
 import cv2
 import numpy as np
 
-from .actions import ActionUnitResult, action_units
+from .actions import action_units
 from .geometry import IMAGE_TO_CAMERA, head_pose
 
 PRESENT = (255, 140, 0)
@@ -25,19 +23,13 @@ def unit_colour(number: int) -> tuple[int, int, int]:
     return PALETTE[numbers.index(number) % len(PALETTE)]
 
 
-def draw_action_units(rgb: np.ndarray, mesh: np.ndarray, result: ActionUnitResult, i: int = 0,
-                      min_intensity: float = 1.0, labels: bool = True) -> np.ndarray:
-    """Copy of ``rgb`` with, for every unit of face ``i`` whose intensity is at least
-    ``min_intensity`` (1 = present), the outline of the landmarks its measure reads and an arrow per
-    moving landmark along the unit's movement, scaled by the intensity. ``mesh``: that face's
-    (468, 3) image-frame landmarks in pixels. ``labels``: write each unit's name beside it (off
-    when a legend names the colours instead)."""
-    return draw_units(rgb, mesh, result.units, result.intensity[i], min_intensity, labels)
-
-
 def draw_units(rgb: np.ndarray, mesh: np.ndarray, units, intensity: np.ndarray, min_intensity: float = 1.0,
                labels: bool = True) -> np.ndarray:
-    """``draw_action_units`` for one face given as its ``units`` and their (K,) ``intensity``."""
+    """Copy of ``rgb`` with, for every unit whose intensity is at least ``min_intensity`` (1 = present),
+    the outline of the landmarks its measure reads and an arrow per moving landmark along the unit's
+    movement, scaled by the intensity. ``mesh``: the face's (468, 3) image-frame landmarks in pixels;
+    ``units``: the action units, with their (K,) ``intensity``. ``labels``: write each unit's name
+    beside it (off when a legend names the colours instead)."""
     out = rgb.copy()
     mesh = np.asarray(mesh, np.float64)
     pose = head_pose(mesh[None])
@@ -77,16 +69,10 @@ def _bars(units, intensity: np.ndarray, present: np.ndarray, max_value: float):
         yield u, (0.0 if not np.isfinite(v) else min(float(v), max_value)), float(v), bool(p)
 
 
-def bar_chart(result: ActionUnitResult, i: int = 0, width: int = 520, row: int = 16, max_value: float = 3.0,
-              title: tuple[str, ...] = (), warning: str = "") -> np.ndarray:
-    """Horizontal bars of face ``i``'s intensities as an RGB uint8 image (write it with cv2 / PIL).
-    The red line marks the occurrence threshold (intensity 1); present units are orange."""
-    return intensity_chart(result.units, result.intensity[i], result.present[i], width, row, max_value, title, warning)
-
-
 def intensity_chart(units, intensity: np.ndarray, present: np.ndarray, width: int = 520, row: int = 16,
                     max_value: float = 3.0, title: tuple[str, ...] = (), warning: str = "") -> np.ndarray:
-    """``bar_chart`` of one face given as its ``units``, (K,) intensities and (K,) occurrence flags;
+    """Horizontal bars of one face's (K,) ``intensity`` for its ``units`` as an RGB uint8 image; present
+    units (``present``, (K,) bools) are orange and a red line marks the occurrence threshold (1).
     ``title``: lines above the bars (file, face); ``warning``: a line in red (an unreliable face)."""
     label_w, pad, line = 230, 8, 18
     heading = [(text, (30, 30, 30)) for text in title] + ([(warning, THRESHOLD)] if warning else [])
@@ -116,26 +102,3 @@ def _fit(text: str, width_px: int, scale: float) -> str:
     while len(text) > 4 and cv2.getTextSize(text, cv2.FONT_HERSHEY_SIMPLEX, scale, 1)[0][0] > width_px:
         text = "..." + text[len(text) // 8 + 4:]
     return text
-
-
-def bar_chart_svg(result: ActionUnitResult, i: int = 0, width: int = 520, row: int = 16, max_value: float = 3.0) -> str:
-    """The same bar chart as an inline SVG string (for HTML reports)."""
-    label_w, pad = 230, 8
-    n = len(result.units)
-    height = pad * 2 + row * n + 18
-    plot_w = width - label_w - pad * 2
-    parts = [f'<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height}" '
-             f'font-family="sans-serif" font-size="11">']
-    for r, (u, clipped, v, present) in enumerate(_bars(result.units, result.intensity[i], result.present[i], max_value)):
-        y = pad + r * row
-        fill = "#ff8c00" if present else "#969696"
-        w = max(1.0, plot_w * clipped / max_value)
-        text = "n/a" if not np.isfinite(v) else f"{v:.2f}"
-        parts.append(f'<text x="{pad}" y="{y + row - 4}">{html.escape(u.column)}</text>'
-                     f'<rect x="{label_w}" y="{y + 2}" width="{w:.1f}" height="{row - 5}" fill="{fill}">'
-                     f'<title>AU{u.number} {html.escape(u.name)} {u.side}: {text}</title></rect>'
-                     f'<text x="{label_w + w + 3:.1f}" y="{y + row - 4}" fill="#3c3c3c">{text}</text>')
-    xt = label_w + plot_w / max_value
-    parts.append(f'<line x1="{xt:.1f}" y1="{pad}" x2="{xt:.1f}" y2="{pad + row * n}" stroke="#dc2828"/>'
-                 f'<text x="{label_w}" y="{pad + row * n + 14}">intensity (1 = occurrence threshold)</text></svg>')
-    return "".join(parts)
