@@ -322,10 +322,17 @@ def test_a_unit_below_the_bar_is_experimental_and_left_out():
 
 
 def test_annotated_video_labels_leave_experimental_units_out():
-    import pandas as pd
-    from mien.annotate import _video_label
+    from mien.annotate import video_labels
+    from mien.faces import Faces
+    from dataclasses import replace
+
+    from mien.perceived import Perceived
     experimental = [c for c in COLS if c not in actions.validated_columns()]
     assert experimental, "the shipped figures mark at least one unit experimental"
-    row = pd.Series({"track": 3, f"{experimental[0]}_present": True, "au12_lip_corner_puller_l_present": True,
-                     "au25_lips_part_present": pd.NA, "perceived_top": "happiness"})
-    assert _video_label(row) == "track 3 AU12 | seen as happiness"
+    present = np.zeros((1, len(COLS)), bool)
+    present[0, [COLS.index(experimental[0]), COLS.index("au12_lip_corner_puller_l")]] = True
+    units = actions.analyse(np.zeros((1, 468, 3)))
+    faces = Faces(boxes=np.zeros((1, 4), np.float32), scores=np.ones(1, np.float32), track_ids=np.array([3]),
+                  actions=replace(units, present=present),
+                  perceived=Perceived(np.eye(8, dtype=np.float32)[[1]], ("happiness",), np.ones(1), np.zeros(1), ("",)))
+    assert video_labels(faces) == ["track 3 AU12 | seen as happiness"]

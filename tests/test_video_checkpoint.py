@@ -13,6 +13,7 @@ import pytest
 from mien.cli import main
 from mien.video.checkpoint import (STATE_FILE, Checkpoint, CheckpointUnusable, RunLocked, WorkFolderLock, read_checkpoint,
                                    write_checkpoint)
+from mien.video.sinks import ReportFaces
 
 CLIP = "demo/openmpf/video_01.mp4"
 
@@ -39,26 +40,37 @@ def assert_same(a, b, where="state"):
 
 @pytest.fixture(scope="module")
 def checkpoint(shared_data) -> Checkpoint:
-    """A run 80 frames into a video: tracks, smoothers, baselines, track scores, thumbnails."""
+    """A run 80 frames into a video: tracks, smoothers, baselines, track scores, and the report's
+    faces (thumbnails, episode apexes)."""
     from mien.analyzer import Analyzer, Mode, Options
-    from mien.video.analysis import VideoOptions, keep_thumbnails, read_video
+    from mien.video.analysis import VideoOptions, read_video
 
     analyzer = Analyzer(Options(mode=Mode.VIDEO, baseline_min_frames=5))
-    options = VideoOptions(end_s=80 / 30, thumbnails_every_s=0.5)
-    thumbnails: dict = {}
-    for frame in read_video(shared_data / CLIP, options):
-        faces = analyzer.analyze(frame, source="clip")
-        keep_thumbnails(thumbnails, faces, frame.rgb, options)
+    report_faces = ReportFaces(thumbnails_every_s=0.5)
+    for frame in read_video(shared_data / CLIP, VideoOptions(end_s=80 / 30)):
+        report_faces.add(frame, analyzer.analyze(frame, source="clip"))
     state = analyzer.video_state
     assert state.tracker.ids and state.au_baselines and state.track_scores
-    assert state.smoother.tracks and state.perceived_smoother.tracks and sum(map(len, thumbnails.values())) > 1
-    return Checkpoint(["part-00000.parquet"], frame.index, thumbnails, state)
+    assert state.smoother.tracks and state.perceived_smoother.tracks and sum(map(len, report_faces.thumbnails.values())) > 1
+    assert report_faces.apexes.crops
+    return Checkpoint(["part-00000.parquet"], frame.index, state, {ReportFaces.name: report_faces.state()})
+
+
+def _restored(checkpoint) -> ReportFaces:
+    sink = ReportFaces()
+    sink.restore(*checkpoint.sinks[ReportFaces.name])
+    return sink
 
 
 def test_a_run_checkpoint_round_trips_exactly(checkpoint, tmp_path):
     write_checkpoint(tmp_path, "fp", checkpoint)
     (tmp_path / "part-00000.parquet").write_bytes(b"")
-    assert_same(checkpoint, read_checkpoint(tmp_path, "fp"), "checkpoint")
+    saved = read_checkpoint(tmp_path, "fp")
+    assert_same(checkpoint, saved, "checkpoint")
+    before, after = _restored(checkpoint), _restored(saved)
+    assert_same(before.thumbnails, after.thumbnails, "thumbnails")
+    assert_same(before.apexes.crops, after.apexes.crops, "apex faces")
+    assert_same(before.apexes.tracks, after.apexes.tracks, "episodes")
     assert sorted(p.name for p in tmp_path.iterdir() if p.suffix == ".npz") == [json.loads((tmp_path / STATE_FILE).read_text())["arrays"]]
 
 
@@ -101,7 +113,12 @@ MALFORMED = {
     "arrays outside the folder": lambda w: _tamper(w, lambda m: m.update(arrays="../state-x.npz")),
     "missing key": lambda w: _tamper(w, lambda m: m.pop("tracker")),
     "float track id": lambda w: _tamper(w, lambda m: m["tracker"].update(ids=[0.5])),
-    "string time": lambda w: _tamper(w, lambda m: m["thumbnails"][0][1].__setitem__(0, "x")),
+    "string time": lambda w: _tamper(w, lambda m: m["sinks"][ReportFaces.name]["thumbnails"][0][1].__setitem__(0, "x")),
+    "sink file outside the folder": lambda w: _tamper(w, lambda m: m["sinks"][ReportFaces.name].update(files=["../x"])),
+    "sink file missing": lambda w: _tamper(w, lambda m: m["sinks"][ReportFaces.name].update(files=["annotated-00000.mp4"])),
+    "float apex frame": lambda w: _tamper(w, lambda m: m["sinks"][ReportFaces.name]["crops"][0].__setitem__(1, 0.5)),
+    "wrong episode array": lambda w: _replace_arrays(w, lambda a: a.update({_first_key(a, "sink:report-faces:apex."): np.zeros(2)})),
+    "array of no sink": lambda w: _replace_arrays(w, lambda a: a.update({"sink:nobody:x": np.zeros(1)})),
     "checksum": lambda w: _tamper(w, lambda m: m.update(arrays_sha256="0" * 64)),
     "wrong mesh shape": lambda w: _replace_arrays(w, lambda a: a.update(tracker_meshes=np.zeros((1, 5, 3), np.float32))),
     "wrong smoother shape": lambda w: _replace_arrays(w, lambda a: a.update({_first_key(a, "perceived_smoother"): np.zeros(3)})),
@@ -124,10 +141,10 @@ def _corrupt_zip(work):
 
 @pytest.mark.parametrize("damage", list(MALFORMED), ids=list(MALFORMED))
 def test_a_malformed_checkpoint_is_unusable(checkpoint, tmp_path, damage):
-    write_checkpoint(tmp_path, "fp", Checkpoint([], checkpoint.last_index, checkpoint.thumbnails, checkpoint.session))
+    write_checkpoint(tmp_path, "fp", Checkpoint([], checkpoint.last_index, checkpoint.session, checkpoint.sinks))
     MALFORMED[damage](tmp_path)
     with pytest.raises(CheckpointUnusable):
-        read_checkpoint(tmp_path, "fp")
+        _restored(read_checkpoint(tmp_path, "fp"))
 
 
 class _Planted:

@@ -20,9 +20,15 @@ from mien.video.summaries import action_unit_episodes
 CLIP = "demo/openmpf/new_face_video-90.mp4"
 
 
+def run_args(video: Path, out: Path) -> list[str]:
+    """A run with every output a resume must restore: tables, report, annotated video."""
+    return ["analyze", str(video), "-o", str(out), "--checkpoint-every", "40", "--report", str(out.with_suffix(".html")),
+            "--annotate", str(out.parent / "pics")]
+
+
 def start_run(video: Path, out: Path) -> subprocess.Popen:
-    cmd = [sys.executable, "-m", "mien", "analyze", str(video), "-o", str(out), "--checkpoint-every", "40"]
-    return subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    return subprocess.Popen([sys.executable, "-m", "mien", *run_args(video, out)], stdout=subprocess.DEVNULL,
+                            stderr=subprocess.PIPE)
 
 
 def wait_for_checkpoint_past(out: Path, frame: int, proc: subprocess.Popen, timeout: float = 60.0) -> None:
@@ -39,8 +45,15 @@ def wait_for_checkpoint_past(out: Path, frame: int, proc: subprocess.Popen, time
 @pytest.fixture(scope="module")
 def uninterrupted(shared_data, tmp_path_factory) -> Path:
     out = tmp_path_factory.mktemp("full") / "clip.parquet"
-    assert main(["analyze", str(shared_data / CLIP), "-o", str(out)]) == 0
+    assert main(run_args(shared_data / CLIP, out)) == 0
     return out
+
+
+def video_frames(folder: Path) -> list[tuple[int, np.ndarray]]:
+    import av
+
+    with av.open(str(next(folder.glob("*_annotated.*")))) as video:
+        return [(frame.pts, frame.to_ndarray(format="rgb24")) for frame in video.decode(video=0)]
 
 
 def assert_same_outputs(a: Path, b: Path) -> None:
@@ -60,9 +73,18 @@ def test_stopped_run_resumes_to_identical_output(shared_data, tmp_path, uninterr
     assert not out.exists()
     if stop == signal.SIGINT:
         assert code == 130 and b"run the same command again to resume" in proc.stderr.read()
-    assert main(["analyze", str(shared_data / CLIP), "-o", str(out)]) == 0
+    assert main(run_args(shared_data / CLIP, out)) == 0
     assert_same_outputs(uninterrupted, out)
     assert not out.with_name(f".{out.name}.mien-partial").exists()
+    # the report's faces and the annotated video, made in the one decoding pass, come back whole
+    assert out.with_suffix(".html").read_text() == uninterrupted.with_suffix(".html").read_text()
+    frames, expected = video_frames(out.parent / "pics"), video_frames(uninterrupted.parent / "pics")
+    assert [t for t, _ in frames] == [t for t, _ in expected] and len(frames) == 511
+    noise = [np.abs(a.astype(int) - b.astype(int)).mean() for (_, a), (_, b) in zip(frames, expected)]
+    if stop == signal.SIGKILL:  # resumed at a regular checkpoint: segments start where they did, the same bytes decode
+        assert max(noise) == 0
+    else:  # a Ctrl-C checkpoints where it lands, so a segment (a key frame) starts there: compression noise (3.2 seen)
+        assert max(noise) < 5
 
 
 def test_a_damaged_checkpoint_starts_the_run_afresh(shared_data, tmp_path, uninterrupted):
@@ -176,10 +198,10 @@ def test_a_changed_image_in_a_sequence_changes_the_run_fingerprint(tmp_path, ast
     for i in range(3):
         Image.fromarray(astronaut).save(tmp_path / f"{i}.png")
     analyzer = Analyzer(Options(mode=Mode.VIDEO, iris=False))
-    before = _fingerprint(tmp_path, analyzer, VideoOptions())
+    before = _fingerprint(tmp_path, analyzer, VideoOptions(), [])
     Image.fromarray(astronaut[:, ::-1]).save(tmp_path / "1.png")  # same name and size, new pixels
     os.utime(tmp_path / "1.png", ns=(1, 10**18))
-    assert _fingerprint(tmp_path, analyzer, VideoOptions()) != before
+    assert _fingerprint(tmp_path, analyzer, VideoOptions(), []) != before
 
 
 def test_report_of_a_sparse_run_without_perceived_expression_or_action_units(shared_data, tmp_path):
@@ -217,3 +239,42 @@ def test_tables_joined_from_many_parts_equal_one_written_at_once(shared_data, tm
         assert json.loads(out.read_text()) == json.loads(once.read_text())
     else:
         assert out.read_bytes() == once.read_bytes()
+
+
+def test_apex_faces_kept_while_the_video_plays_are_those_of_the_finished_table():
+    """The report's faces are cut during the one decoding pass, before the episodes are known: the
+    apexes found row by row are those of the finished table, and every apex the report shows was
+    kept (random tracks, gaps, missing values, ties, units over threshold but overruled)."""
+    from mien import actions
+    from mien.video.report import apex_frames
+    from mien.video.sinks import EpisodeApexes
+
+    rng = np.random.default_rng(7)
+    every, pruned = EpisodeApexes(top=10**6), EpisodeApexes()
+    columns = [actions.columns()[k] for k in every.units]
+    rows = []
+    time_s = 0.0
+    for frame in range(1500):
+        time_s += rng.choice([1 / 30] * 8 + [0.08, 0.15])
+        for track in np.flatnonzero(rng.random(4) < 0.9).tolist():
+            values = np.round(rng.gamma(1.0, 0.8, len(columns)), 1)  # rounded: ties happen
+            values[rng.random(len(columns)) < 0.05] = np.nan
+            present = (values >= 1) & (rng.random(len(columns)) > 0.4)  # some overruled
+            for apexes in (every, pruned):
+                if apexes.step(track, frame, time_s, values, present):
+                    apexes.crops[track, frame] = b"face"
+            rows.append({"source": "v", "frame": frame, "track": track, "time_s": time_s, **dict(zip(columns, values)),
+                         **{f"{c}_present": p for c, p in zip(columns, present)}})
+        if frame % 50 == 49:
+            pruned.prune()
+    pruned.prune()
+    table = pd.DataFrame(rows)
+    episodes = action_unit_episodes(table)
+    every_apex = episodes.merge(table, left_on=["track", "apex_s"], right_on=["track", "time_s"])
+    found = {(t, f) for t, ended in every.closed.items() for _, f in ended}
+    found |= {(t, int(f)) for t, s in every.tracks.items() for f in s["best_frame"][s["open"]]}
+    assert len(episodes) > 1000
+    assert sorted(found) == sorted(set(zip(every_apex["track"], every_apex["frame"])))
+    shown = apex_frames(table, episodes)
+    assert shown <= set(pruned.crops), "an apex the report shows was not kept"
+    assert len(pruned.crops) < len(every_apex) / 4  # and not the face of every episode

@@ -10,7 +10,8 @@ reliability flag, as one tidy table::
     table = mien.to_frame(faces)                    # pandas DataFrame, columns in mien.COLUMNS
 
 Video: ``mien.Analyzer(mien.Options(mode=mien.Mode.VIDEO))`` and ``mien.read_video``; whole files
-with checkpoints and summary tables: ``mien.run_video``.
+with checkpoints and summary tables: ``mien.run_video`` (its ``sinks``, e.g. ``mien.AnnotatedVideo``,
+see every frame in the same decoding pass).
 """
 
 __version__ = "0.1.0"
@@ -26,6 +27,7 @@ _EXPORTS = {
     "VideoOptions": "video.analysis", "analyze_frames": "video.analysis", "read_video": "video.analysis",
     "run_video": "video.analysis",
     "Frame": "video.decode", "VideoReadError": "video.decode",
+    "AnnotatedVideo": "video.sinks", "FrameSink": "video.sinks",
 }
 __all__ = ["__version__", *sorted(_EXPORTS)]
 

@@ -18,6 +18,7 @@ import pandas as pd
 from . import actions
 from .actions_plot import draw_units, intensity_chart, unit_colour
 from .geometry import canonical_face
+from .faces import Faces
 from .io import atomic_path
 
 RELIABLE = (40, 170, 70)
@@ -237,80 +238,114 @@ def write_annotations(folder, stem: str, rgb: np.ndarray, rows: pd.DataFrame, la
     return written
 
 
-def _video_label(row) -> str:
-    """Track id, units present (those not marked experimental) and the perceived label."""
-    present = [c.split("_")[0].upper() for c in actions.validated_columns() if is_true(row.get(f"{c}_present"))]
-    label = f"track {int(row['track'])}"
-    if present:
-        label += " " + " ".join(dict.fromkeys(present))
-    if "perceived_top" in row and isinstance(row["perceived_top"], str):
-        label += f" | seen as {row['perceived_top']}"
-    return label
+def video_labels(faces: Faces) -> list[str]:
+    """Per face: track id, action units present (those not marked experimental) and the perceived label."""
+    columns = actions.columns()
+    validated = [k for k, c in enumerate(columns) if c in set(actions.validated_columns())]
+    labels = []
+    for i in range(len(faces)):
+        label = f"track {int(faces.track_ids[i])}" if faces.track_ids is not None else f"face {i}"
+        if faces.actions is not None:
+            present = [columns[k].split("_")[0].upper() for k in validated if faces.actions.present[i, k]]
+            if present:
+                label += " " + " ".join(dict.fromkeys(present))
+        if faces.perceived is not None:
+            label += f" | seen as {faces.perceived.top[i]}"
+        labels.append(label)
+    return labels
+
+
+def pixel_boxes(faces: Faces) -> np.ndarray:
+    """(N, 4) int x, y, w, h: the boxes as the table stores them (float32), to whole pixels."""
+    b = faces.boxes.astype(np.float64)
+    return np.column_stack([b[:, 0], b[:, 1], b[:, 2] - b[:, 0], b[:, 3] - b[:, 1]]).astype(np.float32).astype(int)
+
+
+def draw_video_faces(rgb: np.ndarray, faces: Faces) -> np.ndarray:
+    """A copy of the frame with each face's box (green: reliable, orange: not) and its label (``video_labels``)."""
+    picture = rgb.copy()
+    boxes = pixel_boxes(faces)
+    reliable = faces.quality.reliable if faces.quality is not None else np.zeros(len(faces), bool)
+    for (x, y, w, h), ok, label in zip(boxes.tolist(), reliable.tolist(), video_labels(faces)):
+        colour = RELIABLE if ok else UNRELIABLE
+        cv2.rectangle(picture, (x, y), (x + w, y + h), colour, 2, cv2.LINE_AA)
+        cv2.putText(picture, label, (x, max(14, y - 6)), FONT, 0.5, colour, 1, cv2.LINE_AA)
+    return picture
 
 
 # Encoders whose output browsers play, best first, with the container for each (PyAV's FFmpeg).
 BROWSER_CODECS = (("libx264", ".mp4"), ("libopenh264", ".mp4"), ("libvpx-vp9", ".webm"))
+FALLBACK_CODEC = ("mpeg4", ".mp4")  # MPEG-4 Part 2, built into every FFmpeg: players such as VLC read it, browsers do not
 MAX_VIDEO_WIDTH = 1280  # wider videos are scaled down: the annotated copy is for looking, not measuring
 
 
 def browser_codec(available: set[str] | None = None) -> tuple[str, str] | None:
     """(encoder, suffix) of the first of BROWSER_CODECS that PyAV can use, or None."""
     if available is None:
-        try:
-            import av
-        except ImportError:
-            return None
+        import av
+
         available = set(av.codecs_available)
     return next(((codec, suffix) for codec, suffix in BROWSER_CODECS if codec in available), None)
+
+
+def _encoder_options(codec: str) -> dict[str, str]:
+    # No B-frames, so that decoding order is showing order and segments join end to end (see join_videos).
+    if codec == "libx264":
+        return {"crf": "28", "preset": "veryfast", "bf": "0"}
+    if codec == "libvpx-vp9":
+        return {"crf": "36", "b": "0", "deadline": "realtime", "cpu-used": "8"}
+    return {"bf": "0"}
 
 
 class VideoSink:
     """Frames (RGB, with their timestamps) into a video file that browsers play where the
     installed encoders allow: H.264 in MP4, else VP9 in WebM, else (``playable`` False) MPEG-4
-    Part 2 through OpenCV, which players such as VLC read but browsers do not. Written atomically
-    at ``stem`` plus the container's suffix (``path``)."""
+    Part 2, which players such as VLC read but browsers do not. Written atomically at ``stem`` plus
+    the container's suffix (``path``)."""
 
-    def __init__(self, stem: Path, width: int, height: int, fps: float, codec: tuple[str, str] | None | str = "auto"):
-        """``codec``: (encoder, suffix), None for OpenCV's MPEG-4 Part 2, or "auto" (``browser_codec()``)."""
+    def __init__(self, stem: Path, width: int, height: int, fps: float, codec: tuple[str, str] | None | str = "auto",
+                 origin: float | None = None, segment: bool = False):
+        """``codec``: (encoder, suffix), None for MPEG-4 Part 2, or "auto" (``browser_codec()``).
+        ``origin``: the source time (seconds) the file's clock counts from (None: its first frame).
+        ``segment``: a piece to be joined with others by ``join_videos`` (not laid out for streaming)."""
+        import av
+
         self.codec = browser_codec() if codec == "auto" else codec
         self.playable = self.codec is not None
-        self.path = Path(f"{stem}{self.codec[1] if self.codec else '.mp4'}")
+        encoder, suffix = self.codec or FALLBACK_CODEC
+        self.path = Path(f"{stem}{suffix}")
         scale = min(1.0, MAX_VIDEO_WIDTH / max(width, 1))
         # 4:2:0 video needs even sides
         self.size = (2 * max(1, round(width * scale / 2)), 2 * max(1, round(height * scale / 2)))
         self._atomic = atomic_path(self.path)
         tmp = self._atomic.__enter__()
-        self.first_time: float | None = None
+        self.origin = origin
         self._last_pts = -1
-        if self.codec:
-            import av
+        faststart = suffix == ".mp4" and not segment
+        self._container = av.open(str(tmp), "w", format=suffix[1:], options={"movflags": "+faststart"} if faststart else {})
+        self._stream = self._container.add_stream(encoder, rate=max(1, round(fps)), options=_encoder_options(encoder))
+        self._stream.width, self._stream.height = self.size
+        self._stream.pix_fmt = "yuv420p"
+        self._stream.codec_context.time_base = Fraction(1, 1000)
 
-            self._container = av.open(str(tmp), "w", options={"movflags": "+faststart"} if self.codec[1] == ".mp4" else {})
-            options = {"crf": "28", "preset": "veryfast"} if self.codec[0] == "libx264" else (
-                {"crf": "36", "b": "0", "deadline": "realtime", "cpu-used": "8"} if self.codec[0] == "libvpx-vp9" else {})
-            self._stream = self._container.add_stream(self.codec[0], rate=max(1, round(fps)), options=options)
-            self._stream.width, self._stream.height = self.size
-            self._stream.pix_fmt = "yuv420p"
-            self._stream.codec_context.time_base = Fraction(1, 1000)
-        else:
-            self._writer = cv2.VideoWriter(str(tmp), cv2.VideoWriter_fourcc(*"mp4v"), fps, self.size)
+    @property
+    def first_time(self) -> float | None:
+        """The source time (seconds) of the file's clock zero, once a frame is written (or given)."""
+        return self.origin
 
     def write(self, rgb: np.ndarray, time_s: float) -> None:
         """Add one RGB frame (H, W, 3) uint8, shown at ``time_s`` seconds of the source; it is resized to the
-        sink's size where it differs. The file's clock starts at the first frame written."""
-        if rgb.shape[1::-1] != self.size:
-            rgb = cv2.resize(rgb, self.size, interpolation=cv2.INTER_AREA)
-        if self.first_time is None:
-            self.first_time = time_s
-        if not self.codec:
-            self._writer.write(cv2.cvtColor(rgb, cv2.COLOR_RGB2BGR))
-            return
+        sink's size where it differs."""
         import av
 
+        if rgb.shape[1::-1] != self.size:
+            rgb = cv2.resize(rgb, self.size, interpolation=cv2.INTER_AREA)
+        if self.origin is None:
+            self.origin = time_s
         frame = av.VideoFrame.from_ndarray(np.ascontiguousarray(rgb), format="rgb24")
-        # the container's clock is the source's (from the first frame written), so a report can
-        # find a frame's time from the player's
-        self._last_pts = max(self._last_pts + 1, round((time_s - self.first_time) * 1000))
+        # the container's clock is the source's (from ``origin``), so a report can find a frame's
+        # time from the player's
+        self._last_pts = max(self._last_pts + 1, round((time_s - self.origin) * 1000))
         frame.pts, frame.time_base = self._last_pts, Fraction(1, 1000)
         for packet in self._stream.encode(frame):
             self._container.mux(packet)
@@ -319,51 +354,34 @@ class VideoSink:
         """Finish the file: with ``ok`` True it is moved into place at ``path``; with ``ok`` False
         (the run failed) the partial file is discarded and nothing appears at ``path``."""
         try:
-            if self.codec:
-                if ok:
-                    for packet in self._stream.encode():
-                        self._container.mux(packet)
-                self._container.close()
-            else:
-                self._writer.release()
+            if ok:
+                for packet in self._stream.encode():
+                    self._container.mux(packet)
+            self._container.close()
         finally:
             self._atomic.__exit__(None if ok else RuntimeError, None, None)
 
 
-def write_annotated_video(frames, info, table, stem, fps: float, grab: set[tuple[int, int]] = frozenset(), on_frame=None):
-    """Draw each analysed frame's faces (box, track id, action units present, perceived label)
-    from the final per-frame table into a new video at ``stem`` plus a suffix (see VideoSink).
-    ``frames``: the video's analysed frames (``mien.Frame``, as ``read_video`` gives them); ``info``:
-    its ``probe``; ``fps``: the rate of the frames given. ``grab``: (track, frame) pairs whose face
-    crops to return, as JPEG bytes (for the report's episode apexes), read while drawing.
-    ``on_frame(frame, info)``: called after each frame is written. Returns the sink (its ``path``,
-    ``playable``, ``first_time``) and the crops."""
-    faces = table[table["track"].notna()]
-    rows = faces.groupby("frame")
-    sink = VideoSink(Path(stem), info.width, info.height, fps)
-    crops: dict[tuple[int, int], bytes] = {}
-    ok = False
-    try:
-        for frame in frames:
-            if frame.rgb is None:
-                continue
-            picture = frame.rgb.copy()
-            if frame.index in rows.groups:
-                for _, row in rows.get_group(frame.index).iterrows():
-                    box = tuple(int(row[k]) for k in ("x", "y", "w", "h"))
-                    if (int(row["track"]), frame.index) in grab:
-                        crops[int(row["track"]), frame.index] = face_thumbnail(frame.rgb, box, size=64)
-                    colour = RELIABLE if is_true(row["reliable"]) else UNRELIABLE
-                    x, y, w, h = box
-                    cv2.rectangle(picture, (x, y), (x + w, y + h), colour, 2, cv2.LINE_AA)
-                    cv2.putText(picture, _video_label(row), (x, max(14, y - 6)), FONT, 0.5, colour, 1, cv2.LINE_AA)
-            sink.write(picture, frame.time_s)
-            if on_frame is not None:
-                on_frame(frame, info)
-        ok = True
-    finally:
-        sink.close(ok)
-    return sink, crops
+def join_videos(parts: list[Path], out: Path) -> None:
+    """Join video files written by ``VideoSink`` (one encoding, clocks from one origin, in order)
+    into ``out``, atomically, copying their packets without encoding again."""
+    import av
+
+    mp4 = out.suffix == ".mp4"
+    with atomic_path(out) as tmp, av.open(str(parts[0])) as first:
+        with av.open(str(tmp), "w", format=out.suffix[1:], options={"movflags": "+faststart"} if mp4 else {}) as joined:
+            stream = joined.add_stream_from_template(first.streams.video[0])
+            last_dts = None
+            for part in parts:
+                with av.open(str(part)) as source:
+                    for packet in source.demux(source.streams.video[0]):
+                        if packet.dts is None:  # the demuxer's end-of-stream marker
+                            continue
+                        if last_dts is not None and packet.dts * packet.time_base <= last_dts:
+                            raise ValueError(f"{part}: its frames do not come after the previous segment's")
+                        last_dts = packet.dts * packet.time_base
+                        packet.stream = stream
+                        joined.mux(packet)
 
 
 def face_thumbnail(rgb: np.ndarray, box, size: int = 96, margin: float = 0.15) -> bytes:

@@ -372,6 +372,7 @@ def _analyze_video(job: VideoJob, analyzer, args: argparse.Namespace, options) -
     from .video import probe
     from .video.analysis import RunInterrupted, run_video, work_folder
     from .video.checkpoint import WorkFolderError
+    from .video.sinks import AnnotatedVideo
 
     path, out = job.path, job.table
     try:
@@ -388,20 +389,12 @@ def _analyze_video(job: VideoJob, analyzer, args: argparse.Namespace, options) -
     def on_error(frame, message):
         bar.write(f"mien: error: {path}: frame {frame.index}: {message}")
 
-    drawing: list[Progress] = []  # the annotated video's pass, started when it begins
-
-    def on_drawn(frame, _info):
-        if not drawing:
-            bar.close()
-            drawing.append(Progress(info.frame_count or None, "frame", f"{path.name}, annotated video"))
-        drawing[0].update(frame.index + 1)
-
     try:
         with bar:
-            annotated = job.annotated.with_suffix("") if job.annotated else None  # the encoder gives the suffix
+            sinks = [AnnotatedVideo(job.annotated.with_suffix(""))] if job.annotated else []  # the encoder gives the suffix
             result = run_video(path, out, analyzer, options, checkpoint_every=args.checkpoint_every, landmarks=args.landmarks,
-                               on_frame=on_frame, on_error=on_error, report=job.report, annotated_video=annotated,
-                               report_settings=_settings(args), on_drawn=on_drawn)
+                               on_frame=on_frame, on_error=on_error, report=job.report, sinks=sinks,
+                               report_settings=_settings(args))
             if args.format == "openface":
                 from .export import convert_to_openface
 
@@ -419,9 +412,6 @@ def _analyze_video(job: VideoJob, analyzer, args: argparse.Namespace, options) -
         where = f" ({exc.filename})" if exc.filename else ""
         print(f"mien: error: {path}: {exc.strerror or exc}{where}; {kept}", file=sys.stderr)
         return EXIT_FAILED
-    finally:
-        for progress in drawing:
-            progress.close()
     resumed = f" (resumed after frame {result.resumed_from})" if result.resumed_from >= 0 else ""
     print(f"mien: {path}: {result.frames} frames{resumed}, {result.faces} face rows, {result.failed_frames} frames failed -> "
           f"{result.frames_table}, {result.tracks_table.name}, {result.episodes_table.name}"

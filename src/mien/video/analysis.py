@@ -18,7 +18,6 @@ import warnings
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
-import numpy as np
 import pandas as pd
 
 from ..analyzer import Analyzer, Mode
@@ -29,9 +28,10 @@ from ..results import to_frame
 from .checkpoint import (LOCK_FILE, STATE_FILE, Checkpoint, CheckpointIgnored, CheckpointUnusable, WorkFolderLock,
                          has_checkpoint, read_checkpoint, write_checkpoint)
 from .decode import frames, probe, sequence_files
+from .sinks import AnnotatedVideo, FrameSink, ReportFaces
 from .summaries import action_unit_episodes, track_summary
 
-STATE_VERSION = 6
+STATE_VERSION = 7
 
 
 @dataclass(frozen=True)
@@ -43,7 +43,7 @@ class VideoOptions:
     of video, by timestamp (None: no limit). start_s, end_s: the part of the video read, seconds
     (end None: to the end). sequence_fps: frame rate given to a folder of images read as a video.
     thumbnails_every_s, max_thumbnails: the report's face thumbnails of each track, at least this
-    many seconds apart and spread over the track, about this many (see :func:`keep_thumbnails`).
+    many seconds apart and spread over the track, about this many (see ``video.sinks.keep_thumbnails``).
     experimental_units: episodes and track shares also for action
     units marked experimental. Out-of-range values raise OptionsError."""
 
@@ -87,24 +87,7 @@ def _require_video_mode(analyzer: Analyzer) -> None:
         raise OptionsError("video analysis needs Analyzer(Options(mode=Mode.VIDEO))")
 
 
-def keep_thumbnails(thumbnails: dict, faces: Faces, rgb: np.ndarray, options: VideoOptions) -> None:
-    """Add a 72 px JPEG of each track's face to ``thumbnails`` (track -> [(time_s, bytes)]), spread
-    over the whole track: at most twice ``max_thumbnails`` are kept; when there are more, every
-    other one goes, and new ones come at least as far apart as the track's length over that
-    number (and ``thumbnails_every_s``)."""
-    from ..annotate import face_thumbnail
-
-    most = 2 * options.max_thumbnails
-    for t, (x0, y0, x1, y1) in zip(faces.track_ids.tolist(), faces.boxes.astype(float)):
-        kept = thumbnails.setdefault(t, [])
-        if kept and faces.time_s - kept[-1][0] < max(options.thumbnails_every_s, (faces.time_s - kept[0][0]) / most):
-            continue
-        if len(kept) >= most:
-            kept[:] = kept[::2]
-        kept.append((faces.time_s, face_thumbnail(rgb, (x0, y0, x1 - x0, y1 - y0), size=72, margin=0.1)))
-
-
-# --------------------------------------------------------------------------------------- running
+# -------------------------------------------------------------------------------------- running
 class RunInterrupted(MienError, RuntimeError):
     """The run was stopped (Ctrl-C); its checkpoint is on disk."""
 
@@ -121,7 +104,7 @@ class VideoRunResult:
     faces: int
     failed_frames: int
     resumed_from: int  # frame index the run resumed after, -1 for a fresh run
-    annotated_video: Path | None = None  # its suffix depends on the encoders installed (see mien.annotate.VideoSink)
+    annotated_video: Path | None = None  # when an AnnotatedVideo sink wrote one (its suffix depends on the encoders installed)
 
 
 def companion_path(out: Path, name: str) -> Path:
@@ -129,34 +112,41 @@ def companion_path(out: Path, name: str) -> Path:
     return out.with_name(f"{out.stem}.{name}{out.suffix}")
 
 
-def _fingerprint(path: Path, analyzer: Analyzer, options: VideoOptions) -> str:
-    """Changes when the input, the options or the checkpoint format change (a folder: any of its images)."""
+def _fingerprint(path: Path, analyzer: Analyzer, options: VideoOptions, sinks: list[FrameSink]) -> str:
+    """Changes when the input, the options, the sinks or the checkpoint format change (a folder: any of its images)."""
     files = sequence_files(path) if path.is_dir() else [path]
     stamps = [(f.name, f.stat().st_size, f.stat().st_mtime_ns) for f in files]
     opts = analyzer.options.as_dict()
-    payload = json.dumps([str(path.resolve()), stamps, opts, asdict(options), STATE_VERSION], sort_keys=True)
+    payload = json.dumps([str(path.resolve()), stamps, opts, asdict(options), [s.name for s in sinks], STATE_VERSION],
+                         sort_keys=True)
     return hashlib.sha256(payload.encode()).hexdigest()
 
 
 def run_video(path: str | Path, out: str | Path, analyzer: Analyzer, options: VideoOptions = VideoOptions(),
               checkpoint_every: int = 1000, landmarks: bool = False, on_frame=None, on_error=None,
-              report: str | Path | None = None, annotated_video: str | Path | None = None,
-              report_settings: dict[str, str] | None = None, on_drawn=None) -> VideoRunResult:
-    """Analyse a video into ``out`` (per frame), ``<out>.tracks`` and ``<out>.episodes``, with a
-    video-mode ``analyzer`` (its state is reset first); optionally an HTML ``report`` and an
-    annotated video at ``annotated_video`` (a path without suffix: the encoder decides it).
-    ``report_settings``: the run's options, as the report lists them. ``on_frame(frame, info)`` is
-    called after each frame is analysed, ``on_drawn(frame, info)`` after each frame of the
-    annotated video is drawn; ``on_error(frame, message)`` for each frame that could not be decoded.
-    ``options``: which frames are read; ``checkpoint_every``: frames analysed between checkpoints (a
-    stopped run resumes from the last one); ``landmarks``: add the 468 landmarks to the per-frame
-    table. Returns a ``VideoRunResult`` (the tables written and the counts). Raises ``RunLocked``
-    when another run is writing the same ``out``."""
+              report: str | Path | None = None, sinks=(), report_settings: dict[str, str] | None = None) -> VideoRunResult:
+    """Analyse the video at ``path`` into ``out`` (per frame), ``<out>.tracks`` and ``<out>.episodes``,
+    with a video-mode ``analyzer`` (its state is reset first), decoding it once; optionally an HTML
+    ``report``. ``sinks``: ``video.sinks.FrameSink`` objects fed with every analysed frame during
+    that pass, e.g. ``AnnotatedVideo(stem)`` for an annotated video (the report links the first
+    one). ``report_settings``: the run's options, as the report lists them. ``on_frame(frame, info)``
+    is called after each frame is analysed, ``on_error(frame, message)`` for each frame that could
+    not be decoded. ``options``: which frames are read; ``checkpoint_every``: frames analysed
+    between checkpoints (a stopped run resumes from the last one); ``landmarks``: add the 468
+    landmarks to the per-frame table. Returns a ``VideoRunResult`` (the tables written and the
+    counts). Raises ``RunLocked`` when another run is writing the same ``out``, OptionsError when
+    two sinks share a name."""
     _require_video_mode(analyzer)
     path, out = Path(path), Path(out)
+    sinks = list(sinks)
+    if report is not None:
+        sinks.append(ReportFaces(options.thumbnails_every_s, options.max_thumbnails, options.experimental_units))
+    names = [s.name for s in sinks]
+    if len(set(names)) < len(names):
+        raise OptionsError(f"each sink of a run needs its own name, not {names}")
     with WorkFolderLock(work_folder(out)):
-        return _run_video(path, out, analyzer, options, checkpoint_every, landmarks, on_frame, on_error, report, annotated_video,
-                          report_settings or {}, on_drawn)
+        return _run_video(path, out, analyzer, options, checkpoint_every, landmarks, on_frame, on_error, report, sinks,
+                          report_settings or {})
 
 
 def work_folder(out: Path) -> Path:
@@ -164,16 +154,21 @@ def work_folder(out: Path) -> Path:
     return out.with_name(f".{out.name}.mien-partial")
 
 
-def _resume(work: Path, fingerprint: str, baseline_window: int) -> Checkpoint | None:
-    """The checkpoint of this run in ``work``; None, with the work folder emptied but for its lock,
-    when there is no usable one."""
+def _resume(work: Path, fingerprint: str, baseline_window: int, sinks: list[FrameSink]) -> Checkpoint | None:
+    """The checkpoint of this run in ``work``, its sinks' states restored; None, with the work
+    folder emptied but for its lock, when there is no usable one."""
     saved = None
     if has_checkpoint(work):
         try:
             saved = read_checkpoint(work, fingerprint, baseline_window)
+            for sink in sinks:
+                if sink.name not in saved.sinks:
+                    raise CheckpointUnusable(f"it has no state for the sink {sink.name!r}")
+                sink.restore(*saved.sinks[sink.name])
         except CheckpointUnusable as exc:
             warnings.warn(f"{work}: not resuming from the checkpoint there, because {exc}; starting afresh", CheckpointIgnored)
-    keep = {LOCK_FILE} if saved is None else {LOCK_FILE, STATE_FILE, *saved.parts}
+            saved = None
+    keep = {LOCK_FILE} if saved is None else {LOCK_FILE, STATE_FILE, *saved.files}
     for stray in work.iterdir():
         if stray.name in keep or (saved is not None and stray.name.startswith("state-")):
             continue
@@ -185,16 +180,22 @@ def _resume(work: Path, fingerprint: str, baseline_window: int) -> Checkpoint | 
 
 
 def _run_video(path: Path, out: Path, analyzer: Analyzer, options: VideoOptions, checkpoint_every: int, landmarks: bool,
-               on_frame, on_error, report, annotated_video, report_settings: dict[str, str], on_drawn) -> VideoRunResult:
+               on_frame, on_error, report, sinks: list[FrameSink], report_settings: dict[str, str]) -> VideoRunResult:
     info = probe(path, options.sequence_fps)
     work = work_folder(out)
-    fingerprint = _fingerprint(path, analyzer, options)
+    fingerprint = _fingerprint(path, analyzer, options, sinks)
+    fps = options.target_fps or (info.fps or 30.0) / options.stride
     analyzer.reset()
-    saved = _resume(work, fingerprint, analyzer.options.baseline_window)
-    if saved is not None:
+    for sink in sinks:
+        sink.open(work, info, fps)
+    saved = _resume(work, fingerprint, analyzer.options.baseline_window, sinks)
+    if saved is None:
+        for sink in sinks:  # fresh state, also for a sink that took back part of an unusable checkpoint
+            sink.open(work, info, fps)
+    else:
         analyzer.restore_video_state(saved.session)
     run = saved or Checkpoint(session=analyzer.video_state)
-    parts, thumbnails = run.parts, run.thumbnails
+    parts = run.parts
     resumed_from = -1 if saved is None else saved.last_index
 
     buffer: list[Faces] = []
@@ -207,6 +208,7 @@ def _run_video(path: Path, out: Path, analyzer: Analyzer, options: VideoOptions,
             parts.append(name)
             buffer.clear()
         run.session = analyzer.video_state
+        run.sinks = {sink.name: sink.state() for sink in sinks}
         write_checkpoint(work, fingerprint, run)
 
     source = str(path)
@@ -216,14 +218,15 @@ def _run_video(path: Path, out: Path, analyzer: Analyzer, options: VideoOptions,
     previous = None
     if threading.current_thread() is threading.main_thread():
         previous = signal.signal(signal.SIGINT, lambda *_: stop.append(True))
+    finished = False
     try:
         for frame in stream:
             faces = analyzer.analyze(frame, source=source)
             run.last_index = frame.index
             if faces.status == "error" and on_error is not None:
                 on_error(frame, faces.error)
-            elif len(faces) and report is not None:
-                keep_thumbnails(thumbnails, faces, frame.rgb, options)
+            for sink in sinks:
+                sink.add(frame, faces)
             buffer.append(faces)
             if on_frame is not None:
                 on_frame(frame, info)
@@ -231,14 +234,18 @@ def _run_video(path: Path, out: Path, analyzer: Analyzer, options: VideoOptions,
                 checkpoint()
             if stop:
                 raise RunInterrupted(f"stopped after frame {run.last_index}; run the same command again to resume")
+        checkpoint()
+        finished = True
     finally:
         if previous is not None:
             signal.signal(signal.SIGINT, previous)
-    checkpoint()
+        if not finished:
+            for sink in sinks:  # what was added since the last checkpoint is dropped: a resumed run adds it again
+                sink.finish(False)
 
     # Each part is read once: written on to the final table, and kept without its landmark columns
-    # (1,404 with --landmarks) for the summaries, the report and the annotated video, which need
-    # every row: about 50 MB an hour of one face.
+    # (1,404 with --landmarks) for the summaries and the report, which need every row: about 50 MB
+    # an hour of one face.
     summary_columns = list(to_frame([]).columns)
     kept: list[pd.DataFrame] = []
 
@@ -256,19 +263,16 @@ def _run_video(path: Path, out: Path, analyzer: Analyzer, options: VideoOptions,
     tracks_path, episodes_path = companion_path(out, "tracks"), companion_path(out, "episodes")
     write_table(tracks, tracks_path)
     write_table(episodes, episodes_path)
-    video, apex_faces = None, {}
-    if annotated_video is not None:
-        from ..annotate import write_annotated_video
-        from .report import apex_frames
-
-        fps = options.target_fps or (info.fps or 30.0) / options.stride
-        video, apex_faces = write_annotated_video(read_video(path, options), info, table, annotated_video, fps,
-                                                  apex_frames(table, episodes), on_drawn)
+    for sink in sinks:
+        sink.finish(True)
+    video = next((s for s in sinks if isinstance(s, AnnotatedVideo) and s.written), None)
     if report is not None:
-        from .report import ReportInputs, write_report
+        from .report import ReportInputs, apex_frames, write_report
 
-        write_report(report, ReportInputs(table, tracks, episodes, thumbnails, info, apex_faces, video,
-                                          report_settings, (out, tracks_path, episodes_path)))
+        faces_sink = next(s for s in sinks if isinstance(s, ReportFaces))
+        write_report(report, ReportInputs(table, tracks, episodes, faces_sink.thumbnails, info,
+                                          faces_sink.apex_faces(apex_frames(table, episodes)), video, report_settings,
+                                          (out, tracks_path, episodes_path)))
     shutil.rmtree(work, ignore_errors=True)
     return VideoRunResult(out, tracks_path, episodes_path, int(table["frame"].nunique()), int(table["face"].notna().sum()),
                           int((table["status"] == "error").sum()), resumed_from, video.path if video else None)

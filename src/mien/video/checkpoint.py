@@ -37,7 +37,7 @@ from .tracking import LostTrack, TrackState
 from ..errors import MienError
 
 FORMAT = "mien-video-checkpoint"
-VERSION = 1
+VERSION = 2
 STATE_FILE = "checkpoint.json"
 LOCK_FILE = "lock"
 LEGACY_FILES = ("checkpoint.pkl",)  # pickled checkpoints of earlier versions: recognised, never read
@@ -62,13 +62,19 @@ class RunLocked(WorkFolderError):
 
 @dataclass
 class Checkpoint:
-    """What a run needs to go on: its finished parts, the last frame analysed, the report's
-    thumbnails so far, and the video-mode analyzer's state."""
+    """What a run needs to go on: its finished parts, the last frame analysed, the video-mode
+    analyzer's state, and each frame sink's state (name -> (JSON-able dict, arrays); see
+    ``video.sinks``)."""
 
     parts: list[str] = field(default_factory=list)  # part-NNNNN.parquet files in the work folder
     last_index: int = -1
-    thumbnails: dict = field(default_factory=dict)  # track -> [(time_s, jpeg bytes)]
     session: SessionState = field(default_factory=SessionState)
+    sinks: dict[str, tuple[dict, dict[str, np.ndarray]]] = field(default_factory=dict)
+
+    @property
+    def files(self) -> set[str]:
+        """The files in the work folder this checkpoint needs: its parts and the sinks' files."""
+        return {*self.parts, *(name for meta, _ in self.sinks.values() for name in meta.get("files", ()))}
 
 
 # ---------------------------------------------------------------------------------------- writing
@@ -114,10 +120,9 @@ def _encode(checkpoint: Checkpoint) -> tuple[dict, dict[str, np.ndarray]]:
     for t, neutral in state.au_baselines.items():
         arrays[f"au_baselines_{t}_frames"] = neutral.frames
         arrays[f"au_baselines_{t}_neutral"] = neutral.neutral
-    meta["thumbnails"] = [[t, [time_s for time_s, _ in kept]] for t, kept in checkpoint.thumbnails.items()]
-    for t, kept in checkpoint.thumbnails.items():
-        for i, (_, jpeg) in enumerate(kept):
-            arrays[f"thumbnails_{t}_{i}"] = np.frombuffer(jpeg, np.uint8)
+    meta["sinks"] = {name: sink_meta for name, (sink_meta, _) in checkpoint.sinks.items()}
+    for name, (_, sink_arrays) in checkpoint.sinks.items():
+        arrays.update({f"sink:{name}:{key}": a for key, a in sink_arrays.items()})
     return meta, arrays
 
 
@@ -156,7 +161,7 @@ def read_checkpoint(work: Path, fingerprint: str, baseline_window: int | None = 
     try:
         with np.load(work / name, allow_pickle=False) as npz:
             arrays = {key: npz[key] for key in npz.files}
-        return _decode(meta, arrays, parts, baseline_window)
+        return _decode(meta, arrays, parts, baseline_window, work)
     except CheckpointUnusable:
         raise
     except Exception as exc:  # a malformed zip, array or value can raise almost anything; nothing runs
@@ -203,7 +208,7 @@ def _pairs(meta: dict, key: str) -> list:
     return value
 
 
-def _decode(meta: dict, arrays: dict, parts: list[str], baseline_window: int | None) -> Checkpoint:
+def _decode(meta: dict, arrays: dict, parts: list[str], baseline_window: int | None, work: Path) -> Checkpoint:
     units = len(actions.columns())
     state = SessionState()
     tracker = meta["tracker"]
@@ -227,13 +232,20 @@ def _decode(meta: dict, arrays: dict, parts: list[str], baseline_window: int | N
         _check(0 <= _int(built_from) <= _int(added), "a baseline's frame counts are inconsistent")
         state.au_baselines[t] = TrackNeutral(_array(arrays, f"au_baselines_{t}_frames", (baseline_window, units)), added,
                                              _array(arrays, f"au_baselines_{t}_neutral", (units,)), built_from)
-    thumbnails = {}
-    for t, times in _pairs(meta, "thumbnails"):
-        _check(isinstance(times, list), "thumbnails are malformed")
-        thumbnails[t] = [(_float(time_s), _array(arrays, f"thumbnails_{t}_{i}", (None,), "u").tobytes())
-                         for i, time_s in enumerate(times)]
+    sinks = meta["sinks"]
+    _check(isinstance(sinks, dict) and all(isinstance(m, dict) for m in sinks.values()), "its sinks' states are malformed")
+    states = {name: (sink_meta, {}) for name, sink_meta in sinks.items()}
+    for key in [k for k in arrays if k.startswith("sink:")]:
+        _, name, array_name = key.split(":", 2)
+        _check(name in states, f"array {key} belongs to no sink")
+        states[name][1][array_name] = arrays.pop(key)
+    for sink_meta, _ in states.values():
+        files = sink_meta.get("files", [])
+        _check(isinstance(files, list) and all(isinstance(f, str) and f and "/" not in f and not f.startswith(".")
+                                               and f not in (STATE_FILE, LOCK_FILE) and _plain_file(work / f)
+                                               for f in files), "a file a sink lists is malformed, missing or not a plain file")
     _check(not arrays, f"it holds arrays this version does not write: {', '.join(sorted(arrays)[:3])}")
-    return Checkpoint(parts, _int(meta["last_index"]), thumbnails, state)
+    return Checkpoint(parts, _int(meta["last_index"]), state, states)
 
 
 # ------------------------------------------------------------------------------------------ lock

@@ -26,6 +26,7 @@ from ..perceived import CLASSES as PERCEIVED_CLASSES
 from ..quality import CHECKS
 from ..io import atomic_path
 from ..paths import source_text
+from .sinks import TOP_EPISODES
 
 WIDTH, HEIGHT, PAD, AXIS = 900, 150, 10, 22
 LEFT, RIGHT = 90, 20  # room for the quality checks' names; every plot uses it, so their time axes line up
@@ -33,7 +34,7 @@ MAX_POINTS = 250  # time bins per plot at most
 GAP_S = 0.5  # lines and areas break where a track's face was not seen for longer than this
 SECTION_MIN_S, SECTION_MIN_FRAMES = 1.0, 3  # shorter tracks get a row in the overview, not a section
 MAX_SECTIONS = 24  # the longest tracks get sections; the others are in the overview's table
-THUMBNAILS, TOP_EPISODES = 12, 12
+THUMBNAILS = 12
 WEAK_RELIABILITY = 0.5  # a track with fewer reliable frames than this gets a warning on its episodes
 QUALITY_CHECKS = tuple(CHECKS)
 HATCH = ('<svg width="0" height="0" style="position:absolute"><defs><pattern id="hatch" width="6" height="6" '
