@@ -345,9 +345,14 @@ def write_doc(sections: dict) -> None:
 
 
 def write_figures(figures: dict) -> None:
+    """Write the shipped figures and record their new checksum in the manifest, which mien checks on load."""
+    import subprocess
+    from mien import runtime
     tmp = FIGURES.with_suffix(".json.tmp")
     tmp.write_text(json.dumps(figures, indent=1) + "\n")
     tmp.replace(FIGURES)
+    subprocess.run([sys.executable, str(ROOT / "tools" / "refresh_manifest.py")], check=True, stdout=subprocess.DEVNULL)
+    runtime._manifest_document.cache_clear()
     actions.validity.cache_clear()
 
 
