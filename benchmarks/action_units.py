@@ -18,8 +18,9 @@ One command, ``python benchmarks/action_units.py``:
 (d) Per-face time of ``actions.analyse`` on batches of 1 and 64 faces, one thread.
 
 It writes the figures to ``src/mien/data/action_unit_validity.json`` (shipped: ``mien.actions``
-reads each unit's coder AUC from it and marks units below 0.70 experimental) and regenerates the
-unit and validity tables in docs/action_units.md. Meshes are cached in cache/ (ignored by git).
+reads each unit's coder AUC from it and marks units below 0.70 experimental), records its checksum in
+the manifest, and regenerates the unit and validity tables in docs/action_units.md and the column
+table of docs/schema.md. Meshes are cached in cache/ (ignored by git).
 
     python benchmarks/action_units.py                           # CK+ and FERPlus Test; writes JSON and docs
     python benchmarks/action_units.py --split Valid --no-write  # development split, prints only
@@ -33,6 +34,7 @@ for _var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
 
 import argparse  # noqa: E402
 import json  # noqa: E402
+import subprocess  # noqa: E402
 import sys  # noqa: E402
 import time  # noqa: E402
 from pathlib import Path  # noqa: E402
@@ -345,9 +347,13 @@ def write_doc(sections: dict) -> None:
 
 
 def write_figures(figures: dict) -> None:
+    """Write the shipped figures and record their new checksum in the manifest, which mien checks on load."""
+    from mien import runtime
     tmp = FIGURES.with_suffix(".json.tmp")
     tmp.write_text(json.dumps(figures, indent=1) + "\n")
     tmp.replace(FIGURES)
+    subprocess.run([sys.executable, str(ROOT / "tools" / "refresh_manifest.py")], check=True, stdout=subprocess.DEVNULL)
+    runtime._manifest_document.cache_clear()
     actions.validity.cache_clear()
 
 
@@ -373,7 +379,10 @@ def main() -> None:
         write_figures(dict(generated_by="python benchmarks/action_units.py", ckplus48=c, ferplus_test=v, astronaut=a,
                            video=video))
         write_doc({"definitions": definitions_table(), "validity": text, "targets": goals})
-        print(f"wrote {FIGURES.relative_to(ROOT)} and {DOC.relative_to(ROOT)}")
+        # the schema's column descriptions carry the coder AUCs: keep docs/schema.md in step
+        subprocess.run([sys.executable, str(ROOT / "tools" / "make_schema_doc.py")], check=True,
+                       env={**os.environ, "PYTHONPATH": str(ROOT / "src")}, stdout=subprocess.DEVNULL)
+        print(f"wrote {FIGURES.relative_to(ROOT)}, {DOC.relative_to(ROOT)} and docs/schema.md")
 
 
 if __name__ == "__main__":

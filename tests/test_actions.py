@@ -20,13 +20,16 @@ NEUTRAL = REF.mesh
 # (and a lip pressed down moves) the lips' midline that AU12 is measured from; AU20 counts the
 # corner's downward part; AU23 and AU24 both make the mouth smaller; a chin raiser pushes the lower
 # lip up, which shortens the mouth (AU23, AU24) and lifts the lower lip's middle above the corners
-# (AU15): geometry cannot tell these apart.
+# (AU15); AU15 counts half of the corner's lateral pull, so a lip stretcher (AU20) reads partly as
+# AU15: geometry cannot tell these apart.
 OPEN_MOUTH = {"au12_lip_corner_puller_l", "au12_lip_corner_puller_r"}
 COMPANIONS = {"au25_lips_part": {"au27_mouth_stretch"} | OPEN_MOUTH,
               "au26_jaw_drop": {"au25_lips_part", "au27_mouth_stretch"} | OPEN_MOUTH,
               "au27_mouth_stretch": {"au25_lips_part", "au26_jaw_drop"} | OPEN_MOUTH,
               "au15_lip_corner_depressor_l": {"au20_lip_stretcher_l"},
               "au15_lip_corner_depressor_r": {"au20_lip_stretcher_r"},
+              "au20_lip_stretcher_l": {"au15_lip_corner_depressor_l"},
+              "au20_lip_stretcher_r": {"au15_lip_corner_depressor_r"},
               "au23_lip_tightener": {"au27_mouth_stretch"},
               "au17_chin_raiser": {"au15_lip_corner_depressor_l", "au15_lip_corner_depressor_r",
                                    "au23_lip_tightener", "au24_lip_pressor"},

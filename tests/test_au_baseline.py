@@ -7,6 +7,7 @@ import numpy as np
 import pytest
 
 from mien import actions
+from mien.mesh import interocular_distance
 from mien.video.baseline import POPULATION, TRACK, BaselineRule, TrackBaselines, looks_neutral
 
 COLS = actions.columns()
@@ -43,6 +44,35 @@ def test_a_constant_smile_keeps_au12():
         present, kinds, built, _ = run_track(grin, perceived)
         assert present[:, AU12].all(), "a grin held through the clip must not become the track's neutral"
         assert set(kinds) == {POPULATION} and set(built) == {0}
+
+
+def laughing_grin(frames: int, corners_up_iod: float, jaw_drop_iod: float) -> np.ndarray:
+    """Raw measures (frames, K) of the population neutral mesh grinning (both lip corners raised by
+    ``corners_up_iod``) while the jaw opens and closes up to ``jaw_drop_iod``, as in laughing or
+    talking: the lower lip and chin drop with the jaw, the corners by a third of it (as on FERPlus
+    crowd-surprise faces, tools/action_unit_candidates.py)."""
+    mesh = REF.mesh.astype(np.float64)
+    iod = interocular_distance(mesh[None], dims=3)[0]
+    corners = [61, 291]
+    below_mouth = mesh[:, 1] < mesh[corners, 1].min() - 0.05 * iod
+    drop = 0.5 * jaw_drop_iod * iod * (1 - np.cos(np.linspace(0, 6 * np.pi, frames)))
+    meshes = np.repeat(mesh[None], frames, axis=0)
+    meshes[:, corners, 1] += corners_up_iod * iod - drop[:, None] / 3
+    meshes[:, below_mouth, 1] -= drop[:, None]
+    return actions.measures(meshes)
+
+
+def test_an_open_mouthed_grin_held_through_a_clip_keeps_au12():
+    # a grin at 1.3 thresholds, the jaw opening by up to twice AU26's threshold: when AU12 was the
+    # corner's height above the nose base (and the lips' midline), the widest openings took it below
+    # the threshold (18% of these frames); measured from a point that follows the jaw as the corners
+    # do, the grin stays a grin
+    threshold = REF.thresholds[AU12[0]]
+    grin = laughing_grin(90, 0.65 * threshold, 2 * REF.thresholds[COLS.index("au26_jaw_drop")])
+    assert actions.analyse_measures(grin).present[:, COLS.index("au26_jaw_drop")].any()
+    present, kinds, _, _ = run_track(grin, np.full(90, 0.05))
+    assert present[:, AU12].all()
+    assert set(kinds) == {POPULATION}
 
 
 def test_corners_that_rest_high_do_not_read_as_au12_once_the_track_knows_them():

@@ -1,7 +1,8 @@
 """The candidate definitions behind mien's action units, compared where the choice was made.
 
-For each unit whose definition changed after commit f62f65f, the f62f65f definition, the
-shipped one (``mien.actions``) and the alternatives named in docs/action_units.md are scored on
+For each unit whose definition changed after commit f62f65f, the f62f65f definition, the one of
+67370d2 where it changed again, the shipped one (``mien.actions``) and the alternatives named in
+docs/action_units.md are scored on
 
 - crossval CK+ (``tools/crossval_meshes.py``): AUC of the intensity (larger side; 0 at or below
   the population neutral) against the FACS coders' code, and
@@ -48,14 +49,36 @@ CANDIDATES = (
     (5, ("surprise",), "f62f65f: upper lid above eye corners", lambda m: height(m, (159, 158, 160)) - height(m, (33, 133))),
     (6, ("happiness",), "f62f65f: cheek above nasal bridge", lambda m: height(m, (118, 100, 101, 50, 36)) - height(m, (6,))),
     (7, ("anger",), "f62f65f: lower lid against eye corners", lambda m: height(m, (145, 144, 153)) - height(m, (33, 133))),
+    (7, ("anger",), "lower lid above the outer corner plus half the eye's narrowing",
+     lambda m: height(m, (145, 144, 153)) - height(m, (33,))
+     + 0.5 * (height(m, (145, 144, 153)) - height(m, (159, 158, 160)))),
+    (10, ("disgust",), "lateral part of the upper lip (37, 39, 40) above nose base",
+     lambda m: height(m, (37, 39, 40)) - height(m, (2,))),
     (12, ("happiness",), "f62f65f: corner above nose base", lambda m: height(m, (61,)) - height(m, (2,))),
-    (12, ("happiness",), "shipped + half the corner's lateral pull",
+    (12, ("happiness",), "67370d2: corner above nose base plus above the lips' midline",
+     lambda m: 2 * height(m, (61,)) - height(m, (2,)) - height(m, (0, 17))),
+    (12, ("happiness",), "67370d2 + half the corner's lateral pull",
      lambda m: 2 * height(m, (61,)) - height(m, (2,)) - height(m, (0, 17)) + 0.5 * outwards(m, (61,))),
+    (12, ("happiness",), "67370d2 with the nose base followed by a quarter of the jaw's drop",
+     lambda m: 2 * height(m, (61,)) - 0.75 * height(m, (2,)) - 0.25 * height(m, (152,)) - height(m, (0, 17))),
     (14, ("happiness",), "f62f65f: corner depth behind the lips' midline",
      lambda m: -m[:, 61, 2] + 0.5 * m[:, 0, 2] + 0.5 * m[:, 17, 2]),
+    (14, ("happiness",), "lips thinning beside the corner plus half the corner's rise above the lips' midline",
+     lambda m: height(m, (91, 181)) - height(m, (40, 39)) + 0.5 * (height(m, (61,)) - 0.5 * height(m, (0, 17)))),
     (15, ("sadness",), "f62f65f: corner below nose base", lambda m: height(m, (2,)) - height(m, (61,))),
+    (15, ("sadness",), "67370d2: corner below the lower lip's middle", lambda m: height(m, (17,)) - height(m, (61,))),
+    (15, ("sadness",), "67370d2 + a quarter of the corner's lateral pull",
+     lambda m: height(m, (17,)) - height(m, (61,)) + 0.25 * (outwards(m, (61,)) - outwards(m, (2,)))),
+    (15, ("sadness",), "67370d2 + all of the corner's lateral pull",
+     lambda m: height(m, (17,)) - height(m, (61,)) + outwards(m, (61,)) - outwards(m, (2,))),
+    (15, ("sadness",), "corner below the point a third of the way from nose base to chin",
+     lambda m: 2 / 3 * height(m, (2,)) + 1 / 3 * height(m, (152,)) - height(m, (61,))),
     (17, ("sadness",), "f62f65f: chin rise towards nose base", lambda m: height(m, (152, 175, 199)) - height(m, (2,))),
+    (26, ("surprise",), "lower lip's edge (17, 84, 314) below nose base",
+     lambda m: height(m, (2,)) - height(m, (17, 84, 314))),
     (20, ("fear",), "f62f65f: corner's lateral distance", lambda m: outwards(m, (61,)) - outwards(m, (2,))),
+    (20, ("fear",), "67370d2: lateral distance minus height above nose base",
+     lambda m: outwards(m, (61,)) - outwards(m, (2,)) - height(m, (61,)) + height(m, (2,))),
     (23, ("anger",), "f62f65f: mouth narrowing", lambda m: m[:, 61, X] - m[:, 291, X]),
     (24, ("anger",), "f62f65f: red of the lips thinning",
      lambda m: -(height(m, (0, 37, 267)) - height(m, (13, 82, 312)) + height(m, (14, 87, 317)) - height(m, (17, 84, 314)))),
@@ -101,7 +124,7 @@ def main() -> None:
     linked = {n: classes for n, classes, _, _ in CANDIDATES}
     definitions = {u.number: u.definition for u in actions.action_units()}
     rows = [(n, linked[n], "shipped: " + definitions[n], None) for n in sorted(linked)] + list(CANDIDATES)
-    rows.sort(key=lambda r: (r[0], not r[2].startswith("f62f65f"), r[2]))
+    rows.sort(key=lambda r: (r[0], not r[2].startswith("f62f65f"), not r[2].startswith("67370d2"), r[2]))
     for n, classes, label, f in rows:
         ck_change, v_change = (shipped(n)(ck), shipped(n)(valid)) if f is None else (sides(f, ck), sides(f, valid))
         ck_auc = auc_with_ci(np.maximum(ck_change.max(1), 0), codes[n][ck_found])[0]
@@ -110,6 +133,14 @@ def main() -> None:
         v_auc = auc_with_ci(np.maximum(larger[kept], 0), positive)[0]
         happy = (larger[labels == 1] > np.percentile(larger[labels == 0], 97)).mean()
         print(f"AU{n:<3} CK+ {ck_auc:.3f}  Valid {'/'.join(classes)} {v_auc:.3f}  present on happy {happy:4.0%}  {label[:90]}")
+    # How far the lip corners follow the jaw (AU12's and AU20's reference point): least-squares slope of
+    # the corner's change in height below the nose base on the nose-to-chin lengthening, over Valid
+    # faces whose crowd majority is surprise (mouths open without a smile)
+    surprise = labels == CLASSES.index("surprise")
+    corner = sides(lambda m: height(m, (61,)) - height(m, (2,)), valid[surprise]).mean(1)
+    jaw = sides(lambda m: height(m, (2,)) - height(m, (152,)), valid[surprise]).mean(1)
+    slope = np.polyfit(jaw, corner, 1)[0]
+    print(f"lip corners follow {-slope:.3f} of the jaw's drop ({surprise.sum()} Valid crowd-surprise faces)")
     # AU15 mostly comes with AU17 in CK+: does the shipped AU15 separate within those faces?
     with17 = codes[17][ck_found]
     au15 = np.maximum(shipped(15)(ck).max(1), 0)

@@ -110,6 +110,10 @@ _CHIN = (152, 175, 199)
 _CORNER = (61,)
 _CORNER_L = (291,)
 _NASION = (168,)
+# The lip corners follow a third of the jaw's drop (slope of the corner's height below the nose base on
+# the nose-to-chin lengthening, FERPlus Valid crowd-surprise faces: tools/action_unit_candidates.py).
+# A point that share of the way from the nose base (2) to the chin (152) moves with the jaw as they do.
+_JAW_SHARE = 1 / 3
 
 _SPECS: tuple[_Spec, ...] = (
     _Spec(1, "inner_brow_raiser", True, ((1, Y, _INNER_BROW), (-1, Y, _NASION)), ((_INNER_BROW, (0, 1, 0)),), "iod",
@@ -143,22 +147,28 @@ _SPECS: tuple[_Spec, ...] = (
     _Spec(10, "upper_lip_raiser", False, ((1, Y, _UPPER_LIP), (-1, Y, (2,))), ((_UPPER_LIP, (0, 1, 0)),), "iod",
           "height of the upper lip's outer edge (0, 37, 39, 267, 269) relative to the base of the nose (2); up is positive",
           "fair", "the upper lip also rises when the mouth opens wide"),
-    _Spec(12, "lip_corner_puller", True, ((2, Y, _CORNER), (-1, Y, (2,)), (-0.5, Y, (0,)), (-0.5, Y, (17,))),
+    _Spec(12, "lip_corner_puller", True, ((2, Y, _CORNER), (-(1 - _JAW_SHARE), Y, (2,)), (-_JAW_SHARE, Y, (152,)),
+                                           (-0.5, Y, (0,)), (-0.5, Y, (17,))),
           ((_CORNER, (0, 1, 0)),), "iod",
-          "height of the lip corner (61) above the base of the nose (2) plus its height above the lips' midline "
-          "(halfway between 0 and 17); up is positive",
-          "good", "the vertical part of the corner's oblique pull; an open mouth lowers the lips' midline, so parted "
-                  "lips (AU25, AU27) read as a small part of AU12"),
+          "height of the lip corner (61) above the point a third of the way from the base of the nose (2) to the "
+          "chin (152), plus its height above the lips' midline (halfway between 0 and 17); up is positive",
+          "good", "the vertical part of the corner's oblique pull; the first reference follows the jaw as far as the "
+                  "corners do (a third of its drop), so an open-mouthed smile stays a smile; an open mouth lowers "
+                  "the lips' midline, so parted lips (AU25, AU27) read as a small part of AU12"),
     _Spec(14, "dimpler", True, ((-1, Y, (40, 39)), (1, Y, (91, 181))), (((40, 39), (0, -1, 0)), ((91, 181), (0, 1, 0))),
           "iod",
           "thinning of the lips beside the corner: minus the height from the lower (91, 181) to the upper lip's "
           "edge (40, 39) next to the lip corner; thinner is positive",
           "weak", "the dimple itself is texture and the corner's backward pull is depth the mesh infers, not "
                   "measures; this sees only the tightening of the lips beside the corner"),
-    _Spec(15, "lip_corner_depressor", True, ((-1, Y, _CORNER), (1, Y, (17,))), ((_CORNER, (0, -1, 0)),), "iod",
-          "depth of the lip corner (61) below the middle of the lower lip's edge (17); down is positive",
-          "weak", "a chin raiser (AU17) pushes the lower lip's middle up and so reads partly as AU15; the two "
-                  "often come together"),
+    _Spec(15, "lip_corner_depressor", True, ((-1, Y, _CORNER), (1, Y, (17,)), (0.5, OUT, _CORNER), (-0.5, OUT, (2,))),
+          ((_CORNER, (0.5, -1, 0)),), "iod",
+          "depth of the lip corner (61) below the middle of the lower lip's edge (17) plus half its lateral "
+          "distance from the midline (2): corners pulled down, the lower lip stretched sideways; down and "
+          "outwards is positive",
+          "weak", "a chin raiser (AU17) pushes the lower lip's middle up and so reads partly as AU15, and a lip "
+                  "stretcher (AU20) pulls the corners outwards, which AU15 counts in part; AU15 and AU17 often "
+                  "come together"),
     _Spec(17, "chin_raiser", False, ((1, Y, _LOWER_LIP), (-1, Y, (2,))), ((_LOWER_LIP, (0, 1, 0)),),
           "lower_face",
           "rise of the lower lip's edge (17, 84, 314) towards the base of the nose (2), as a share of the "
@@ -166,11 +176,14 @@ _SPECS: tuple[_Spec, ...] = (
           "weak", "the chin boss's bulge and wrinkling are texture; the chin raiser is seen by the lower lip it "
                   "pushes up, which also shortens the mouth (AU23, AU24) and lifts the lower lip above the corners "
                   "(AU15)"),
-    _Spec(20, "lip_stretcher", True, ((1, OUT, _CORNER), (-1, OUT, (2,)), (-1, Y, _CORNER), (1, Y, (2,))),
+    _Spec(20, "lip_stretcher", True, ((1, OUT, _CORNER), (-1, OUT, (2,)), (-1, Y, _CORNER), (1 - _JAW_SHARE, Y, (2,)),
+                                      (_JAW_SHARE, Y, (152,))),
           ((_CORNER, (1, 0, 0)),), "iod",
-          "lateral distance of the lip corner (61) from the midline (2) minus its height relative to the base of "
-          "the nose (2): a pull outwards and down; outwards and down is positive",
-          "fair", "the upward part of a smile is subtracted, so a smile's widening does not read as AU20; a corner "
+          "lateral distance of the lip corner (61) from the midline (2) minus its height above the point a third "
+          "of the way from the base of the nose (2) to the chin (152): a pull outwards and down; outwards and "
+          "down is positive",
+          "fair", "the upward part of a smile is subtracted, so a smile's widening does not read as AU20, and the "
+                  "reference follows the jaw as far as the corners do, so an open mouth does not either; a corner "
                   "pulled straight down (AU15) reads partly as AU20"),
     _Spec(23, "lip_tightener", False, ((-1, Y, (0,)), (1, Y, (17,)), (-0.25, X, _CORNER_L), (0.25, X, _CORNER)),
           ((_CORNER + _CORNER_L, (-1, 0, 0)),), "iod",
