@@ -304,6 +304,29 @@ def test_video_falls_back_to_mpeg4_where_no_browser_codec_is_installed(tmp_path)
     assert cv2.VideoCapture(str(sink.path)).get(cv2.CAP_PROP_FRAME_COUNT) == 5
 
 
+
+@pytest.mark.parametrize("codec", [("libx264", ".mp4"), ("libvpx-vp9", ".webm"), None], ids=["h264", "vp9", "mpeg4"])
+def test_annotated_video_segments_join_into_one_file_in_every_encoding(shared_data, tmp_path, codec):
+    import av
+
+    from mien.analyzer import Analyzer, Mode, Options
+    from mien.video.analysis import VideoOptions, run_video
+    from mien.video.sinks import AnnotatedVideo
+
+    if codec is not None and codec[0] not in av.codecs_available:
+        pytest.skip(f"PyAV has no {codec[0]} encoder here")
+    sink = AnnotatedVideo(tmp_path / "clip_annotated", codec=codec)
+    result = run_video(shared_data / "demo/openmpf/video_01.mp4", tmp_path / "clip.parquet",
+                       Analyzer(Options(mode=Mode.VIDEO, iris=False)), VideoOptions(end_s=0.5), checkpoint_every=4,
+                       sinks=[sink])
+    assert result.annotated_video == sink.path and sink.path.suffix == (codec or (None, ".mp4"))[1]
+    with av.open(str(sink.path)) as video:
+        times = [float(frame.pts * frame.time_base) for frame in video.decode(video=0)]
+    table = pd.read_parquet(tmp_path / "clip.parquet").drop_duplicates("frame")
+    assert len(times) == 15 == len(table)  # four segments of at most 4 frames, joined
+    assert np.allclose(times, table["time_s"] - table["time_s"].iloc[0], atol=1e-3)
+    assert not list(tmp_path.glob(".*mien-partial"))
+
 # ------------------------------------------------------------------------------------------ OpenFace
 def _mien_rows() -> pd.DataFrame:
     columns = {u.column: 0.0 for u in actions.action_units()}
