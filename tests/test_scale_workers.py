@@ -28,9 +28,15 @@ def test_two_workers_write_exactly_what_one_writes(mixed_inputs, tmp_path, capsy
     outs = {}
     for workers in (1, 2):
         outs[workers] = tmp_path / f"out{workers}"
-        assert main(["analyze", str(mixed_inputs), "-o", str(outs[workers]), "--workers", str(workers), "--end", "4"]) == 1
+        assert main(["analyze", str(mixed_inputs), "-o", str(outs[workers]), "--workers", str(workers), "--end", "4",
+                     "--annotate", str(tmp_path / f"pics{workers}")]) == 1
         err = capsys.readouterr().err
         assert "broken.jpg" in err and "clip_a.mp4: 90 frames" in err and "clip_b.mp4: 120 frames" in err
+    # the two videos ran side by side, each drawing its annotated video in its worker
+    videos = sorted(p.name for p in (tmp_path / "pics2").glob("clip_*_annotated.*"))
+    assert len(videos) == 2 and videos == sorted(p.name for p in (tmp_path / "pics1").glob("clip_*_annotated.*"))
+    for name in videos:
+        assert _decoded(tmp_path / "pics1" / name) == _decoded(tmp_path / "pics2" / name)
     names = sorted(p.name for p in outs[1].iterdir())
     assert names == sorted(p.name for p in outs[2].iterdir())
     assert {"images.parquet", "clip_a.parquet", "clip_b.tracks.parquet", "clip_b.episodes.parquet"} <= set(names)
@@ -39,6 +45,13 @@ def test_two_workers_write_exactly_what_one_writes(mixed_inputs, tmp_path, capsy
     images = pd.read_parquet(outs[2] / "images.parquet")
     assert images["source"].str.rsplit("/", n=1).str[-1].unique().tolist() == [
         "broken.jpg", "face_0.png", "face_1.png", "face_2.png", "face_3.png", "hopper.jpg", "no_face.png"]
+
+
+def _decoded(path) -> list[tuple[int, bytes]]:
+    import av
+
+    with av.open(str(path)) as video:
+        return [(frame.pts, frame.to_ndarray(format="rgb24").tobytes()) for frame in video.decode(video=0)]
 
 
 def _square(_analyzer, x):

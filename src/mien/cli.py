@@ -199,12 +199,20 @@ def run_analyze(args: argparse.Namespace) -> int:
     if images:
         codes.append(_analyze_images(plan, image_options, args, workers))
     pieces = _pieces(plan, args, video_mode, video_options, workers)
-    analyzer = Analyzer(video_mode) if len(pieces) < len(plan.videos) else None
+    wholes = [job for job in plan.videos if job.path not in pieces]
+    if workers > 1 and len(wholes) > 1:
+        codes += _analyze_videos_on_workers(wholes, video_mode, video_options, args, workers)
+        if EXIT_INTERRUPTED in codes:
+            return EXIT_INTERRUPTED
+        wholes = []
+    analyzer = Analyzer(video_mode) if wholes else None
     for job in plan.videos:
         if job.path in pieces:
             code = _analyze_video_in_pieces(job, pieces[job.path], video_mode, args, workers)
-        else:
+        elif job in wholes:
             code = _analyze_video(job, analyzer, args, video_options)
+        else:
+            continue
         if code == EXIT_INTERRUPTED:
             return EXIT_INTERRUPTED
         codes.append(code)
@@ -286,15 +294,21 @@ def _analyze_images(plan: Plan, options, args: argparse.Namespace, workers: int)
     return EXIT_FAILED if failed or not written or annotate_failed or report_failed else EXIT_OK
 
 
+def _task_job(job: VideoJob, video_options, args: argparse.Namespace):
+    """The worker's job (``mien.scale.tasks.VideoJob``) for one video of the plan."""
+    from .scale.tasks import VideoJob as Task
+
+    return Task(job.path, job.table, video_options, args.landmarks, args.checkpoint_every, job.report, job.annotated,
+                tuple(_settings(args).items()))
+
+
 def _pieces(plan: Plan, args: argparse.Namespace, video_mode, video_options, workers: int) -> dict:
     """Input -> its pieces, for the videos cut into pieces (several workers, longer than --chunk)."""
     from .scale.chunks import split_videos
-    from .scale.tasks import VideoJob as Whole
 
     if workers < 2 or not plan.videos:
         return {}
-    wholes = [Whole(job.path, job.table, video_options, args.landmarks, args.checkpoint_every, job.report, job.annotated)
-              for job in plan.videos]
+    wholes = [_task_job(job, video_options, args) for job in plan.videos]
     return {whole.path: parts for whole, parts in split_videos(wholes, video_mode, args.chunk, workers).items()}
 
 
@@ -302,7 +316,7 @@ def _analyze_video_in_pieces(job: VideoJob, pieces: list, video_mode, args: argp
     """A long video's pieces on ``workers`` processes, stitched into its tables (see mien.scale.chunks)."""
     from .progress import Progress
     from .scale.chunks import SeamError, analyze_piece, finish_video, finished
-    from .scale.tasks import analyze_video
+    from .scale.tasks import analyze_video_safely
     from .analyzer import Analyzer
     from .scale.workers import run_tasks
 
@@ -314,18 +328,96 @@ def _analyze_video_in_pieces(job: VideoJob, pieces: list, video_mode, args: argp
         outcome = finish_video(pieces[0].video, pieces, video_mode)
     except SeamError as exc:
         print(f"mien: {job.path}: the pieces do not join ({exc}); analysing the video whole", file=sys.stderr)
-        outcome = analyze_video(Analyzer(video_mode), pieces[0].video)
-    for message in outcome.frame_errors:
-        print(f"mien: error: {job.path}: {message}", file=sys.stderr)
-    result = outcome.run
-    if args.format == "openface":
-        from .export import convert_to_openface
+        outcome = analyze_video_safely(Analyzer(video_mode), pieces[0].video)
+    return _finish_video(outcome, args, pieces=len(pieces))
 
-        convert_to_openface(result.frames_table)
-    print(f"mien: {job.path}: {result.frames} frames in {len(pieces)} pieces, {result.faces} face rows, "
-          f"{result.failed_frames} frames failed -> {result.frames_table}, {result.tracks_table.name}, "
-          f"{result.episodes_table.name}", file=sys.stderr)
-    return EXIT_FAILED if result.failed_frames or not result.frames else EXIT_OK
+
+def _analyze_videos_on_workers(jobs: list[VideoJob], video_mode, video_options, args: argparse.Namespace,
+                               workers: int) -> list[int]:
+    """Whole videos, one per worker process at a time (see mien.scale.workers); their exit statuses."""
+    from .progress import Progress
+    from .scale.tasks import analyze_video_safely
+    from .scale.workers import run_tasks
+
+    tasks = [(analyze_video_safely, video_mode, _task_job(job, video_options, args)) for job in jobs]
+    codes = []
+    with Progress(len(tasks), "video", f"{len(tasks)} videos on {min(workers, len(tasks))} workers") as progress:
+        for _, outcome in run_tasks(tasks, workers):
+            codes.append(_finish_video(outcome, args, say=progress.write))
+            progress.advance()
+    return codes
+
+
+def _analyze_video(job: VideoJob, analyzer, args: argparse.Namespace, options) -> int:
+    """One video in this process, with a progress bar of its frames; its exit status (see ``_finish_video``)."""
+    from .progress import Progress
+    from .scale.tasks import VideoOutcome, analyze_video_safely
+    from .video import probe
+
+    task = _task_job(job, options, args)
+    try:
+        info = probe(job.path)
+    except (VideoReadError, ImageReadError) as exc:
+        return _finish_video(VideoOutcome(task, error=str(exc)), args)
+    bar = Progress(info.frame_count or None, "frame", job.path.name)
+
+    def on_frame(frame, _info):
+        bar.update(frame.index + 1)
+
+    def on_error(frame, message):
+        bar.write(f"mien: error: {job.path}: frame {frame.index}: {message}")
+
+    with bar:
+        outcome = analyze_video_safely(analyzer, task, on_frame, on_error)
+    return _finish_video(outcome, args, frame_errors_shown=True)
+
+
+def _finish_video(outcome, args: argparse.Namespace, pieces: int = 0, frame_errors_shown: bool = False, say=None) -> int:
+    """Say how a video's run ended (``outcome``, a ``mien.scale.tasks.VideoOutcome``), write the
+    OpenFace layout where asked, and return the exit status: 0 when done, 1 when the video, some
+    frames or an output failed, 2 when its work folder cannot be used (another run holds it), 130
+    when interrupted. ``say``: where the lines go (default stderr)."""
+    from .video.analysis import work_folder
+
+    say = say or (lambda line: print(line, file=sys.stderr))
+    job, path = outcome.job, outcome.job.path
+    if outcome.error:
+        say(f"mien: error: {path}: {outcome.error}")
+        _write_or_rescue(to_frame(Faces.failed(str(path), outcome.error)), job.out, args.format)
+        return EXIT_FAILED
+    if not frame_errors_shown:
+        for message in outcome.frame_errors:
+            say(f"mien: error: {path}: {message}")
+    if outcome.stopped:
+        say(f"mien: {path}: {outcome.stopped}")
+        return EXIT_INTERRUPTED
+    if outcome.locked:
+        say(f"mien: error: {path}: {outcome.locked}")
+        return EXIT_USAGE
+    result = outcome.run
+    try:
+        if outcome.output_error:
+            raise OSError(outcome.output_error)
+        if args.format == "openface":
+            from .export import convert_to_openface
+
+            convert_to_openface(result.frames_table)
+    except OSError as exc:
+        work = work_folder(job.out)
+        kept = (f"the analysed frames are kept in {work}: once the cause is fixed, the same command writes the "
+                "outputs from there without analysing again") if work.is_dir() else "nothing was kept"
+        say(f"mien: error: {path}: {exc}; {kept}")
+        return EXIT_FAILED
+    resumed = f" (resumed after frame {result.resumed_from})" if result.resumed_from >= 0 else ""
+    split = f" in {pieces} pieces" if pieces else ""
+    say(f"mien: {path}: {result.frames} frames{split}{resumed}, {result.faces} "
+        f"face rows, {result.failed_frames} frames failed -> {result.frames_table}, {result.tracks_table.name}, "
+        f"{result.episodes_table.name}" + (f", report {job.report}" if job.report else "")
+        + (f", video {result.annotated_video}" if result.annotated_video else ""))
+    if result.frames == 0:
+        say(f"mien: error: {path}: no frames in the requested range")
+        return EXIT_FAILED
+    return EXIT_FAILED if result.failed_frames else EXIT_OK
 
 
 def _analyze_on_ray(args: argparse.Namespace, plan: Plan, image_options, video_mode, video_options) -> int:
@@ -363,65 +455,6 @@ def _settings(args: argparse.Namespace) -> dict[str, str]:
     shown = ("detector", "min_score", "no_iris", "detect_every", "stride", "fps", "start", "end", "gaze", "no_smoothing",
              "perceived_hz", "au_baseline", "experimental_units", "landmarks", "format")
     return {name.replace("_", "-"): str(getattr(args, name)) for name in shown if hasattr(args, name)}
-
-
-def _analyze_video(job: VideoJob, analyzer, args: argparse.Namespace, options) -> int:
-    """0 when done, 1 when the video, some frames or an output failed, 2 when its work folder
-    cannot be used (another run holds it), 130 when interrupted."""
-    from .progress import Progress
-    from .video import probe
-    from .video.analysis import RunInterrupted, run_video, work_folder
-    from .video.checkpoint import WorkFolderError
-    from .video.sinks import AnnotatedVideo
-
-    path, out = job.path, job.table
-    try:
-        info = probe(path)
-    except (VideoReadError, ImageReadError) as exc:
-        print(f"mien: error: {path}: {exc}", file=sys.stderr)
-        _write_or_rescue(to_frame(Faces.failed(str(path), str(exc))), out, args.format)
-        return EXIT_FAILED
-    bar = Progress(info.frame_count or None, "frame", path.name)
-
-    def on_frame(frame, _info):
-        bar.update(frame.index + 1)
-
-    def on_error(frame, message):
-        bar.write(f"mien: error: {path}: frame {frame.index}: {message}")
-
-    try:
-        with bar:
-            sinks = [AnnotatedVideo(job.annotated.with_suffix(""))] if job.annotated else []  # the encoder gives the suffix
-            result = run_video(path, out, analyzer, options, checkpoint_every=args.checkpoint_every, landmarks=args.landmarks,
-                               on_frame=on_frame, on_error=on_error, report=job.report, sinks=sinks,
-                               report_settings=_settings(args))
-            if args.format == "openface":
-                from .export import convert_to_openface
-
-                convert_to_openface(result.frames_table)
-    except RunInterrupted as exc:
-        print(f"mien: {path}: {exc}", file=sys.stderr)
-        return EXIT_INTERRUPTED
-    except WorkFolderError as exc:
-        print(f"mien: error: {path}: {exc}", file=sys.stderr)
-        return EXIT_USAGE
-    except OSError as exc:
-        work = work_folder(out)
-        kept = (f"the analysed frames are kept in {work}: once the cause is fixed, the same command writes the "
-                "outputs from there without analysing again") if work.is_dir() else "nothing was kept"
-        where = f" ({exc.filename})" if exc.filename else ""
-        print(f"mien: error: {path}: {exc.strerror or exc}{where}; {kept}", file=sys.stderr)
-        return EXIT_FAILED
-    resumed = f" (resumed after frame {result.resumed_from})" if result.resumed_from >= 0 else ""
-    print(f"mien: {path}: {result.frames} frames{resumed}, {result.faces} face rows, {result.failed_frames} frames failed -> "
-          f"{result.frames_table}, {result.tracks_table.name}, {result.episodes_table.name}"
-          + (f", report {job.report}" if job.report else "")
-          + (f", video {result.annotated_video}" if result.annotated_video else ""),
-          file=sys.stderr)
-    if result.frames == 0:
-        print(f"mien: error: {path}: no frames in the requested range", file=sys.stderr)
-        return EXIT_FAILED
-    return EXIT_FAILED if result.failed_frames else EXIT_OK
 
 
 def run_demo(args: argparse.Namespace) -> int:

@@ -13,6 +13,8 @@ from ..io import write_table
 from ..results import to_frame
 from ..video import VideoReadError, probe
 from ..video.analysis import RunInterrupted, VideoOptions, VideoRunResult, run_video
+from ..video.checkpoint import WorkFolderError
+from ..video.sinks import AnnotatedVideo
 
 
 @dataclass(frozen=True)
@@ -66,8 +68,9 @@ def analyze_image(analyzer: Analyzer, job: ImageJob) -> ImageOutcome:
 @dataclass(frozen=True)
 class VideoJob:
     """One video to analyse with ``run_video``: its per-frame table ``out``, which frames
-    (``options``), whether the table gets landmarks, frames between checkpoints, and the HTML
-    ``report`` and ``annotated`` video paths (None: not asked for)."""
+    (``options``), whether the table gets landmarks, frames between checkpoints, the HTML
+    ``report`` and ``annotated`` video paths (None: not asked for; the annotated video's suffix is
+    the encoder's) and the run's ``settings`` as the report lists them."""
 
     path: Path
     out: Path
@@ -76,6 +79,7 @@ class VideoJob:
     checkpoint_every: int = 1000
     report: Path | None = None
     annotated: Path | None = None
+    settings: tuple[tuple[str, str], ...] = ()
 
 
 @dataclass(frozen=True)
@@ -87,11 +91,14 @@ class VideoOutcome:
     error: str = ""  # why the video could not be opened
     stopped: str = ""  # why the run stopped before the end (its checkpoint is on disk)
     frame_errors: tuple[str, ...] = field(default=())
+    locked: str = ""  # why its work folder could not be used (another run holds it), see analyze_video_safely
+    output_error: str = ""  # why an output could not be written (the work folder is kept), see analyze_video_safely
 
 
-def analyze_video(analyzer: Analyzer, job: VideoJob) -> VideoOutcome:
-    """Analyse one video into its tables with a video-mode analyzer (no report or annotated video);
-    the failed frames' messages come back in ``frame_errors``."""
+def analyze_video(analyzer: Analyzer, job: VideoJob, on_frame=None, on_error=None) -> VideoOutcome:
+    """Analyse one video into its tables, and its report and annotated video where the job asks,
+    with a video-mode analyzer; the failed frames' messages come back in ``frame_errors``.
+    ``on_frame(frame, info)``, ``on_error(frame, message)``: as ``run_video`` calls them."""
     try:
         probe(job.path, job.options.sequence_fps)
     except (VideoReadError, ImageReadError) as exc:
@@ -99,12 +106,29 @@ def analyze_video(analyzer: Analyzer, job: VideoJob) -> VideoOutcome:
         return VideoOutcome(job, error=str(exc))
     errors: list[str] = []
 
-    def on_error(frame, message):
+    def failed(frame, message):
         errors.append(f"frame {frame.index}: {message}")
+        if on_error is not None:
+            on_error(frame, message)
 
+    sinks = [AnnotatedVideo(job.annotated.with_suffix(""))] if job.annotated else []
     try:
         run = run_video(job.path, job.out, analyzer, job.options, checkpoint_every=job.checkpoint_every,
-                        landmarks=job.landmarks, on_error=on_error)
+                        landmarks=job.landmarks, on_frame=on_frame, on_error=failed, report=job.report, sinks=sinks,
+                        report_settings=dict(job.settings))
     except RunInterrupted as exc:
         return VideoOutcome(job, stopped=str(exc), frame_errors=tuple(errors))
     return VideoOutcome(job, run, frame_errors=tuple(errors))
+
+
+def analyze_video_safely(analyzer: Analyzer, job: VideoJob, on_frame=None, on_error=None) -> VideoOutcome:
+    """``analyze_video``, for callers that go on with other inputs: a work folder another run holds
+    comes back in ``locked``, an output that could not be written in ``output_error``, instead of
+    being raised."""
+    try:
+        return analyze_video(analyzer, job, on_frame, on_error)
+    except WorkFolderError as exc:
+        return VideoOutcome(job, locked=str(exc))
+    except OSError as exc:
+        where = f" ({exc.filename})" if exc.filename else ""
+        return VideoOutcome(job, output_error=f"{exc.strerror or exc}{where}")
