@@ -1,10 +1,11 @@
-"""Throughput of `mien analyze` against the number of worker processes: a folder of images and one long video.
+"""Throughput of `mien analyze` against the number of worker processes: a folder of images, one long
+video (cut into pieces) and a folder of short videos (one per worker at a time).
 
-    python benchmarks/scale.py [--workers 1 2] [--pairs 3] [--images DIR] [--video FILE] [--only images|video]
+    python benchmarks/scale.py [--workers 1 2] [--pairs 3] [--images DIR] [--video FILE] [--only images|video|videos]
 
 Defaults: the first 200 (``--ferplus``) FERPlus Test images and the demo photos (linked into a folder under
 /tmp), and ../shared/data/demo/openmpf/video_01.mp4 looped to 3 minutes with ffmpeg (stream copy,
-made once under /tmp). Each case runs the whole command (start-up, model loading, writing the
+made once under /tmp), and 4 links to ../shared/data/demo/openmpf/new_face_video-90.mp4 (17 s each). Each case runs the whole command (start-up, model loading, writing the
 tables included) for each worker count in turn, ``--pairs`` times, alternating the order, so that a
 machine shared with other work slows each count alike; the speed-up is the median over rounds of
 each round's ratio. Also the CPU time of all the command's processes (this script is their subreaper):
@@ -52,6 +53,15 @@ def default_video() -> Path:
     return path
 
 
+def default_videos(count: int = 4) -> Path:
+    folder = WORK / f"videos-{count}"
+    if not folder.exists():
+        folder.mkdir(parents=True)
+        for i in range(count):
+            (folder / f"clip_{i}.mp4").symlink_to(SHARED / "demo/openmpf/new_face_video-90.mp4")
+    return folder
+
+
 def reap_orphans() -> None:
     """Wait for the descendants left behind by a command (a worker pool's server outlives it by a
     moment), so that their CPU time and memory count in RUSAGE_CHILDREN: this process is their subreaper."""
@@ -76,11 +86,12 @@ def run(inputs: Path, out: Path, workers: int) -> tuple[float, float, float]:
     return wall, cpu, (after.ru_maxrss if after.ru_maxrss > before.ru_maxrss else float("nan")) / 1024
 
 
-def measure(name: str, inputs: Path, units: int, unit: str, workers: list[int], pairs: int) -> dict[int, Path]:
+def measure(name: str, inputs: Path, units: int, unit: str, workers: list[int], pairs: int,
+            out_name: str = "out.parquet") -> dict[int, Path]:
     walls: dict[int, list[float]] = {w: [] for w in workers}
     cpus: dict[int, list[float]] = {w: [] for w in workers}
     peaks: dict[int, float] = {}
-    outs = {w: WORK / f"{name}-w{w}" / "out.parquet" for w in workers}
+    outs = {w: WORK / f"{name}-w{w}" / out_name for w in workers}
     print(f"{name}: {units} {unit}s, load average before {os.getloadavg()[0]:.2f}")
     for round_ in range(pairs):
         order = workers if round_ % 2 == 0 else workers[::-1]
@@ -110,6 +121,14 @@ def compare_images(outs: dict[int, Path]) -> None:
     print(f"  outputs identical across worker counts: {same}")
 
 
+def compare_folders(outs: dict[int, Path]) -> None:
+    first, *others = outs.values()
+    names = sorted(p.name for p in first.iterdir())
+    same = all(sorted(p.name for p in o.iterdir()) == names and all(pd.read_parquet(first / n).equals(pd.read_parquet(o / n))
+                                                                  for n in names) for o in others)
+    print(f"  outputs identical across worker counts: {same} ({len(names)} tables each)")
+
+
 def compare_video(outs: dict[int, Path]) -> None:
     whole, *others = [pd.read_parquet(p) for p in outs.values()]
     for other in others:
@@ -134,18 +153,22 @@ def main() -> None:
     parser.add_argument("--images", type=Path)
     parser.add_argument("--ferplus", type=int, default=200, help="FERPlus Test images in the default folder (default 200)")
     parser.add_argument("--video", type=Path)
-    parser.add_argument("--only", choices=["images", "video"])
+    parser.add_argument("--only", choices=["images", "video", "videos"])
     args = parser.parse_args()
-    if args.only != "video":
+    if args.only in (None, "images"):
         images = args.images or default_images(args.ferplus)
         count = sum(1 for f in images.iterdir())
         compare_images(measure("images", images, count, "image", args.workers, args.pairs))
-    if args.only != "images":
-        from mien.video import probe
+    from mien.video import probe
 
+    if args.only in (None, "video"):
         video = args.video or default_video()
         info = probe(video)
         compare_video(measure("video", video, info.frame_count, "frame", args.workers, args.pairs))
+    if args.only in (None, "videos"):
+        videos = default_videos()
+        frames = sum(probe(v).frame_count for v in videos.iterdir())
+        compare_folders(measure("videos", videos, frames, "frame", args.workers, args.pairs, out_name="out"))
 
 
 if __name__ == "__main__":
