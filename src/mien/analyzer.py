@@ -11,6 +11,7 @@ import enum
 import os
 from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
+from typing import Callable
 
 import numpy as np
 
@@ -223,11 +224,13 @@ class Analyzer:
         return self._measure(rgb, enlargement.boxes_to_original(det.boxes[keep]), det.scores[keep], meshes)
 
     def _measure(self, rgb: np.ndarray, boxes: np.ndarray, scores: np.ndarray, meshes: Meshes,
-                 baseline: np.ndarray | None = None, perceive: np.ndarray | None = None) -> Faces:
+                 baseline: np.ndarray | None = None, perceive: np.ndarray | None = None,
+                 smooth_perceived: Callable[[np.ndarray], np.ndarray] | None = None) -> Faces:
         """Pose, quality, iris, action units and perceived expression of faces whose meshes are
         known. ``baseline``: per-face neutral action-unit measures (N, K), else the population
         neutral. ``perceive``: (N,) bools, the faces to run the perceived model on (default all);
-        the others get NaN probabilities, for the caller to fill."""
+        the others get NaN probabilities, for ``smooth_perceived`` to fill: it maps the calibrated
+        (N, 8) float32 shares to the ones reported, whose top label then depends on quality alone."""
         o = self.options
         pose = head_pose(meshes.points)
         quality = assess(meshes.points, meshes.crops, meshes.presence, pose.yaw, pose.pitch, o.quality)
@@ -239,7 +242,11 @@ class Analyzer:
             logits = np.full((len(meshes.points), len(PERCEIVED_CLASSES)), np.nan, np.float32)
             if len(wanted):
                 logits[wanted] = self._perceiver.logits(aligned_face_crops(rgb, meshes.points[wanted]))
-            perceived = self._perceiver.from_logits(logits, reliable=quality.reliable)
+            if smooth_perceived is None:
+                perceived = self._perceiver.from_logits(logits, reliable=quality.reliable)
+            else:
+                shares = smooth_perceived(self._perceiver.calibration(logits).astype(np.float32))
+                perceived = self._perceiver.from_probabilities(shares, quality.reliable)
         return Faces(
             status=OK if len(boxes) else NO_FACE, boxes=np.asarray(boxes, np.float32),
             scores=np.asarray(scores, np.float32), presence=meshes.presence, landmarks=meshes.points,

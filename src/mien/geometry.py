@@ -73,26 +73,43 @@ class Pose:
         return Pose(*(np.concatenate([getattr(p, f.name) for p in poses]) for f in fields(Pose)))
 
 
-def weighted_procrustes(source: np.ndarray, target: np.ndarray, weights: np.ndarray):
-    """Similarity (scale, rotation, translation) per face minimising
-    sum_i w_i |s R source_i + t - target_i|^2. source (P, 3) or (N, P, 3); target (N, P, 3)."""
-    used = np.flatnonzero(weights)  # MediaPipe's weights are zero for all but 33 points
-    w = weights[used] / weights[used].sum()
-    target = target[:, used]
-    src = np.broadcast_to(np.asarray(source)[..., used, :], target.shape)
-    mu_s = np.einsum("p,npk->nk", w, src)
+@dataclass(frozen=True)
+class _Source:
+    """The fixed side of a weighted Procrustes fit: normalised weights (P,), the points' weighted
+    centre (3,), the points less that centre (P, 3) and their weighted spread."""
+
+    weights: np.ndarray
+    centre: np.ndarray
+    centred: np.ndarray
+    spread: float
+
+
+@functools.cache
+def _canonical_source() -> tuple[np.ndarray, _Source]:
+    """The canonical face's points that head pose is fitted on (MediaPipe's weights are zero for all
+    but 33) and their side of the fit, computed once."""
+    face = canonical_face()
+    used = np.flatnonzero(face.procrustes_weights)
+    w = face.procrustes_weights[used] / face.procrustes_weights[used].sum()
+    centre = w @ face.points[used]
+    centred = face.points[used] - centre
+    return used, _Source(w, centre, centred, float(np.einsum("p,pk,pk->", w, centred, centred)))
+
+
+def weighted_procrustes(source: _Source, target: np.ndarray):
+    """The similarity (scale, rotation, translation) per face minimising
+    sum_i w_i |s R source_i + t - target_i|^2, for targets (N, P, 3)."""
+    w = source.weights
     mu_t = np.einsum("p,npk->nk", w, target)
-    cs = src - mu_s[:, None]
     ct = target - mu_t[:, None]
-    cov = np.einsum("p,npi,npj->nij", w, ct, cs)
+    cov = np.einsum("p,npi,pj->nij", w, ct, source.centred)
     u, sing, vt = np.linalg.svd(cov)
     d = np.sign(np.linalg.det(u @ vt))
     fix = np.ones((len(target), 3))
     fix[:, 2] = d
     rotation = u @ (fix[:, :, None] * vt)
-    var_s = np.einsum("p,npk,npk->n", w, cs, cs)
-    scale = (sing * fix).sum(1) / var_s
-    translation = mu_t - scale[:, None] * np.einsum("nij,nj->ni", rotation, mu_s)
+    scale = (sing * fix).sum(1) / source.spread
+    translation = mu_t - scale[:, None] * (rotation @ source.centre)
     return scale, rotation, translation
 
 
@@ -115,9 +132,9 @@ def rotation_from_euler(yaw: float, pitch: float, roll: float) -> np.ndarray:
 
 def head_pose(meshes: np.ndarray) -> Pose:
     """Head pose of (N, 468, 3) image-frame meshes from a weighted fit of the canonical face."""
-    face = canonical_face()
-    camera = check_meshes(meshes).astype(np.float64) * IMAGE_TO_CAMERA
-    scale, rotation, translation = weighted_procrustes(face.points, camera, face.procrustes_weights)
+    used, source = _canonical_source()
+    camera = check_meshes(meshes)[:, used].astype(np.float64) * IMAGE_TO_CAMERA
+    scale, rotation, translation = weighted_procrustes(source, camera)
     yaw, pitch, roll = euler_from_rotation(rotation)
     return Pose(rotation, scale, translation, yaw, pitch, roll)
 

@@ -14,6 +14,7 @@ from .errors import InputError
 LANDMARK_COUNT = 468
 EYE_CORNERS = ((33, 133), (362, 263))  # image-left eye (outer, inner), image-right eye (inner, outer)
 OUTER_EYE_CORNERS = (33, 263)
+_EYE_CORNER_INDEX = np.array(EYE_CORNERS).ravel()
 
 
 def check_meshes(meshes, what: str = "meshes", dims: int = 3, points: int | None = LANDMARK_COUNT) -> np.ndarray:
@@ -29,7 +30,8 @@ def check_meshes(meshes, what: str = "meshes", dims: int = 3, points: int | None
 
 def eye_centres(meshes: np.ndarray) -> np.ndarray:
     """(N, 2, D): the centre (mean of the two corners) of the image-left eye, then the image-right eye."""
-    return np.stack([meshes[:, list(pair)].mean(1) for pair in EYE_CORNERS], axis=1)
+    corners = meshes[:, _EYE_CORNER_INDEX]
+    return (corners[:, 0::2] + corners[:, 1::2]) / 2
 
 
 def interocular_distance(meshes: np.ndarray, dims: int = 2) -> np.ndarray:

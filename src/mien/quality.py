@@ -79,8 +79,9 @@ def crop_measures(crop: np.ndarray) -> tuple[float, float, float]:
     grey = cv2.cvtColor(crop, cv2.COLOR_RGB2GRAY)
     small = cv2.resize(grey, (SHARPNESS_SIZE, SHARPNESS_SIZE), interpolation=cv2.INTER_AREA)
     lo, hi = SHARPNESS_SIZE // 4, 3 * SHARPNESS_SIZE // 4
-    centre = small[lo:hi, lo:hi].astype(np.float32)
-    lap = cv2.Laplacian(small.astype(np.float32), cv2.CV_32F)[lo:hi, lo:hi]
+    small = small.astype(np.float32)
+    centre = small[lo:hi, lo:hi]
+    lap = cv2.Laplacian(small, cv2.CV_32F)[lo:hi, lo:hi]
     sharpness = float(lap.std() / max(centre.std(), 1.0))
     clipped = float(((centre <= 5) | (centre >= 250)).mean())
     return sharpness, float(centre.mean() / 255.0), clipped
@@ -104,5 +105,5 @@ def assess(meshes: np.ndarray, crops: np.ndarray, presence: np.ndarray, yaw: np.
         "low_presence": presence < t.min_presence,
     }
     failed = np.stack([checks[name] for name in CHECKS], axis=1) if len(iod) else np.zeros((0, len(CHECKS)), bool)
-    reasons = tuple(";".join(n for n, f in zip(CHECKS, row) if f) for row in failed)
+    reasons = tuple(";".join(n for n, f in zip(CHECKS, row) if f) for row in failed.tolist())
     return Quality(iod, sharp, bright, clipped, ~failed.any(axis=1), reasons)

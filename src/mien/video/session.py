@@ -80,14 +80,8 @@ class VideoSession:
             meshes = Meshes(points, meshes.presence, meshes.crops)
         baseline, kinds, built = self._baselines(ids)
         due = self._perceived_due(ids, time_s)
-        faces = self._measure(rgb, tracked.boxes, tracked.scores, meshes, baseline, due)
-        if self.options.smooth and faces.perceived is not None:
-            fresh = due if due is not None else np.ones(len(ids), bool)
-            filters = st.perceived_smoother
-            smoothed = np.stack([filters(t, time_s, p) if f else filters.tracks[t].value
-                                 for t, p, f in zip(ids, faces.perceived.probabilities, fresh)])
-            faces = replace(faces, perceived=self._perceiver.from_probabilities(
-                smoothed / smoothed.sum(1, keepdims=True), faces.quality.reliable))
+        smooth = self._perceived_smoothing(ids, time_s, due) if self.options.smooth else None
+        faces = self._measure(rgb, tracked.boxes, tracked.scores, meshes, baseline, due, smooth)
         for t, score in zip(ids, tracked.scores.tolist()):
             if np.isfinite(score):
                 st.track_scores[t] = score
@@ -105,6 +99,17 @@ class VideoSession:
         self._au_baselines.forget(live)
         for t in [t for t in st.track_scores if t not in live]:
             del st.track_scores[t]
+
+    def _perceived_smoothing(self, ids: list[int], time_s: float, due: np.ndarray | None) -> Callable[[np.ndarray], np.ndarray]:
+        """Smooths each track's perceived shares over time; a track whose shares were not measured
+        on this frame (not ``due``) keeps its filter's last value."""
+        fresh = due if due is not None else np.ones(len(ids), bool)
+        filters = self.state.perceived_smoother
+
+        def smooth(shares: np.ndarray) -> np.ndarray:
+            smoothed = np.stack([filters(t, time_s, p) if f else filters.tracks[t].value for t, p, f in zip(ids, shares, fresh)])
+            return smoothed / smoothed.sum(1, keepdims=True)
+        return smooth
 
     def _perceived_due(self, ids: list[int], time_s: float) -> np.ndarray | None:
         """Which tracks' faces the perceived-expression model runs on this frame (None: all)."""
