@@ -5,7 +5,8 @@ import numpy as np
 import pytest
 
 from mien import runtime
-from mien.detect import FaceDetector, ssd_anchor_centres, weighted_nms
+from mien.detect import FULL_RANGE_BELOW, FaceDetector, needs_full_range, ssd_anchor_centres, weighted_nms
+from mien.runtime import TFLiteModel
 
 
 def test_anchor_layouts_match_the_models():
@@ -37,6 +38,64 @@ def test_auto_finds_small_faces_in_the_group_video(shared_data):
 def test_auto_finds_close_up_faces(astronaut, shared_data):
     for image in (astronaut, cv2.cvtColor(cv2.imread(str(shared_data / "demo/pillow/hopper.jpg")), cv2.COLOR_BGR2RGB)):
         assert len(FaceDetector("auto")(image)) == 1
+
+
+def test_full_range_is_needed_without_faces_or_with_a_narrow_one():
+    side = 640.0
+    wide = [0, 0, side * FULL_RANGE_BELOW + 1, 200]
+    narrow = [300, 0, 300 + side * FULL_RANGE_BELOW - 1, 50]
+    assert needs_full_range(np.zeros((0, 4), np.float32), side)
+    assert not needs_full_range(np.array([wide], np.float32), side)
+    assert needs_full_range(np.array([narrow], np.float32), side)
+    assert needs_full_range(np.array([wide, narrow], np.float32), side)
+
+
+def _models_run(monkeypatch) -> list[str]:
+    names = []
+    call = TFLiteModel.__call__
+
+    def counted(self, tensor):
+        names.append(self.name)
+        return call(self, tensor)
+
+    monkeypatch.setattr(TFLiteModel, "__call__", counted)
+    return names
+
+
+def _face_close_up(astronaut, side: int) -> np.ndarray:
+    """The astronaut's face filling about 0.4 of a side x side picture."""
+    x0, y0, x1, y1 = FaceDetector("short")(astronaut).boxes[0]
+    cx, cy, half = (x0 + x1) / 2, (y0 + y1) / 2, 1.2 * (x1 - x0)
+    return cv2.resize(astronaut[int(cy - half):int(cy + half), int(cx - half):int(cx + half)], (side, side))
+
+
+def _close_up_with_a_distant_face(astronaut) -> np.ndarray:
+    """A close-up (face about 0.2 of the width) with the whole astronaut picture small beside it (face about 0.07)."""
+    canvas = np.full((480, 800, 3), 90, np.uint8)
+    canvas[40:440, 380:780] = _face_close_up(astronaut, 400)
+    small = cv2.resize(astronaut, None, fx=0.6, fy=0.6, interpolation=cv2.INTER_AREA)
+    canvas[100:100 + small.shape[0], 10:10 + small.shape[1]] = small
+    return canvas
+
+
+def test_auto_runs_the_full_range_model_only_where_short_range_cannot_see(astronaut, monkeypatch):
+    close_up = _face_close_up(astronaut, 256)
+    models = _models_run(monkeypatch)
+    assert len(FaceDetector("auto")(close_up)) == 1
+    assert models == ["face_detection_short_range.tflite"]
+    models.clear()
+    assert len(FaceDetector("auto")(np.full((240, 320, 3), 127, np.uint8))) == 0
+    assert models == ["face_detection_short_range.tflite", "face_detection_full_range_sparse.tflite"]
+    models.clear()
+    assert len(FaceDetector("both")(close_up)) == 1
+    assert models == ["face_detection_short_range.tflite", "face_detection_full_range_sparse.tflite"]
+
+
+def test_auto_misses_a_distant_face_behind_a_close_up_that_both_finds(astronaut):
+    scene = _close_up_with_a_distant_face(astronaut)
+    auto, both = FaceDetector("auto")(scene), FaceDetector("both")(scene)
+    assert len(auto) == 1 and len(both) == 2
+    assert (both.boxes[:, 2] - both.boxes[:, 0]).min() < 0.1 * 800
 
 
 def test_no_face_in_a_flat_image():

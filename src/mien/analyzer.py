@@ -43,8 +43,9 @@ class Options:
     """What the pipeline measures and how; validated on construction (``OptionsError``).
 
     mode: ``Mode.IMAGE`` (default) or ``Mode.VIDEO``.
-    detector: face detector: ``"short"`` (faces within about 2 m), ``"full"`` (small, distant faces)
-        or ``"auto"`` (both, default).
+    detector: face detector: ``"short"`` (faces within about 2 m), ``"full"`` (small, distant faces),
+        ``"both"``, or ``"auto"`` (default: short range, and full range too where short range cannot
+        see; ``mien.detect.needs_full_range``).
     min_detection_score: detector confidence a face needs, 0..1 (default 0.5).
     min_presence: landmark model's face-presence probability a face needs, 0..1 (default 0.5, as MediaPipe).
     max_faces: most faces per image, >= 1 (default 32).

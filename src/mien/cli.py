@@ -525,8 +525,10 @@ def build_parser() -> argparse.ArgumentParser:
                     "cursor follows the plots (a folder of reports when OUT is a folder of videos)")
     an.add_argument("--landmarks", action="store_true", help="add the 468 landmarks (lmNNN_x/y/z, pixels) to the table; "
                     "they are large and they are biometric data, so they are left out unless asked for")
-    an.add_argument("--detector", choices=["auto", "short", "full"], default="auto",
-                    help="face detector: short range (close-ups), full range (small, distant faces) or auto (both; default)")
+    an.add_argument("--detector", choices=["auto", "short", "full", "both"], default="auto",
+                    help="face detector: short range (close-ups), full range (small, distant faces), both, or auto "
+                         "(default): short range, and full range too when short range finds no face or one narrower "
+                         "than 0.18 of the image's longer side (docs/geometry.md)")
     an.add_argument("--min-score", type=float, default=0.5, help="minimum face detection score, 0..1 (default 0.5)")
     an.add_argument("--ray", metavar="ADDRESS", help="run on a Ray cluster: auto (the cluster this machine belongs "
                     "to) or its address (host:port); -o is then a folder that every node sees, for a Parquet dataset "

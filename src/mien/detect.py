@@ -1,8 +1,12 @@
 """Face boxes and six keypoints from MediaPipe's BlazeFace detectors.
 
 Two models ship: *short range* (128x128 input, faces that fill much of the frame, up to
-about 2 m from the camera) and *full range* (192x192 input, small and distant faces).
-``auto`` runs both and merges their boxes, so close-ups and group shots both work.
+about 2 m from the camera) and *full range* (192x192 input, small and distant faces, about
+three times the short range's cost). ``both`` runs both and merges their boxes. ``auto`` runs
+the full-range model only where the short-range one cannot see: when the short range finds no
+face, or a face narrower than ``FULL_RANGE_BELOW`` of the image's longer side (see
+:func:`needs_full_range`); then it merges as ``both`` does. So close-ups cost one small model and
+group shots and distant faces still get both.
 
 Coordinates are image pixels, x to the right and y down, with pixel ``(i, j)`` covering
 ``[j, j+1) x [i, i+1)`` as in OpenCV. Keypoint order follows BlazeFace: subject's right eye,
@@ -24,11 +28,13 @@ from .runtime import TFLiteModel
 
 
 class DetectorRange(str, enum.Enum):
-    """Which BlazeFace model: SHORT (faces within about 2 m), FULL (small, distant faces) or AUTO (both)."""
+    """Which BlazeFace model: SHORT (faces within about 2 m), FULL (small, distant faces), BOTH, or
+    AUTO (short range, and full range too where the short range cannot see: ``needs_full_range``)."""
 
     SHORT = "short"
     FULL = "full"
     AUTO = "auto"
+    BOTH = "both"
 
 
 @dataclass(frozen=True)
@@ -45,6 +51,10 @@ _SPECS = {
 }
 
 NMS_IOU = 0.3
+# The short-range model finds faces down to about 0.12 of the image's longer side
+# (benchmarks/detector_rule.py); faces at about the same distance as the narrowest one it found
+# may be 1.5 times narrower still, and those only the full-range model sees.
+FULL_RANGE_BELOW = 0.18
 KEYPOINT_NAMES = ("right_eye", "left_eye", "nose_tip", "mouth_center", "right_ear", "left_ear")
 
 
@@ -144,13 +154,23 @@ def weighted_nms(boxes: np.ndarray, scores: np.ndarray, keypoints: np.ndarray, i
     return np.array(out_boxes, np.float32), np.array(out_scores, np.float32), np.array(out_kps, np.float32)
 
 
+def needs_full_range(short_range_boxes: np.ndarray, longer_side: float) -> bool:
+    """``auto``'s rule: run the full-range model too when the short-range one found no face, or a
+    face narrower than ``FULL_RANGE_BELOW`` of the image's longer side (a scene with small faces,
+    some of which only the full range may see). A close-up with no face that narrow gets the
+    short range alone, so a much smaller face far behind it is missed: ``both`` finds it."""
+    widths = short_range_boxes[:, 2] - short_range_boxes[:, 0]
+    return not len(widths) or bool((widths < FULL_RANGE_BELOW * longer_side).any())
+
+
 class FaceDetector:
     """BlazeFace face detection on RGB uint8 images (H, W, 3)."""
 
     def __init__(self, detector_range: DetectorRange | str = DetectorRange.AUTO, min_score: float = 0.5, num_threads: int = 1):
         self.range = DetectorRange(detector_range)
         self.min_score = float(min_score)
-        kinds = [DetectorRange.SHORT, DetectorRange.FULL] if self.range is DetectorRange.AUTO else [self.range]
+        both = self.range in (DetectorRange.AUTO, DetectorRange.BOTH)
+        kinds = [DetectorRange.SHORT, DetectorRange.FULL] if both else [self.range]
         self._stages = {}
         for kind in kinds:
             spec = _SPECS[kind]
@@ -159,7 +179,7 @@ class FaceDetector:
 
     @property
     def ranges(self) -> tuple[DetectorRange, ...]:
-        """The models this detector runs (both for ``auto``)."""
+        """The models this detector may run (both for ``auto`` and ``both``)."""
         return tuple(self._stages)
 
     def __call__(self, image: np.ndarray, max_faces: int | None = None, only: DetectorRange | None = None) -> Detections:
@@ -167,19 +187,23 @@ class FaceDetector:
         if only is not None and only not in self._stages:
             raise InputError(f"this detector runs {[r.value for r in self.ranges]}, not {DetectorRange(only).value!r}")
         h, w = check_rgb(image).shape[:2]
-        all_boxes, all_scores, all_kps = [], [], []
-        for spec, anchors, model in (self._stages.values() if only is None else [self._stages[only]]):
-            matrix, side, x0, y0 = letterbox_transform(h, w, spec.size)
-            square = cv2.warpAffine(image, matrix, (spec.size, spec.size), flags=cv2.INTER_LINEAR,
-                                    borderMode=cv2.BORDER_CONSTANT, borderValue=0)
-            tensor = (square.astype(np.float32) * (2.0 / 255.0) - 1.0)[None]
-            raw_boxes, raw_scores = model(tensor)
-            boxes, scores, kps = decode(raw_boxes, raw_scores, anchors, spec.size, self.min_score)
-            offset = np.array([x0, y0], np.float32)
-            all_boxes.append(boxes * side + np.tile(offset, 2))
-            all_kps.append(kps * side + offset)
-            all_scores.append(scores)
-        boxes, scores, kps = weighted_nms(np.concatenate(all_boxes), np.concatenate(all_scores), np.concatenate(all_kps))
+        found = [self._run(image, only or self.ranges[0])]
+        boxes, scores, kps = weighted_nms(*found[0])
+        if only is None and len(self.ranges) > 1 and (self.range is DetectorRange.BOTH or needs_full_range(boxes, max(h, w))):
+            found.append(self._run(image, DetectorRange.FULL))
+            boxes, scores, kps = weighted_nms(*(np.concatenate(parts) for parts in zip(*found)))
         if max_faces is not None:
             boxes, scores, kps = boxes[:max_faces], scores[:max_faces], kps[:max_faces]
         return Detections(boxes, scores, kps)
+
+    def _run(self, image: np.ndarray, kind: DetectorRange) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """One model's faces before merging: boxes (M, 4), scores (M,), keypoints (M, 6, 2), image pixels."""
+        spec, anchors, model = self._stages[kind]
+        matrix, side, x0, y0 = letterbox_transform(*image.shape[:2], spec.size)
+        square = cv2.warpAffine(image, matrix, (spec.size, spec.size), flags=cv2.INTER_LINEAR,
+                                borderMode=cv2.BORDER_CONSTANT, borderValue=0)
+        tensor = (square.astype(np.float32) * (2.0 / 255.0) - 1.0)[None]
+        raw_boxes, raw_scores = model(tensor)
+        boxes, scores, kps = decode(raw_boxes, raw_scores, anchors, spec.size, self.min_score)
+        offset = np.array([x0, y0], np.float32)
+        return boxes * side + np.tile(offset, 2), scores, kps * side + offset

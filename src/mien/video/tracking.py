@@ -4,8 +4,9 @@ Each track carries its last mesh; the next frame's region of interest comes from
 MediaPipe's video mode), so the detector runs only on every ``detect_every``-th frame (the first
 included), to pick up new faces, and the cost per frame stays predictable whether or not faces
 are in view; and on the frame after a track was lost, to pick the face up again at once if it is
-still there. While no face is tracked, and after a loss, the ``auto`` detector runs both its
-models; otherwise the two take turns, so a face that joins tracked ones is found within
+still there. While no face is tracked, and after a loss, the detector runs as on a still image
+(``auto``: the short range, and the full range where the short range cannot see); otherwise, for
+``auto`` and ``both``, the two models take turns, so a face that joins tracked ones is found within
 ``detect_every`` frames when it suits both models, else within ``2 * detect_every``. New
 detections are matched to tracks by box overlap; a track ends when the landmark model's
 presence drops below the threshold. A detection within ``relink_s`` seconds (default 0.5) of a
