@@ -109,6 +109,12 @@ def main() -> None:
     print(f"  perceived <= 10 Hz vs every frame, {len(diff)} face rows: |difference| of the 8 shares mean {diff.mean():.4f}, "
           f"95th percentile {np.percentile(diff, 95):.4f}, max {diff.max():.4f}; "
           f"same perceived_top on {np.mean(sampled['perceived_top'].to_numpy() == every['perceived_top'].to_numpy()):.1%} of rows")
+    differ = sampled["perceived_top"].to_numpy() != every["perceived_top"].to_numpy()
+    if differ.any():
+        top_p = np.concatenate([sampled["perceived_top_p"].to_numpy()[differ], every["perceived_top_p"].to_numpy()[differ]])
+        print(f"    the {differ.sum()} rows that differ: top share {top_p.min():.2f}-{top_p.max():.2f}; "
+              f"{np.sum((sampled['perceived_top'] == 'uncertain').to_numpy()[differ] | (every['perceived_top'] == 'uncertain').to_numpy()[differ])} "
+              "with uncertain on one side")
 
 
 if __name__ == "__main__":
