@@ -119,3 +119,20 @@ def test_bad_video_options_are_refused(shared_data, tmp_path, capsys, flag):
     assert code == 2
     assert flag[0] in capsys.readouterr().err
     assert not (tmp_path / "x.csv").exists()
+
+
+@pytest.mark.parametrize("smooth", [True, False], ids=["smoothed", "unsmoothed"])
+def test_video_abstains_on_faces_unlike_the_training_faces_as_stills_do(shared_data, smooth):
+    """The energy-score rule (a face far from the training faces gets 'uncertain') holds in video,
+    also on the frames between perceived samples, where the shares are held."""
+    from mien.video.analysis import read_video
+
+    def labels(min_energy):
+        analyzer = lean_analyzer(smooth=smooth)
+        analyzer._perceiver.min_energy = min_energy
+        rows = to_frame([analyzer.analyze(f) for f in read_video(shared_data / "demo/openmpf/video_01.mp4", VideoOptions(end_s=0.5))])
+        return rows.loc[rows["track"].notna(), "perceived_top"]
+
+    familiar, strange = labels(-np.inf), labels(np.inf)
+    assert (familiar != "uncertain").any()
+    assert (strange == "uncertain").all() and len(strange) == len(familiar)

@@ -23,7 +23,7 @@ from .faces import OK, NO_FACE, Faces
 from .geometry import gaze_angles, head_pose, to_canonical_frame
 from .images import DecodedImage, ImageReadError, decode_image
 from .landmarks import FaceMesher, IrisLocator, Meshes, distinct_faces, roi_from_detections
-from .perceived import CLASSES as PERCEIVED_CLASSES, PerceivedModel, aligned_face_crops
+from .perceived import CLASSES as PERCEIVED_CLASSES, PerceivedModel, aligned_face_crops, energy_score
 from .quality import QualityThresholds, assess
 from .small_faces import enlarge_small_image
 
@@ -230,8 +230,10 @@ class Analyzer:
         """Pose, quality, iris, action units and perceived expression of faces whose meshes are
         known. ``baseline``: per-face neutral action-unit measures (N, K), else the population
         neutral. ``perceive``: (N,) bools, the faces to run the perceived model on (default all);
-        the others get NaN probabilities, for ``smooth_perceived`` to fill: it maps the calibrated
-        (N, 8) float32 shares to the ones reported, whose top label then depends on quality alone."""
+        the others get NaN probabilities, for ``smooth_perceived`` to fill: it maps (N, 9) float32
+        rows, the calibrated shares and the energy score (NaN where not measured), to the values
+        reported; the top label of a face whose reported energy is below the model's ``min_energy``
+        is "uncertain", as in image mode."""
         o = self.options
         pose = head_pose(meshes.points)
         quality = assess(meshes.points, meshes.crops, meshes.presence, pose.yaw, pose.pitch, o.quality)
@@ -246,8 +248,12 @@ class Analyzer:
             if smooth_perceived is None:
                 perceived = self._perceiver.from_logits(logits, reliable=quality.reliable)
             else:
-                shares = smooth_perceived(self._perceiver.calibration(logits).astype(np.float32))
-                perceived = self._perceiver.from_probabilities(shares, quality.reliable)
+                # the energy score travels with the shares, so a held or smoothed value keeps its familiarity
+                measured = np.column_stack([self._perceiver.calibration(logits), energy_score(logits)]).astype(np.float32)
+                smoothed = smooth_perceived(measured)
+                shares = smoothed[:, :-1] / smoothed[:, :-1].sum(1, keepdims=True)
+                familiar = smoothed[:, -1] >= self._perceiver.min_energy
+                perceived = self._perceiver.from_probabilities(shares, quality.reliable & familiar)
         return Faces(
             status=OK if len(boxes) else NO_FACE, boxes=np.asarray(boxes, np.float32),
             scores=np.asarray(scores, np.float32), presence=meshes.presence, landmarks=meshes.points,

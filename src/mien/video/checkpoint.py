@@ -37,7 +37,7 @@ from .tracking import LostTrack, TrackState
 from ..errors import MienError
 
 FORMAT = "mien-video-checkpoint"
-VERSION = 2
+VERSION = 3
 STATE_FILE = "checkpoint.json"
 LOCK_FILE = "lock"
 LEGACY_FILES = ("checkpoint.pkl",)  # pickled checkpoints of earlier versions: recognised, never read
@@ -222,7 +222,7 @@ def _decode(meta: dict, arrays: dict, parts: list[str], baseline_window: int | N
                                lost_last_frame=tracker["lost_last_frame"])
     state.frames_seen = _int(meta["frames_seen"])
     state.last_time_s = None if meta["last_time_s"] is None else _float(meta["last_time_s"])
-    for name, shape in (("smoother", MESH_SHAPE), ("perceived_smoother", (len(perceived.CLASSES),))):
+    for name, shape in (("smoother", MESH_SHAPE), ("perceived_smoother", (len(perceived.CLASSES) + 1,))):
         smoother: OneEuroSmoother = getattr(state, name)
         smoother.tracks = {t: _TrackFilter(_float(time_s), _array(arrays, f"{name}_{t}_value", shape),
                                            _array(arrays, f"{name}_{t}_derivative", shape))

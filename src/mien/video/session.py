@@ -101,14 +101,13 @@ class VideoSession:
             del st.track_scores[t]
 
     def _perceived_smoothing(self, ids: list[int], time_s: float, due: np.ndarray | None) -> Callable[[np.ndarray], np.ndarray]:
-        """Smooths each track's perceived shares over time; a track whose shares were not measured
-        on this frame (not ``due``) keeps its filter's last value."""
+        """Smooths each track's perceived values (shares and energy score) over time; a track whose
+        values were not measured on this frame (not ``due``) keeps its filter's last value."""
         fresh = due if due is not None else np.ones(len(ids), bool)
         filters = self.state.perceived_smoother
 
-        def smooth(shares: np.ndarray) -> np.ndarray:
-            smoothed = np.stack([filters(t, time_s, p) if f else filters.tracks[t].value for t, p, f in zip(ids, shares, fresh)])
-            return smoothed / smoothed.sum(1, keepdims=True)
+        def smooth(values: np.ndarray) -> np.ndarray:
+            return np.stack([filters(t, time_s, v) if f else filters.tracks[t].value for t, v, f in zip(ids, values, fresh)])
         return smooth
 
     def _perceived_due(self, ids: list[int], time_s: float) -> np.ndarray | None:
