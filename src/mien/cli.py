@@ -162,7 +162,7 @@ def run_analyze(args: argparse.Namespace) -> int:
     0 when every input was analysed, 1 when some failed (their rows say why), 2 for a usage error,
     130 when interrupted."""
     from .analyzer import Analyzer, Mode, Options
-    from .scale.workers import default_workers
+    from .scale.workers import default_workers, use_one_thread
     from .video.analysis import VideoOptions
 
     sequences = [Path(a) for a in args.paths if args.sequence is not None and Path(a).is_dir()]
@@ -195,6 +195,7 @@ def run_analyze(args: argparse.Namespace) -> int:
     if args.ray:
         return _analyze_on_ray(args, plan, image_options, video_mode, video_options)
     workers = args.workers or default_workers()
+    use_one_thread()  # --workers N uses N cores: this process works (or waits) on one, as each worker does
     codes = []
     if images:
         codes.append(_analyze_images(plan, image_options, args, workers))

@@ -24,13 +24,21 @@ def default_workers() -> int:
 _analyzers: dict[Options, Analyzer] = {}  # a worker process's analyzers, made on first use
 
 
+def use_one_thread() -> None:
+    """Run OpenCV, and with it video decoding (see ``video.decode``), on one thread in this process,
+    and BLAS where it is loaded after this: one worker's share of the machine."""
+    import cv2
+
+    for name, value in SINGLE_THREAD_ENV.items():
+        os.environ.setdefault(name, value)
+    cv2.setNumThreads(1)
+
+
 def analyzer_for(options: Options, analyzers: dict[Options, Analyzer] = _analyzers) -> Analyzer:
     """The analyzer with ``options`` from ``analyzers`` (by default the worker process's own), its
     models loaded on first use and kept."""
     if options not in analyzers:
-        import cv2
-
-        cv2.setNumThreads(1)
+        use_one_thread()
         analyzers[options] = Analyzer(options)
     return analyzers[options]
 
@@ -56,8 +64,7 @@ def run_tasks(tasks: Sequence[Task], workers: int) -> Iterator[tuple[int, Any]]:
 
 
 def _pooled(tasks: Sequence[Task], workers: int) -> Iterator[tuple[int, Any]]:
-    for name, value in SINGLE_THREAD_ENV.items():
-        os.environ.setdefault(name, value)  # inherited by the workers, read when their libraries load
+    use_one_thread()  # the environment is inherited by the workers, read when their libraries load
     # forkserver: workers are forked from a clean process that has imported mien but started no
     # threads, which a fork of this process (possibly holding model runtimes' threads) could not promise
     context = multiprocessing.get_context("forkserver")

@@ -61,7 +61,8 @@ def _capture(path: Path) -> Iterator[cv2.VideoCapture]:
     if problem:
         raise VideoReadError(problem)
     with _utf8_name(path) as name:
-        cap = cv2.VideoCapture(name, cv2.CAP_FFMPEG)
+        # as many decoding threads as OpenCV may use: one in mien's workers (see scale.workers.use_one_thread)
+        cap = cv2.VideoCapture(name, cv2.CAP_FFMPEG, [cv2.CAP_PROP_N_THREADS, cv2.getNumThreads()])
         try:
             if not cap.isOpened():
                 raise VideoReadError("cannot open as a video (not a video file, or a codec OpenCV cannot decode)")
