@@ -7,7 +7,7 @@ import pytest
 from PIL import Image
 
 from mien.cli import main
-from mien.scale.workers import run_tasks
+from mien.scale.workers import MAX_BATCH, batch_size, run_tasks
 
 
 @pytest.fixture()
@@ -62,8 +62,10 @@ def test_results_come_back_with_their_positions():
     from mien.analyzer import Options
 
     options = Options(iris=False, perceived=False)
-    pooled = dict(run_tasks([(_square, options, x) for x in range(20)], workers=2))
-    assert pooled == {i: i * i for i in range(20)}
+    for count in (20, 100):  # one task per message, and batches of them (see batch_size)
+        pooled = list(run_tasks([(_square, options, x) for x in range(count)], workers=2))
+        assert dict(pooled) == {i: i * i for i in range(count)} and len(pooled) == count
+    assert batch_size(20, 2) == 1 and batch_size(100, 2) == 6 and batch_size(10**6, 2) == MAX_BATCH
     with pytest.raises(ValueError, match="at least 1"):
         list(run_tasks([(_square, options, 1)], workers=0))
 

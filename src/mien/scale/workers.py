@@ -12,7 +12,8 @@ from ..analyzer import Analyzer, Options
 
 # A top-level function of (analyzer, job), the options of the analyzer it needs, and its job.
 Task = tuple[Callable[[Analyzer, Any], Any], Options, Any]
-IN_FLIGHT_PER_WORKER = 4  # tasks queued per worker: enough to keep it busy, few enough for a million inputs
+IN_FLIGHT_PER_WORKER = 4  # batches queued per worker: enough to keep it busy, few enough for a million inputs
+MAX_BATCH = 16  # tasks sent to a worker at once: each message to a worker costs the main process about a millisecond
 SINGLE_THREAD_ENV = {"OMP_NUM_THREADS": "1", "OPENBLAS_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}
 
 
@@ -63,27 +64,40 @@ def run_tasks(tasks: Sequence[Task], workers: int) -> Iterator[tuple[int, Any]]:
     yield from _pooled(tasks, min(workers, len(tasks)))
 
 
+def batch_size(tasks: int, workers: int) -> int:
+    """Tasks per message to a worker: as many as keep every worker's queue at least
+    IN_FLIGHT_PER_WORKER batches deep over the run, at most MAX_BATCH (one for a few long tasks)."""
+    return max(1, min(MAX_BATCH, tasks // (workers * IN_FLIGHT_PER_WORKER * 2)))
+
+
+def run_batch(batch: Sequence[Task]) -> list:
+    """Run tasks one after another in a worker (see ``run_task``); their results in order."""
+    return [run_task(task) for task in batch]
+
+
 def _pooled(tasks: Sequence[Task], workers: int) -> Iterator[tuple[int, Any]]:
     use_one_thread()  # the environment is inherited by the workers, read when their libraries load
     # forkserver: workers are forked from a clean process that has imported mien but started no
     # threads, which a fork of this process (possibly holding model runtimes' threads) could not promise
     context = multiprocessing.get_context("forkserver")
     context.set_forkserver_preload(["mien.scale.tasks"])
-    queue = iter(enumerate(tasks))
+    size = batch_size(len(tasks), workers)
+    queue = iter(range(0, len(tasks), size))
     pending: dict = {}
     with ProcessPoolExecutor(workers, mp_context=context) as pool:
         try:
             while True:
                 while len(pending) < workers * IN_FLIGHT_PER_WORKER:
-                    item = next(queue, None)
-                    if item is None:
+                    start = next(queue, None)
+                    if start is None:
                         break
-                    pending[pool.submit(run_task, item[1])] = item[0]
+                    pending[pool.submit(run_batch, tasks[start : start + size])] = start
                 if not pending:
                     return
                 done, _ = wait(pending, return_when=FIRST_COMPLETED)
                 for future in done:
-                    yield pending.pop(future), future.result()
+                    start = pending.pop(future)
+                    yield from enumerate(future.result(), start)
         finally:
             for future in pending:
                 future.cancel()
