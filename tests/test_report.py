@@ -56,6 +56,8 @@ def test_progress_without_a_total_and_durations():
     from mien.progress import format_duration, progress_line
 
     assert progress_line(30, None, 10.0, "frame") == "30 frames, 3.0 frames/s, elapsed 0:10"
+    assert progress_line(2, 4, 10.0, "video", found=(88, "face row")) == (
+        "2/4 videos (50%), 88 face rows found, 0.2 videos/s, elapsed 0:10, ETA 0:10")
     assert format_duration(3725) == "1:02:05" and format_duration(float("nan")) == "?"
 
 
@@ -67,7 +69,7 @@ def test_the_command_logs_progress_lines_when_stderr_is_not_a_terminal(tmp_path,
     monkeypatch.setattr(progress, "LINE_EVERY_S", 0.0)
     assert main(["analyze", str(tmp_path), "-o", str(tmp_path / "t.csv")]) == 0
     err = capsys.readouterr().err
-    assert "\r" not in err and "mien: 1/3 images (33%)" in err and "ETA" in err
+    assert "\r" not in err and "mien: 1/3 images (33%), 1 faces found" in err and "ETA" in err
 
 
 def test_audit_messages_carry_the_elapsed_time():

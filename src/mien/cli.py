@@ -264,9 +264,9 @@ def _analyze_images(plan: Plan, options, args: argparse.Namespace, workers: int)
                      plan.images_report is not None) for path in plan.images]
     outcomes: list = [None] * len(jobs)
     annotate_failed = None
-    with Progress(len(plan.images), "image", "mien") as progress:
+    with Progress(len(plan.images), "image", "mien", found_unit="face") as progress:
         for i, outcome in run_tasks([(analyze_image, options, job) for job in jobs], workers):
-            progress.advance()
+            progress.advance(found=len(outcome.faces))
             outcomes[i] = outcome
             if outcome.faces.status == "error":
                 progress.write(f"mien: error: {outcome.faces.source}: {outcome.faces.error}")
@@ -342,10 +342,11 @@ def _analyze_videos_on_workers(jobs: list[VideoJob], video_mode, video_options, 
 
     tasks = [(analyze_video_safely, video_mode, _task_job(job, video_options, args)) for job in jobs]
     codes = []
-    with Progress(len(tasks), "video", f"{len(tasks)} videos on {min(workers, len(tasks))} workers") as progress:
+    with Progress(len(tasks), "video", f"{len(tasks)} videos on {min(workers, len(tasks))} workers",
+                  found_unit="face row") as progress:
         for _, outcome in run_tasks(tasks, workers):
             codes.append(_finish_video(outcome, args, say=progress.write))
-            progress.advance()
+            progress.advance(found=outcome.run.faces if outcome.run else 0)
     return codes
 
 

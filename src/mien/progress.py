@@ -22,11 +22,14 @@ def format_duration(seconds: float) -> str:
     return f"{hours}:{rest // 60:02d}:{rest % 60:02d}" if hours else f"{rest // 60}:{rest % 60:02d}"
 
 
-def progress_line(done: int, total: int | None, elapsed_s: float, unit: str, label: str = "") -> str:
-    """One plain progress line: ``label: 120/300 images (40%), 3.1 images/s, elapsed 0:39, ETA 0:58``."""
+def progress_line(done: int, total: int | None, elapsed_s: float, unit: str, label: str = "",
+                  found: tuple[int, str] | None = None) -> str:
+    """One plain progress line: ``label: 120/300 images (40%), 131 faces found, 3.1 images/s,
+    elapsed 0:39, ETA 0:58``; ``found``: (count, noun) of what the work found so far, or None."""
     rate = done / elapsed_s if elapsed_s > 0 else float("nan")
     counted = f"{done}/{total} {unit}s ({100 * done / total:.0f}%)" if total else f"{done} {unit}s"
-    parts = [counted, f"{rate:.1f} {unit}s/s" if rate == rate else f"? {unit}s/s", f"elapsed {format_duration(elapsed_s)}"]
+    parts = [counted] + ([f"{found[0]} {found[1]}s found"] if found else [])
+    parts += [f"{rate:.1f} {unit}s/s" if rate == rate else f"? {unit}s/s", f"elapsed {format_duration(elapsed_s)}"]
     if total:
         parts.append(f"ETA {format_duration((total - done) / rate) if rate > 0 else '?'}")
     return (f"{label}: " if label else "") + ", ".join(parts)
@@ -35,14 +38,16 @@ def progress_line(done: int, total: int | None, elapsed_s: float, unit: str, lab
 class Progress:
     """Count work done; show it as a bar on a terminal, or as log lines elsewhere.
 
-    ``update(done)`` takes the absolute count (``advance(n)`` adds to it); ``write(message)``
-    prints a message without breaking the bar. Use as a context manager, or call ``close()``:
+    ``update(done)`` takes the absolute count (``advance(n, found)`` adds to it, and to the count
+    of ``found_unit`` found, when given); ``write(message)`` prints a message without breaking the bar. Use as a context manager, or call ``close()``:
     a log that got progress lines gets a last one with the final count (a run shorter than
     ``every_s`` writes none)."""
 
     def __init__(self, total: int | None, unit: str, label: str = "", stream: TextIO | None = None,
-                 every_s: float | None = None, terminal: bool | None = None, clock=time.monotonic):
+                 every_s: float | None = None, terminal: bool | None = None, clock=time.monotonic,
+                 found_unit: str | None = None):
         self.total, self.unit, self.label = total or None, unit, label
+        self.found_unit, self.found = found_unit, 0
         self.stream = stream if stream is not None else sys.stderr
         self.every_s = LINE_EVERY_S if every_s is None else every_s
         self.clock = clock
@@ -69,8 +74,11 @@ class Progress:
             self.last_line = now
             self._line(now)
 
-    def advance(self, n: int = 1) -> None:
-        """Add ``n`` to the count of work done."""
+    def advance(self, n: int = 1, found: int = 0) -> None:
+        """Add ``n`` to the count of work done and ``found`` to the count of ``found_unit`` found."""
+        self.found += found
+        if self._bar is not None and self.found_unit:
+            self._bar.set_postfix_str(f"{self.found} {self.found_unit}s found", refresh=False)
         self.update(self.done + n)
 
     def write(self, message: str) -> None:
@@ -90,7 +98,8 @@ class Progress:
 
     def _line(self, now: float) -> None:
         self.logged = self.done
-        print(progress_line(self.done, self.total, now - self.start, self.unit, self.label), file=self.stream, flush=True)
+        found = (self.found, self.found_unit) if self.found_unit else None
+        print(progress_line(self.done, self.total, now - self.start, self.unit, self.label, found), file=self.stream, flush=True)
 
     def __enter__(self) -> "Progress":
         return self
