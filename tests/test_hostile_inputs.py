@@ -100,13 +100,27 @@ def test_links_to_folders_are_not_followed_and_say_so(tmp_path, astronaut):
     assert notes == [f"{tmp_path}: did not follow 1 link(s) to folders (a link may lead back into the folder)"]
 
 
+def _catches_sigint(pid: int) -> bool:
+    try:
+        status = Path(f"/proc/{pid}/status").read_text()
+    except OSError:
+        return False
+    caught = next(line.split()[1] for line in status.splitlines() if line.startswith("SigCgt:"))
+    return bool(int(caught, 16) & (1 << (signal.SIGINT - 1)))
+
+
 def test_ctrl_c_while_starting_is_one_line_and_exit_130(tmp_path, astronaut):
     env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[1] / "src")}
     image = tmp_path / "face.png"
     Image.fromarray(astronaut).save(image)
     child = subprocess.Popen([sys.executable, "-m", "mien", "analyze", str(image), "-o", str(tmp_path / "o.csv")],
                              stderr=subprocess.PIPE, text=True, env=env)
-    time.sleep(0.3)  # still importing its libraries
+    # Python catches SIGINT from early in its start-up; before that a Ctrl-C kills any program
+    # outright, so wait for it (seen in /proc) and then interrupt mien while it imports its libraries
+    deadline = time.monotonic() + 30
+    while not _catches_sigint(child.pid) and time.monotonic() < deadline:
+        time.sleep(0.01)
+    time.sleep(0.1)
     child.send_signal(signal.SIGINT)
     _, err = child.communicate(timeout=120)
     assert child.returncode == 130
