@@ -396,3 +396,15 @@ def test_uncertain_says_why():
     assert out.abstain_reason == ("", "low_share", "unreliable_face", "not_measured")
     assert out.top_p[2] > 0.8  # a high share, yet no label: the face is unreliable
     assert out.take(np.array([2, 0])).abstain_reason == ("unreliable_face", "")
+
+
+def test_a_run_without_a_decoded_frame_claims_no_annotated_video(shared_data, tmp_path):
+    from mien.analyzer import Analyzer, Mode, Options
+    from mien.video.analysis import VideoOptions, run_video
+    from mien.video.sinks import AnnotatedVideo
+
+    sink = AnnotatedVideo(tmp_path / "clip_annotated")
+    sink.path.write_bytes(b"an older run's video")
+    result = run_video(shared_data / "demo/openmpf/video_01.mp4", tmp_path / "clip.parquet",
+                       Analyzer(Options(mode=Mode.VIDEO, iris=False)), VideoOptions(start_s=100), sinks=[sink])
+    assert result.frames == 0 and result.annotated_video is None

@@ -63,7 +63,7 @@ def test_results_come_back_with_their_positions():
 
     options = Options(iris=False, perceived=False)
     for count in (20, 100):  # one task per message, and batches of them (see batch_size)
-        pooled = list(run_tasks([(_square, options, x) for x in range(count)], workers=2))
+        pooled = list(run_tasks([(_square, options, x) for x in range(count)], workers=2, short=count > 20))
         assert dict(pooled) == {i: i * i for i in range(count)} and len(pooled) == count
     assert batch_size(20, 2) == 1 and batch_size(100, 2) == 6 and batch_size(10**6, 2) == MAX_BATCH
     with pytest.raises(ValueError, match="at least 1"):

@@ -117,6 +117,7 @@ MALFORMED = {
     "sink file outside the folder": lambda w: _tamper(w, lambda m: m["sinks"][ReportFaces.name].update(files=["../x"])),
     "sink file missing": lambda w: _tamper(w, lambda m: m["sinks"][ReportFaces.name].update(files=["annotated-00000.mp4"])),
     "float apex frame": lambda w: _tamper(w, lambda m: m["sinks"][ReportFaces.name]["crops"][0].__setitem__(1, 0.5)),
+    "ended episodes not pairs": lambda w: _tamper(w, lambda m: m["sinks"][ReportFaces.name]["closed"].append(5)),
     "wrong episode array": lambda w: _replace_arrays(w, lambda a: a.update({_first_key(a, "sink:report-faces:apex."): np.zeros(2)})),
     "array of no sink": lambda w: _replace_arrays(w, lambda a: a.update({"sink:nobody:x": np.zeros(1)})),
     "checksum": lambda w: _tamper(w, lambda m: m.update(arrays_sha256="0" * 64)),
@@ -228,3 +229,35 @@ def test_the_lock_is_exclusive_within_one_process_too(tmp_path):
             WorkFolderLock(tmp_path).acquire()
     with WorkFolderLock(tmp_path):  # released
         pass
+
+
+def test_a_sink_whose_saved_state_breaks_its_restore_starts_the_run_afresh(tmp_path):
+    from mien.video.analysis import _resume
+    from mien.video.checkpoint import CheckpointIgnored
+    from mien.video.sinks import FrameSink
+
+    class Fragile(FrameSink):
+        name = "fragile"
+
+        def restore(self, meta, arrays):
+            raise TypeError("cannot unpack non-iterable int object")
+
+    (tmp_path / "part-00000.parquet").write_bytes(b"")
+    write_checkpoint(tmp_path, "fp", Checkpoint(["part-00000.parquet"], 10, sinks={"fragile": ({}, {})}))
+    with pytest.warns(CheckpointIgnored, match="fragile.*malformed"):
+        assert _resume(tmp_path, "fp", None, [Fragile()]) is None
+    assert not (tmp_path / "part-00000.parquet").exists()
+
+
+@pytest.mark.parametrize("meta", [
+    {"files": ["annotated-00001.mp4"], "first_time": 0.0, "next_pts": 5},  # a gap: the next segment would overwrite it
+    {"files": ["annotated-00000.mp4"], "first_time": float("nan"), "next_pts": 5},
+    {"files": ["annotated-00000.mp4"], "first_time": 0.0, "next_pts": -3},
+    {"files": ["../annotated-00000.mp4"], "first_time": 0.0, "next_pts": 5},
+], ids=["gap", "nan start", "negative clock", "outside"])
+def test_an_annotated_videos_malformed_state_is_refused(meta):
+    from mien.video.sinks import AnnotatedVideo
+
+    sink = AnnotatedVideo("/tmp/never-written", codec=("libx264", ".mp4"))
+    with pytest.raises(CheckpointUnusable):
+        sink.restore({"codec": ["libx264", ".mp4"], **meta}, {})

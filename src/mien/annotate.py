@@ -304,10 +304,11 @@ class VideoSink:
     the container's suffix (``path``)."""
 
     def __init__(self, stem: Path, width: int, height: int, fps: float, codec: tuple[str, str] | None | str = "auto",
-                 origin: float | None = None, segment: bool = False):
+                 origin: float | None = None, segment: bool = False, first_pts: int = 0):
         """``codec``: (encoder, suffix), None for MPEG-4 Part 2, or "auto" (``browser_codec()``).
         ``origin``: the source time (seconds) the file's clock counts from (None: its first frame).
-        ``segment``: a piece to be joined with others by ``join_videos`` (not laid out for streaming)."""
+        ``segment``: a piece to be joined with others by ``join_videos`` (not laid out for streaming).
+        ``first_pts``: the least timestamp (ms) of its first frame, after the previous segment's last."""
         import av
 
         self.codec = browser_codec() if codec == "auto" else codec
@@ -320,13 +321,18 @@ class VideoSink:
         self._atomic = atomic_path(self.path)
         tmp = self._atomic.__enter__()
         self.origin = origin
-        self._last_pts = -1
+        self._last_pts = first_pts - 1
         faststart = suffix == ".mp4" and not segment
         self._container = av.open(str(tmp), "w", format=suffix[1:], options={"movflags": "+faststart"} if faststart else {})
         self._stream = self._container.add_stream(encoder, rate=max(1, round(fps)), options=_encoder_options(encoder))
         self._stream.width, self._stream.height = self.size
         self._stream.pix_fmt = "yuv420p"
         self._stream.codec_context.time_base = Fraction(1, 1000)
+
+    @property
+    def next_pts(self) -> int:
+        """The least timestamp (ms) a frame written after this file's last may have."""
+        return self._last_pts + 1
 
     @property
     def first_time(self) -> float | None:

@@ -265,7 +265,7 @@ def _analyze_images(plan: Plan, options, args: argparse.Namespace, workers: int)
     outcomes: list = [None] * len(jobs)
     annotate_failed = None
     with Progress(len(plan.images), "image", "mien", found_unit="face") as progress:
-        for i, outcome in run_tasks([(analyze_image, options, job) for job in jobs], workers):
+        for i, outcome in run_tasks([(analyze_image, options, job) for job in jobs], workers, short=True):
             progress.advance(found=len(outcome.faces))
             outcomes[i] = outcome
             if outcome.faces.status == "error":

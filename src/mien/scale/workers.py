@@ -12,8 +12,8 @@ from ..analyzer import Analyzer, Options
 
 # A top-level function of (analyzer, job), the options of the analyzer it needs, and its job.
 Task = tuple[Callable[[Analyzer, Any], Any], Options, Any]
-IN_FLIGHT_PER_WORKER = 4  # batches queued per worker: enough to keep it busy, few enough for a million inputs
-MAX_BATCH = 16  # tasks sent to a worker at once: each message to a worker costs the main process about a millisecond
+IN_FLIGHT_PER_WORKER = 4  # batches of short tasks queued per worker: enough to keep it busy, few enough for a million inputs
+MAX_BATCH = 16  # short tasks sent to a worker at once: each message to a worker costs the main process about a millisecond
 SINGLE_THREAD_ENV = {"OMP_NUM_THREADS": "1", "OPENBLAS_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}
 
 
@@ -51,9 +51,11 @@ def run_task(task: Task, analyzers: dict[Options, Analyzer] = _analyzers):
     return fn(analyzer_for(options, analyzers), job)
 
 
-def run_tasks(tasks: Sequence[Task], workers: int) -> Iterator[tuple[int, Any]]:
+def run_tasks(tasks: Sequence[Task], workers: int, short: bool = False) -> Iterator[tuple[int, Any]]:
     """Yield (position, result) for each task as it finishes: in this process for one worker (or
-    one task), else in a pool of at most ``workers`` processes."""
+    one task), else in a pool of at most ``workers`` processes. ``short`` tasks (photos) go to the
+    workers in batches, several queued per worker; others (videos, pieces) one at a time and none
+    queued, so that a Ctrl-C, which stops the running ones at their next frame, starts no other."""
     if workers < 1:
         raise ValueError(f"workers (--workers) must be at least 1, not {workers}")
     if workers == 1 or len(tasks) <= 1:
@@ -61,7 +63,7 @@ def run_tasks(tasks: Sequence[Task], workers: int) -> Iterator[tuple[int, Any]]:
         for i, task in enumerate(tasks):
             yield i, run_task(task, analyzers)
         return
-    yield from _pooled(tasks, min(workers, len(tasks)))
+    yield from _pooled(tasks, min(workers, len(tasks)), short)
 
 
 def batch_size(tasks: int, workers: int) -> int:
@@ -75,19 +77,20 @@ def run_batch(batch: Sequence[Task]) -> list:
     return [run_task(task) for task in batch]
 
 
-def _pooled(tasks: Sequence[Task], workers: int) -> Iterator[tuple[int, Any]]:
-    use_one_thread()  # the environment is inherited by the workers, read when their libraries load
+def _pooled(tasks: Sequence[Task], workers: int, short: bool) -> Iterator[tuple[int, Any]]:
+    for name, value in SINGLE_THREAD_ENV.items():
+        os.environ.setdefault(name, value)  # inherited by the workers, read when their libraries load
     # forkserver: workers are forked from a clean process that has imported mien but started no
     # threads, which a fork of this process (possibly holding model runtimes' threads) could not promise
     context = multiprocessing.get_context("forkserver")
     context.set_forkserver_preload(["mien.scale.tasks"])
-    size = batch_size(len(tasks), workers)
+    size = batch_size(len(tasks), workers) if short else 1
     queue = iter(range(0, len(tasks), size))
     pending: dict = {}
     with ProcessPoolExecutor(workers, mp_context=context) as pool:
         try:
             while True:
-                while len(pending) < workers * IN_FLIGHT_PER_WORKER:
+                while len(pending) < workers * (IN_FLIGHT_PER_WORKER if short else 1):
                     start = next(queue, None)
                     if start is None:
                         break

@@ -164,7 +164,13 @@ def _resume(work: Path, fingerprint: str, baseline_window: int, sinks: list[Fram
             for sink in sinks:
                 if sink.name not in saved.sinks:
                     raise CheckpointUnusable(f"it has no state for the sink {sink.name!r}")
-                sink.restore(*saved.sinks[sink.name])
+                try:
+                    sink.restore(*saved.sinks[sink.name])
+                except CheckpointUnusable:
+                    raise
+                except Exception as exc:  # a sink's malformed state can raise almost anything; nothing runs
+                    raise CheckpointUnusable(f"the state of its sink {sink.name!r} is malformed "
+                                             f"({type(exc).__name__}: {exc})") from None
         except CheckpointUnusable as exc:
             warnings.warn(f"{work}: not resuming from the checkpoint there, because {exc}; starting afresh", CheckpointIgnored)
             saved = None

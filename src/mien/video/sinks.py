@@ -12,6 +12,7 @@ keeps in the work folder are listed under ``"files"`` in it, and a resumed run k
 """
 from __future__ import annotations
 
+import math
 from pathlib import Path
 
 import numpy as np
@@ -113,7 +114,8 @@ class EpisodeApexes:
             return
         from ..annotate import face_thumbnail, pixel_boxes
 
-        values = faces.actions.intensity[:, self.units].astype(float)
+        # at the table's precision (float32), so that ties fall as they do in the finished table
+        values = faces.actions.intensity[:, self.units].astype(np.float32).astype(float)
         present = faces.actions.present[:, self.units]
         boxes = pixel_boxes(faces)
         for i, track in enumerate(faces.track_ids.tolist()):
@@ -174,7 +176,8 @@ class EpisodeApexes:
         check_state(meta.get("units") == self.units.tolist(), "its episodes are of other action units")
         tracks, closed, crops = meta.get("tracks"), meta.get("closed"), meta.get("crops")
         check_state(isinstance(tracks, list) and all(type(t) is int for t in tracks), "its apex tracks are malformed")
-        check_state(isinstance(closed, list) and [c[0] for c in closed if isinstance(c, list) and len(c) == 2] == tracks,
+        check_state(isinstance(closed, list) and len(closed) == len(tracks)
+                    and all(isinstance(c, list) and len(c) == 2 for c in closed) and [c[0] for c in closed] == tracks,
                     "its ended episodes are malformed")
         check_state(isinstance(crops, list) and all(isinstance(c, list) and len(c) == 2 and all(type(v) is int for v in c)
                                                     for c in crops), "its apex faces are malformed")
@@ -281,6 +284,8 @@ class AnnotatedVideo(FrameSink):
         self.work, self.info, self.fps = work, info, fps
         self.segments: list[str] = []
         self.first_time = None
+        self.next_pts = 0  # the joined file's clock must go on rising from one segment to the next
+        self.joined = False
         self._segment = None
 
     def add(self, frame: Frame, faces: Faces) -> None:
@@ -291,7 +296,7 @@ class AnnotatedVideo(FrameSink):
             return
         if self._segment is None:
             self._segment = VideoSink(self.work / f"annotated-{len(self.segments):05d}", self.info.width, self.info.height,
-                                      self.fps, self.codec, origin=self.first_time, segment=True)
+                                      self.fps, self.codec, origin=self.first_time, segment=True, first_pts=self.next_pts)
         self._segment.write(draw_video_faces(frame.rgb, faces), frame.time_s)
         self.first_time = self._segment.origin
 
@@ -300,24 +305,27 @@ class AnnotatedVideo(FrameSink):
             self._segment.close(ok)
             if ok:
                 self.segments.append(self._segment.path.name)
+                self.next_pts = self._segment.next_pts
             self._segment = None
 
     def state(self) -> tuple[dict, dict[str, np.ndarray]]:
         """Close the open segment; the segments so far, the encoder and the video's start time."""
         self._close_segment()
-        return {"files": list(self.segments), "codec": list(self.codec or ()), "first_time": self.first_time}, {}
+        return {"files": list(self.segments), "codec": list(self.codec or ()), "first_time": self.first_time,
+                "next_pts": self.next_pts}, {}
 
     def restore(self, meta: dict, arrays: dict[str, np.ndarray]) -> None:
         """Take back the segments written before the checkpoint, from ``meta`` (``arrays`` must be
         empty); refused when the encoder differs."""
         check_state(meta.get("codec") == list(self.codec or ()), "its video segments are in another encoding")
-        files, first = meta.get("files"), meta.get("first_time")
-        check_state(isinstance(files, list) and all(isinstance(f, str) and f.startswith("annotated-")
-                                                    and f.endswith(self.path.suffix) for f in files),
+        files, first, next_pts = meta.get("files"), meta.get("first_time"), meta.get("next_pts")
+        check_state(files == [f"annotated-{i:05d}{self.path.suffix}" for i in range(len(files or []))],
                     "its list of video segments is malformed")
-        check_state(first is None if not files else type(first) in (int, float), "its video start time is malformed")
+        check_state(first is None if not files else type(first) in (int, float) and math.isfinite(first),
+                    "its video start time is malformed")
+        check_state(type(next_pts) is int and next_pts >= 0, "its video clock is malformed")
         check_state(not arrays, "it holds arrays an annotated video does not write")
-        self.segments, self.first_time = list(files), first
+        self.segments, self.first_time, self.next_pts = list(files), first, next_pts
 
     def finish(self, ok: bool) -> None:
         """Join the segments into ``path`` (with ``ok``); else drop the open segment."""
@@ -326,8 +334,9 @@ class AnnotatedVideo(FrameSink):
             from ..annotate import join_videos
 
             join_videos([self.work / name for name in self.segments], self.path)
+            self.joined = True
 
     @property
     def written(self) -> bool:
-        """Whether the finished video is at ``path`` (a run without a decoded frame writes none)."""
-        return self.path.is_file()
+        """Whether this run wrote the video at ``path`` (a run without a decoded frame writes none)."""
+        return self.joined
