@@ -2,11 +2,11 @@
 from __future__ import annotations
 
 import hashlib
-import re
 
 import numpy as np
 import pytest
 
+from mien import actions
 from mien import perceived as P
 from mien.mesh import EYE_CORNERS
 
@@ -34,7 +34,12 @@ def test_probabilities_sum_to_one_and_columns(model):
     assert set(res.top) <= set(P.CLASSES + (P.UNCERTAIN,))
     assert res.take([4, 0]).top == (res.top[4], res.top[0])
     from mien.results import COLUMNS
-    assert not any(re.search(r"emotion", c.name + c.meaning.replace("not what the person feels", "")) for c in COLUMNS)
+    # every measure column is an action unit or a perceived (crowd-label) value, and each share says what it is not
+    perceived = {f"perceived_{c}" for c in P.CLASSES} | {f"perceived_{k}" for k in ("top", "top_p", "entropy", "abstain_reason")}
+    units = set(actions.columns()) | {f"{c}_present" for c in actions.columns()}
+    measures = [c for c in COLUMNS if c.name.startswith(("au", "perceived_")) and c.name not in ("au_baseline", "au_baseline_frames")]
+    assert {c.name for c in measures} == perceived | units
+    assert all("not what the person feels" in c.meaning for c in COLUMNS if c.name in {f"perceived_{k}" for k in P.CLASSES})
 
 
 def test_accepts_batches_of_any_layout(model):

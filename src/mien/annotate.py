@@ -84,10 +84,13 @@ def face_marks(rows: pd.DataFrame, landmarks: np.ndarray | None = None) -> list[
     return marks
 
 
+@functools.cache
 def validated_units() -> np.ndarray:
-    """(K,) bool: the units pictures mark when present (not experimental; see actions.validated_columns)."""
+    """(K,) bool, read-only: the units pictures mark when present (not experimental; see actions.validated_columns)."""
     validated = set(actions.validated_columns())
-    return np.array([u.column in validated for u in actions.action_units()])
+    marked = np.array([u.column in validated for u in actions.action_units()])
+    marked.flags.writeable = False
+    return marked
 
 
 def canvas_scale(height: int, width: int) -> float:
@@ -241,7 +244,7 @@ def write_annotations(folder, stem: str, rgb: np.ndarray, rows: pd.DataFrame, la
 def video_labels(faces: Faces) -> list[str]:
     """Per face: track id, action units present (those not marked experimental) and the perceived label."""
     columns = actions.columns()
-    validated = [k for k, c in enumerate(columns) if c in set(actions.validated_columns())]
+    validated = np.flatnonzero(validated_units())
     labels = []
     for i in range(len(faces)):
         label = f"track {int(faces.track_ids[i])}" if faces.track_ids is not None else f"face {i}"

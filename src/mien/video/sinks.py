@@ -18,6 +18,7 @@ from pathlib import Path
 import numpy as np
 
 from .. import actions
+from ..annotate import VideoSink, browser_codec, draw_video_faces, face_thumbnail, join_videos, pixel_boxes
 from ..faces import Faces
 from .checkpoint import CheckpointUnusable
 from .decode import Frame, VideoInfo
@@ -71,8 +72,6 @@ def keep_thumbnails(thumbnails: dict, faces: Faces, rgb: np.ndarray, every_s: fl
     over the whole track: at most twice ``most`` are kept; when there are more, every other one
     goes, and new ones come at least as far apart as the track's length over that number (and
     ``every_s``)."""
-    from ..annotate import face_thumbnail
-
     limit = 2 * most
     for t, (x0, y0, x1, y1) in zip(faces.track_ids.tolist(), faces.boxes.astype(float)):
         kept = thumbnails.setdefault(t, [])
@@ -81,9 +80,6 @@ def keep_thumbnails(thumbnails: dict, faces: Faces, rgb: np.ndarray, every_s: fl
         if len(kept) >= limit:
             kept[:] = kept[::2]
         kept.append((faces.time_s, face_thumbnail(rgb, (x0, y0, x1 - x0, y1 - y0), size=THUMBNAIL_PX, margin=0.1)))
-
-
-_APEX_ARRAYS = ("open", "last_s", "best", "best_frame", "pending", "pending_frame")
 
 
 class EpisodeApexes:
@@ -112,8 +108,6 @@ class EpisodeApexes:
         """One frame's faces (with track ids and action units) and its pixels."""
         if faces.actions is None or faces.track_ids is None:
             return
-        from ..annotate import face_thumbnail, pixel_boxes
-
         # at the table's precision (float32), so that ties fall as they do in the finished table
         values = faces.actions.intensity[:, self.units].astype(np.float32).astype(float)
         present = faces.actions.present[:, self.units]
@@ -167,7 +161,7 @@ class EpisodeApexes:
         meta = {"units": self.units.tolist(), "tracks": sorted(self.tracks),
                 "closed": [[t, [[p, f] for p, f in self.closed.get(t, [])]] for t in sorted(self.tracks)],
                 "crops": [[t, f] for t, f in self.crops]}
-        arrays = {f"apex.{t}.{name}": s[name] for t, s in self.tracks.items() for name in _APEX_ARRAYS}
+        arrays = {f"apex.{t}.{name}": a for t, s in self.tracks.items() for name, a in s.items()}
         arrays.update({f"apex_crop.{i}": np.frombuffer(jpeg, np.uint8) for i, jpeg in enumerate(self.crops.values())})
         return meta, arrays
 
@@ -271,8 +265,6 @@ class AnnotatedVideo(FrameSink):
 
     def __init__(self, stem: str | Path, codec: tuple[str, str] | None | str = "auto"):
         """``codec``: (encoder, suffix), None for MPEG-4 Part 2, or "auto" (``annotate.browser_codec()``)."""
-        from ..annotate import browser_codec
-
         self.stem = Path(stem)
         self.codec = browser_codec() if codec == "auto" else codec
         self.playable = self.codec is not None
@@ -290,8 +282,6 @@ class AnnotatedVideo(FrameSink):
 
     def add(self, frame: Frame, faces: Faces) -> None:
         """Draw the faces on the frame and encode it into the open segment (a frame that could not be decoded is skipped)."""
-        from ..annotate import VideoSink, draw_video_faces
-
         if frame.rgb is None:
             return
         if self._segment is None:
@@ -331,8 +321,6 @@ class AnnotatedVideo(FrameSink):
         """Join the segments into ``path`` (with ``ok``); else drop the open segment."""
         self._close_segment(ok)
         if ok and self.segments:
-            from ..annotate import join_videos
-
             join_videos([self.work / name for name in self.segments], self.path)
             self.joined = True
 
