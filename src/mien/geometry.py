@@ -76,12 +76,14 @@ class Pose:
 @dataclass(frozen=True)
 class _Source:
     """The fixed side of a weighted Procrustes fit: normalised weights (P,), the points' weighted
-    centre (3,), the points less that centre (P, 3) and their weighted spread."""
+    centre (3,), the points less that centre (P, 3), their weighted spread, and the centred points
+    times their weights."""
 
     weights: np.ndarray
     centre: np.ndarray
     centred: np.ndarray
     spread: float
+    weighted: np.ndarray
 
 
 @functools.cache
@@ -93,16 +95,14 @@ def _canonical_source() -> tuple[np.ndarray, _Source]:
     w = face.procrustes_weights[used] / face.procrustes_weights[used].sum()
     centre = w @ face.points[used]
     centred = face.points[used] - centre
-    return used, _Source(w, centre, centred, float(np.einsum("p,pk,pk->", w, centred, centred)))
+    return used, _Source(w, centre, centred, float(np.einsum("p,pk,pk->", w, centred, centred)), w[:, None] * centred)
 
 
 def weighted_procrustes(source: _Source, target: np.ndarray):
     """The similarity (scale, rotation, translation) per face minimising
     sum_i w_i |s R source_i + t - target_i|^2, for targets (N, P, 3)."""
-    w = source.weights
-    mu_t = np.einsum("p,npk->nk", w, target)
-    ct = target - mu_t[:, None]
-    cov = np.einsum("p,npi,pj->nij", w, ct, source.centred)
+    mu_t = source.weights @ target
+    cov = (target - mu_t[:, None]).transpose(0, 2, 1) @ source.weighted
     u, sing, vt = np.linalg.svd(cov)
     d = np.sign(np.linalg.det(u @ vt))
     fix = np.ones((len(target), 3))

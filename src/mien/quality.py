@@ -79,12 +79,11 @@ def crop_measures(crop: np.ndarray) -> tuple[float, float, float]:
     grey = cv2.cvtColor(crop, cv2.COLOR_RGB2GRAY)
     small = cv2.resize(grey, (SHARPNESS_SIZE, SHARPNESS_SIZE), interpolation=cv2.INTER_AREA)
     lo, hi = SHARPNESS_SIZE // 4, 3 * SHARPNESS_SIZE // 4
-    small = small.astype(np.float32)
     centre = small[lo:hi, lo:hi]
-    lap = cv2.Laplacian(small, cv2.CV_32F)[lo:hi, lo:hi]
-    sharpness = float(lap.std() / max(centre.std(), 1.0))
-    clipped = float(((centre <= 5) | (centre >= 250)).mean())
-    return sharpness, float(centre.mean() / 255.0), clipped
+    _, lap_sd = cv2.meanStdDev(cv2.Laplacian(small, cv2.CV_32F)[lo:hi, lo:hi])
+    mean, sd = cv2.meanStdDev(centre)
+    clipped = 1.0 - cv2.countNonZero(cv2.inRange(centre, 6, 249)) / centre.size  # at most 5 or at least 250
+    return float(lap_sd[0, 0] / max(sd[0, 0], 1.0)), float(mean[0, 0] / 255.0), clipped
 
 
 def assess(meshes: np.ndarray, crops: np.ndarray, presence: np.ndarray, yaw: np.ndarray, pitch: np.ndarray,
