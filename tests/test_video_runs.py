@@ -278,3 +278,26 @@ def test_apex_faces_kept_while_the_video_plays_are_those_of_the_finished_table()
     shown = apex_frames(table, episodes)
     assert shown <= set(pruned.crops), "an apex the report shows was not kept"
     assert len(pruned.crops) < len(every_apex) / 4  # and not the face of every episode
+
+
+def test_apex_is_the_first_of_tied_rows_in_a_gap_of_the_episode():
+    """Inside an episode, two equal rows where the unit is not present, both above every present
+    row: the apex is the first of them, as ``action_unit_episodes`` finds it in the table."""
+    from mien import actions
+    from mien.video.sinks import EpisodeApexes
+
+    apexes = EpisodeApexes(top=10**6)
+    columns = [actions.columns()[k] for k in apexes.units]
+    series = [(1.0, True), (2.0, False), (2.0, False), (1.2, True), (0.0, False)]
+    rows = []
+    for frame, (value, is_present) in enumerate(series):
+        time_s = frame / 30 if frame < 4 else 10.0  # the last row comes after the episode has ended
+        values = np.full(len(columns), np.nan)
+        present = np.zeros(len(columns), bool)
+        values[0], present[0] = value, is_present
+        apexes.step(1, frame, time_s, values, present)
+        rows.append({"source": "v", "frame": frame, "track": 1, "time_s": time_s, **dict(zip(columns, values)),
+                     **{f"{c}_present": p for c, p in zip(columns, present)}})
+    episodes = action_unit_episodes(pd.DataFrame(rows))
+    assert episodes["apex_s"].tolist() == [1 / 30]
+    assert apexes.closed[1] == [(2.0, 1)]
