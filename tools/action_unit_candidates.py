@@ -1,8 +1,8 @@
 """The candidate definitions behind mien's action units, compared where the choice was made.
 
 For each unit whose definition changed after commit f62f65f, the f62f65f definition, the one of
-67370d2 where it changed again, the shipped one (``mien.actions``) and the alternatives named in
-docs/action_units.md are scored on
+67370d2 where it changed again, the one of 056c501 where only the face-size unit changed since, the
+shipped one (``mien.actions``) and the alternatives named in docs/action_units.md are scored on
 
 - crossval CK+ (``tools/crossval_meshes.py``): AUC of the intensity (larger side; 0 at or below
   the population neutral) against the FACS coders' code, and
@@ -42,8 +42,69 @@ def outwards(m, ids):  # on the subject's right side (x < 0), away from the midl
     return -m[:, list(ids), X].mean(1)
 
 
-# (unit, crowd classes on Valid, label, measure of the subject's RIGHT side (or whole face) in cm)
-CANDIDATES = (
+def depth(m, ids):
+    return m[:, list(ids), 2].mean(1)
+
+
+def opposite(m):
+    """The mesh seen from the other side: the subject's left side at the right side's landmark numbers."""
+    return m[:, canonical_face().mirror] * [-1, 1, 1]
+
+
+_UPPER_LID, _LOWER_LID = (159, 158, 160), (145, 144, 153)
+_CHEEK, _CHIN, _LOWER_LIP = (118, 100, 101, 50, 36), (152, 175, 199), (17, 84, 314)
+
+
+def _au12(m):
+    return 2 * height(m, (61,)) - 2 / 3 * height(m, (2,)) - 1 / 3 * height(m, (152,)) - height(m, (0, 17))
+
+
+# The definitions of 056c501 with only the heights; since then they stay in canonical centimetres instead
+# of being divided by the IOD (mien.actions; shipped rows below)
+HEIGHTS_056C501 = (
+    (1, ("surprise",), lambda m: height(m, (107, 66, 55, 65)) - height(m, (168,))),
+    (2, ("surprise",), lambda m: height(m, (70, 63, 46, 53)) - height(m, (168,))),
+    (5, ("surprise",), lambda m: height(m, _UPPER_LID) - height(m, _LOWER_LID)),
+    (6, ("happiness",), lambda m: height(m, _CHEEK) - height(m, (33, 133))),
+    (7, ("anger",), lambda m: height(m, _LOWER_LID) - height(m, (33,))),
+    (9, ("anger", "disgust"), lambda m: height(m, (98, 64, 327, 294)) - height(m, (168,))),
+    (10, ("disgust",), lambda m: height(m, (0, 37, 39, 267, 269)) - height(m, (2,))),
+    (12, ("happiness",), _au12),
+    (14, ("happiness",), lambda m: height(m, (91, 181)) - height(m, (40, 39))),
+    (24, ("anger",), lambda m: height(m, _LOWER_LIP) - height(m, (0, 37, 267))),
+    (25, ("surprise",), lambda m: height(m, (13, 82, 312)) - height(m, (14, 87, 317))),
+    (26, ("surprise",), lambda m: height(m, (2,)) - height(m, _CHIN)),
+)
+# The units with a lateral part, which keep the IOD, tried in canonical centimetres
+LATERAL_SHIPPED = (
+    (4, ("anger", "disgust"), lambda m: -height(m, (105, 66, 107, 52, 65, 55)) + height(m, (133,))
+     - outwards(m, (107, 55)) + outwards(m, (168,))),
+    (15, ("sadness",), lambda m: height(m, (17,)) - height(m, (61,)) + 0.5 * (outwards(m, (61,)) - outwards(m, (2,)))),
+    (20, ("fear",), lambda m: outwards(m, (61,)) - outwards(m, (2,)) - height(m, (61,)) + 2 / 3 * height(m, (2,))
+     + 1 / 3 * height(m, (152,))),
+    (23, ("anger",), lambda m: height(m, (17,)) - height(m, (0,)) + 0.25 * (m[:, 61, X] - m[:, 291, X])),
+)
+
+# (unit, crowd classes on Valid, label, measure of the subject's RIGHT side (or whole face) in cm,
+#  face-size unit: "iod" (divided by the inter-ocular distance) or "cm" (canonical centimetres))
+CANDIDATES = tuple((n, c, "056c501: the same, divided by the IOD", f, "iod") for n, c, f in HEIGHTS_056C501) + tuple(
+    (n, c, "shipped, in canonical centimetres instead of IOD", f, "cm") for n, c, f in LATERAL_SHIPPED) + (
+    (5, ("surprise",), "upper lid above the nose bridge (6) plus half the eye's opening",
+     lambda m: height(m, _UPPER_LID) - height(m, (6,)) + 0.5 * (height(m, _UPPER_LID) - height(m, _LOWER_LID)), "cm"),
+    (7, ("anger",), "lower lid above the nasion (168)", lambda m: height(m, _LOWER_LID) - height(m, (168,)), "cm"),
+    (10, ("disgust",), "upper lip above nose base plus a quarter of the corner's lateral pull",
+     lambda m: height(m, (0, 37, 39)) - height(m, (2,)) + 0.25 * outwards(m, (61,)), "cm"),
+    (14, ("happiness",), "lips thinning beside the corner plus the corner's rise above the other corner",
+     lambda m: height(m, (91, 181)) - height(m, (40, 39)) + height(m, (61,)) - height(opposite(m), (61,)), "cm"),
+    (14, ("happiness",), "corner's rise above the other corner (one-sided pull)",
+     lambda m: height(m, (61,)) - height(opposite(m), (61,)), "cm"),
+    (17, ("sadness",), "lower lip's rise towards nose base, in canonical centimetres instead of a share",
+     lambda m: height(m, _LOWER_LIP) - height(m, (2,)), "cm"),
+    (26, ("surprise",), "nose base down to halfway between the lower lip and the chin",
+     lambda m: height(m, (2,)) - 0.5 * height(m, _LOWER_LIP) - 0.5 * height(m, _CHIN), "cm"),
+    (26, ("surprise",), "nose base down to the chin divided by the face's width (234 to 454)",
+     lambda m: (height(m, (2,)) - height(m, _CHIN)) * iod(m) / (m[:, 454, X] - m[:, 234, X]), "iod"),
+) + tuple(c + ("iod",) for c in (
     (1, ("surprise",), "f62f65f: inner brow above inner eye corner", lambda m: height(m, (107, 66, 55, 65)) - height(m, (133,))),
     (2, ("surprise",), "f62f65f: outer brow above outer eye corner", lambda m: height(m, (70, 63, 46, 53)) - height(m, (33,))),
     (5, ("surprise",), "f62f65f: upper lid above eye corners", lambda m: height(m, (159, 158, 160)) - height(m, (33, 133))),
@@ -82,7 +143,7 @@ CANDIDATES = (
     (23, ("anger",), "f62f65f: mouth narrowing", lambda m: m[:, 61, X] - m[:, 291, X]),
     (24, ("anger",), "f62f65f: red of the lips thinning",
      lambda m: -(height(m, (0, 37, 267)) - height(m, (13, 82, 312)) + height(m, (14, 87, 317)) - height(m, (17, 84, 314)))),
-)
+))
 
 
 def canonical(points: np.ndarray) -> np.ndarray:
@@ -95,13 +156,14 @@ def iod(m: np.ndarray) -> np.ndarray:
     return np.linalg.norm(eyes[:, 2] + eyes[:, 3] - eyes[:, 0] - eyes[:, 1], axis=1) * 0.5
 
 
-def sides(measure, meshes: np.ndarray) -> np.ndarray:
-    """(N, 2) change from the population neutral in IOD, right side and (mirrored) left side."""
-    flip = canonical_face().mirror
+def sides(measure, meshes: np.ndarray, size: str = "iod") -> np.ndarray:
+    """(N, 2) change from the population neutral, right side and (mirrored) left side, divided by the
+    IOD (``size="iod"``) or in canonical centimetres (``"cm"``)."""
     neutral = actions.population_neutral().mesh[None].astype(np.float64)
+    unit = iod if size == "iod" else (lambda m: 1.0)
     out = []
-    for m, n in ((meshes, neutral), (meshes[:, flip] * [-1, 1, 1], neutral[:, flip] * [-1, 1, 1])):
-        out.append(measure(m) / iod(m) - measure(n) / iod(n))
+    for m, n in ((meshes, neutral), (opposite(meshes), opposite(neutral))):
+        out.append(measure(m) / unit(m) - measure(n) / unit(n))
     return np.stack(out, 1)
 
 
@@ -121,12 +183,14 @@ def main() -> None:
     v_found = np.isfinite(v_points).all(axis=(1, 2))
     valid, labels = canonical(v_points), fm.majority_labels(votes[v_found])
     kept = labels >= 0
-    linked = {n: classes for n, classes, _, _ in CANDIDATES}
+    linked = {n: classes for n, classes, _, _, _ in CANDIDATES}
     definitions = {u.number: u.definition for u in actions.action_units()}
-    rows = [(n, linked[n], "shipped: " + definitions[n], None) for n in sorted(linked)] + list(CANDIDATES)
-    rows.sort(key=lambda r: (r[0], not r[2].startswith("f62f65f"), not r[2].startswith("67370d2"), r[2]))
-    for n, classes, label, f in rows:
-        ck_change, v_change = (shipped(n)(ck), shipped(n)(valid)) if f is None else (sides(f, ck), sides(f, valid))
+    rows = [(n, linked[n], "shipped: " + definitions[n], None, None) for n in sorted(linked)] + list(CANDIDATES)
+    history = ("f62f65f", "67370d2", "056c501")
+    rows.sort(key=lambda r: (r[0], [not r[2].startswith(h) for h in history], r[2]))
+    for n, classes, label, f, size in rows:
+        ck_change, v_change = ((shipped(n)(ck), shipped(n)(valid)) if f is None
+                               else (sides(f, ck, size), sides(f, valid, size)))
         ck_auc = auc_with_ci(np.maximum(ck_change.max(1), 0), codes[n][ck_found])[0]
         larger = v_change.max(1)
         positive = np.isin(labels[kept], [CLASSES.index(c) for c in classes])
@@ -146,6 +210,14 @@ def main() -> None:
     au15 = np.maximum(shipped(15)(ck).max(1), 0)
     print(f"AU15 within the {with17.sum()} CK+ faces coded AU17: AUC "
           f"{auc_with_ci(au15[with17], codes[15][ck_found][with17])[0]:.3f} ({codes[15][ck_found][with17].sum()} AU15)")
+    # AU7 against the nasion: does it follow the lids, or the nasion that a brow lowerer pulls down?
+    with4 = codes[4][ck_found]
+    for label, measure in (("shipped", lambda m: height(m, _LOWER_LID) - height(m, (33,))),
+                           ("lower lid above the nasion", lambda m: height(m, _LOWER_LID) - height(m, (168,)))):
+        au7 = np.maximum(sides(measure, ck, "cm").max(1), 0)
+        within = [auc_with_ci(au7[g], codes[7][ck_found][g])[0] for g in (with4, ~with4)]
+        print(f"AU7 {label}: CK+ AUC against AU4 codes {auc_with_ci(au7, with4)[0]:.3f}; against AU7 within faces "
+              f"coded AU4 {within[0]:.3f}, within the others {within[1]:.3f}")
 
 
 if __name__ == "__main__":

@@ -4,14 +4,16 @@ An action unit (AU) is a movement that trained coders score the same way (FACS).
 each one geometrically, as a pure function of pose-removed meshes ``(N, 468, 3)`` in the
 canonical frame (centimetres, x towards the subject's left, y up, z out of the face; see
 :mod:`mien.geometry`), so a head turn does not fake a movement. Every measure is a fixed linear
-combination of landmark coordinates divided by a face-size unit (the inter-ocular distance, IOD,
-between the eye centres; AU27 uses the mouth width, AU17 the nose-to-chin height), so it does not
-depend on the distance to the camera. Left and right are the *subject's* left and right (``_l`` is
+combination of landmark coordinates in a face-size unit, so it does not depend on the distance to
+the camera: purely vertical measures stay in the canonical frame's centimetres (the pose fit has
+already scaled the face to MediaPipe's canonical face); measures with a lateral part are divided by
+the inter-ocular distance (IOD) between the eye centres; AU27 uses the mouth width, AU17 the
+nose-to-chin height. Left and right are the *subject's* left and right (``_l`` is
 on the image's right for an unmirrored frontal face).
 
 Three numbers per unit and face:
 
-- ``raw``: the measure itself, in IOD units (AU17, AU27: ratios);
+- ``raw``: the measure itself, in canonical centimetres or IOD units (AU17, AU27: ratios);
 - ``change``: ``raw`` minus a neutral reference, signed so that > 0 is movement in the unit's
   direction. The reference is the population neutral shipped in ``data/neutral_face.npz`` (a
   mesh estimated from FERPlus Train faces the crowd calls neutral), or a per-person baseline;
@@ -78,7 +80,7 @@ class ActionUnit:
 # (weight, axis, landmarks): weight * mean of that coordinate over the landmarks. ``OUT`` is the
 # lateral axis: away from the midline (-x on the right). The left side is derived by the mesh's
 # mirror permutation with x negated, so left/right symmetry holds by construction.
-DENOMINATORS = ("iod", "mouth_width", "lower_face")
+DENOMINATORS = ("iod", "mouth_width", "lower_face", "canonical")
 OUT = -1  # pseudo-axis: -x on the right side, +x on the left
 
 
@@ -89,7 +91,9 @@ class _Spec:
     sided: bool
     terms: tuple  # ((weight, axis, (landmarks...)), ...)
     movement: tuple  # ((landmarks, (outwards, up, forwards)), ...) for the right side / whole face
-    denominator: str  # "iod", "mouth_width" or "lower_face" (nose base 2 to chin 152, vertical)
+    # "iod", "mouth_width", "lower_face" (nose base 2 to chin 152, vertical) or "canonical" (none: the
+    # canonical frame's centimetres, a face size set by the pose fit over the whole face)
+    denominator: str
     definition: str
     reliability: str
     note: str
@@ -116,10 +120,10 @@ _NASION = (168,)
 _JAW_SHARE = 1 / 3
 
 _SPECS: tuple[_Spec, ...] = (
-    _Spec(1, "inner_brow_raiser", True, ((1, Y, _INNER_BROW), (-1, Y, _NASION)), ((_INNER_BROW, (0, 1, 0)),), "iod",
+    _Spec(1, "inner_brow_raiser", True, ((1, Y, _INNER_BROW), (-1, Y, _NASION)), ((_INNER_BROW, (0, 1, 0)),), "canonical",
           "height of the inner brow (107, 66, 55, 65) above the nasion (168); up is positive",
           "good", "brow landmarks track well on frontal faces; AU1 and AU2 often co-occur"),
-    _Spec(2, "outer_brow_raiser", True, ((1, Y, _OUTER_BROW), (-1, Y, _NASION)), ((_OUTER_BROW, (0, 1, 0)),), "iod",
+    _Spec(2, "outer_brow_raiser", True, ((1, Y, _OUTER_BROW), (-1, Y, _NASION)), ((_OUTER_BROW, (0, 1, 0)),), "canonical",
           "height of the outer brow (70, 63, 46, 53) above the nasion (168); up is positive",
           "good", "the outer brow lies near the edge of the mesh, where landmarks are less certain on turned heads"),
     _Spec(4, "brow_lowerer", True, ((-1, Y, _MID_BROW), (1, Y, (133,)), (-1, OUT, (107, 55)), (1, OUT, _NASION)),
@@ -127,36 +131,36 @@ _SPECS: tuple[_Spec, ...] = (
           "lowering of the inner and middle brow (105, 66, 107, 52, 65, 55) towards the inner eye corner (133), "
           "plus the inner brow (107, 55) drawn towards the midline (168); down and inwards is positive",
           "fair", "the furrow between the brows is texture the mesh does not see; only the brow's movement counts"),
-    _Spec(5, "upper_lid_raiser", True, ((1, Y, _UPPER_LID), (-1, Y, _LOWER_LID)), ((_UPPER_LID, (0, 1, 0)),), "iod",
+    _Spec(5, "upper_lid_raiser", True, ((1, Y, _UPPER_LID), (-1, Y, _LOWER_LID)), ((_UPPER_LID, (0, 1, 0)),), "canonical",
           "opening of the eye: height of the upper lid (159, 158, 160) above the lower lid (145, 144, 153); "
           "wider is positive",
           "fair", "gaze direction moves the lids too, and a raised lower lid (AU7) narrows the opening; AU5 and "
                   "AU43 (upper lid lowered) cannot both be present"),
-    _Spec(6, "cheek_raiser", True, ((1, Y, _CHEEK), (-1, Y, RIGHT_EYE)), ((_CHEEK, (0, 1, 0)),), "iod",
+    _Spec(6, "cheek_raiser", True, ((1, Y, _CHEEK), (-1, Y, RIGHT_EYE)), ((_CHEEK, (0, 1, 0)),), "canonical",
           "height of the infraorbital cheek (118, 100, 101, 50, 36) relative to the line of the eye corners "
           "(33, 133); up is positive",
           "weak", "the cheek's rise is small and smooth, the mesh's cheek points are partly anchored by the pose fit, "
                   "and crow's-feet wrinkles are invisible to geometry"),
-    _Spec(7, "lid_tightener", True, ((1, Y, _LOWER_LID), (-1, Y, (33,))), ((_LOWER_LID, (0, 1, 0)),), "iod",
+    _Spec(7, "lid_tightener", True, ((1, Y, _LOWER_LID), (-1, Y, (33,))), ((_LOWER_LID, (0, 1, 0)),), "canonical",
           "height of the lower lid (145, 144, 153) relative to the outer eye corner (33); up is positive",
           "fair", "a raised cheek (AU6) also pushes the lower lid up"),
-    _Spec(9, "nose_wrinkler", False, ((1, Y, _ALAE), (-1, Y, _NASION)), ((_ALAE, (0, 1, 0)),), "iod",
+    _Spec(9, "nose_wrinkler", False, ((1, Y, _ALAE), (-1, Y, _NASION)), ((_ALAE, (0, 1, 0)),), "canonical",
           "height of the nostril wings (98, 64, 327, 294) relative to the nasion (168); up is positive",
           "weak", "the wrinkles themselves are texture; the nose wings move little and the pose fit is anchored on "
                   "nearby landmarks (129, 358)"),
-    _Spec(10, "upper_lip_raiser", False, ((1, Y, _UPPER_LIP), (-1, Y, (2,))), ((_UPPER_LIP, (0, 1, 0)),), "iod",
+    _Spec(10, "upper_lip_raiser", False, ((1, Y, _UPPER_LIP), (-1, Y, (2,))), ((_UPPER_LIP, (0, 1, 0)),), "canonical",
           "height of the upper lip's outer edge (0, 37, 39, 267, 269) relative to the base of the nose (2); up is positive",
           "fair", "the upper lip also rises when the mouth opens wide"),
     _Spec(12, "lip_corner_puller", True, ((2, Y, _CORNER), (-(1 - _JAW_SHARE), Y, (2,)), (-_JAW_SHARE, Y, (152,)),
                                            (-0.5, Y, (0,)), (-0.5, Y, (17,))),
-          ((_CORNER, (0, 1, 0)),), "iod",
+          ((_CORNER, (0, 1, 0)),), "canonical",
           "height of the lip corner (61) above the point a third of the way from the base of the nose (2) to the "
           "chin (152), plus its height above the lips' midline (halfway between 0 and 17); up is positive",
           "good", "the vertical part of the corner's oblique pull; the first reference follows the jaw as far as the "
                   "corners do (a third of its drop), so an open-mouthed smile stays a smile; an open mouth lowers "
                   "the lips' midline, so parted lips (AU25, AU27) read as a small part of AU12"),
     _Spec(14, "dimpler", True, ((-1, Y, (40, 39)), (1, Y, (91, 181))), (((40, 39), (0, -1, 0)), ((91, 181), (0, 1, 0))),
-          "iod",
+          "canonical",
           "thinning of the lips beside the corner: minus the height from the lower (91, 181) to the upper lip's "
           "edge (40, 39) next to the lip corner; thinner is positive",
           "weak", "the dimple itself is texture and the corner's backward pull is depth the mesh infers, not "
@@ -192,14 +196,14 @@ _SPECS: tuple[_Spec, ...] = (
           "weak", "FACS AU23 also rolls the red of the lips, which geometry barely sees; AU23 and AU24 both make "
                   "the mouth smaller and are not separable in geometry"),
     _Spec(24, "lip_pressor", False, ((-1, Y, (0, 37, 267)), (1, Y, _LOWER_LIP)),
-          (((0, 37, 267), (0, -1, 0)),), "iod",
+          (((0, 37, 267), (0, -1, 0)),), "canonical",
           "pressing of the lips: minus the height of the lips' outer edges (0, 37, 267 to 17, 84, 314); "
           "lower is positive",
           "weak", "pressing and tightening look alike in geometry; separating AU23 from AU24 needs texture"),
-    _Spec(25, "lips_part", False, ((1, Y, _UPPER_LIP_INNER), (-1, Y, _LOWER_LIP_INNER)), ((_LOWER_LIP_INNER + _LOWER_LIP, (0, -1, 0)),), "iod",
+    _Spec(25, "lips_part", False, ((1, Y, _UPPER_LIP_INNER), (-1, Y, _LOWER_LIP_INNER)), ((_LOWER_LIP_INNER + _LOWER_LIP, (0, -1, 0)),), "canonical",
           "gap between the inner lips (13, 82, 312 to 14, 87, 317); apart is positive",
           "good", "the inner-lip landmarks follow the opening well on frontal faces"),
-    _Spec(26, "jaw_drop", False, ((1, Y, (2,)), (-1, Y, _CHIN)), ((_CHIN + _LOWER_LIP + _LOWER_LIP_INNER, (0, -1, 0)),), "iod",
+    _Spec(26, "jaw_drop", False, ((1, Y, (2,)), (-1, Y, _CHIN)), ((_CHIN + _LOWER_LIP + _LOWER_LIP_INNER, (0, -1, 0)),), "canonical",
           "distance from the base of the nose (2) down to the chin (152, 175, 199); longer is positive",
           "good", "jaw drop usually parts the lips (AU25) too"),
     _Spec(27, "mouth_stretch", False, ((1, Y, _UPPER_LIP_INNER), (-1, Y, _LOWER_LIP_INNER)), ((_LOWER_LIP_INNER + _LOWER_LIP + _CHIN, (0, -1, 0)),),
@@ -208,7 +212,7 @@ _SPECS: tuple[_Spec, ...] = (
           "a tall, stretched opening",
           "fair", "AU27 is a large vertical opening: it comes with AU25 and AU26 and is not separable from them "
                   "below its threshold"),
-    _Spec(43, "eyes_closed", True, ((-1, Y, _UPPER_LID), (1, Y, RIGHT_EYE)), ((_UPPER_LID, (0, -1, 0)),), "iod",
+    _Spec(43, "eyes_closed", True, ((-1, Y, _UPPER_LID), (1, Y, RIGHT_EYE)), ((_UPPER_LID, (0, -1, 0)),), "canonical",
           "lowering of the upper lid (159, 158, 160) towards the line of the eye corners (33, 133); down is "
           "positive. In video a short closure is AU45 (blink)",
           "fair", "looking down lowers the upper lid as well; the mesh does not always close the lids completely"),
@@ -301,8 +305,8 @@ def _check_meshes(meshes) -> np.ndarray:
 
 def measures(canonical_meshes: np.ndarray) -> np.ndarray:
     """Raw measures (N, K) of pose-removed meshes (N, 468, 3) in the canonical frame (see
-    :func:`mien.geometry.to_canonical_frame`); column k is ``action_units()[k]``. IOD units
-    (AU27: a ratio). A (468, 3) mesh is treated as a batch of one."""
+    :func:`mien.geometry.to_canonical_frame`); column k is ``action_units()[k]``. Canonical
+    centimetres or IOD units (AU17, AU27: ratios). A (468, 3) mesh is treated as a batch of one."""
     m = _check_meshes(canonical_meshes)
     _, numerators, denominators = _tables()
     flat = m.reshape(len(m), LANDMARK_COUNT * 3)
@@ -310,7 +314,7 @@ def measures(canonical_meshes: np.ndarray) -> np.ndarray:
     iod = interocular_distance(m, dims=3)
     width = m[:, 291, X] - m[:, 61, X]
     lower_face = m[:, 2, Y] - m[:, 152, Y]
-    sizes = np.stack([iod, width, lower_face], 1)  # in DENOMINATORS order
+    sizes = np.stack([iod, width, lower_face, np.ones(len(m))], 1)  # in DENOMINATORS order
     with np.errstate(divide="ignore", invalid="ignore"):
         return num / sizes[:, denominators]
 
