@@ -317,9 +317,9 @@ def definitions_table() -> str:
     ref = actions.population_neutral()
     lines = [f"Generated from `mien.actions`, `src/mien/data/neutral_face.npz` ({ref.source}) and "
              "`src/mien/data/action_unit_validity.json`. Landmark numbers are for the subject's right side; the "
-             "left side uses the mirror landmarks. Threshold: on `change`, in the measure's units (canonical "
-             "centimetres for heights; IOD for AU4, AU15, AU20 and AU23; AU17: share of the nose-to-chin height; "
-             "AU27: ratio). Coder AUC: crossval CK+, from the table below.", "",
+             "left side uses the mirror landmarks. Threshold: on `change`, in the measure's units (AU1, AU2, AU4, "
+             "AU5, AU43: share of the upper face's height; AU15, AU20, AU23: IOD; AU17: share of the nose-to-chin "
+             "height; AU27: ratio; the other heights: canonical centimetres). Coder AUC: crossval CK+, from the table below.", "",
              "| AU | columns | measure (canonical frame) | threshold | coder AUC | reliability |", "|---|---|---|---|---|---|"]
     seen = set()
     for u, t in zip(actions.action_units(), ref.thresholds):

@@ -20,9 +20,8 @@ NEUTRAL = REF.mesh
 # drops the jaw; the jaw carries the lower lip, so a jaw drop parts the lips; an open mouth lowers
 # (and a lip pressed down moves) the lips' midline that AU12 is measured from; AU20 counts the
 # corner's downward part; AU23 and AU24 both make the mouth smaller; a chin raiser pushes the lower
-# lip up, which shortens the mouth (AU23, AU24) and lifts the lower lip's middle above the corners
-# (AU15); AU15 counts half of the corner's lateral pull, so a lip stretcher (AU20) reads partly as
-# AU15: geometry cannot tell these apart.
+# lip up, which shortens the mouth (AU23, AU24); AU15 counts half of the corner's lateral pull, so a
+# lip stretcher (AU20) reads partly as AU15: geometry cannot tell these apart.
 OPEN_MOUTH = {"au12_lip_corner_puller_l", "au12_lip_corner_puller_r"}
 COMPANIONS = {"au25_lips_part": {"au27_mouth_stretch"} | OPEN_MOUTH,
               "au26_jaw_drop": {"au25_lips_part", "au27_mouth_stretch"} | OPEN_MOUTH,
@@ -32,8 +31,7 @@ COMPANIONS = {"au25_lips_part": {"au27_mouth_stretch"} | OPEN_MOUTH,
               "au20_lip_stretcher_l": {"au15_lip_corner_depressor_l"},
               "au20_lip_stretcher_r": {"au15_lip_corner_depressor_r"},
               "au23_lip_tightener": {"au27_mouth_stretch"},
-              "au17_chin_raiser": {"au15_lip_corner_depressor_l", "au15_lip_corner_depressor_r",
-                                   "au23_lip_tightener", "au24_lip_pressor"},
+              "au17_chin_raiser": {"au23_lip_tightener", "au24_lip_pressor"},
               "au24_lip_pressor": {"au23_lip_tightener"} | OPEN_MOUTH}
 POSE_TOLERANCE = 0.05  # intensity units (fraction of the occurrence threshold), at yaw/pitch up to 20 degrees
 # A pinhole camera 60 cm away adds perspective, which a similarity pose fit cannot remove: the
@@ -164,9 +162,12 @@ def test_pose_invariance_under_perspective():
 
 
 # ---------------------------------------------------------------------------------------------- face size
-# Heights only (docs/action_units.md, "Size removed"): these stay in the canonical frame's centimetres,
-# where the pose fit has already scaled the whole face; the others have a lateral part and use the IOD.
-VERTICAL_UNITS = {1, 2, 5, 6, 7, 9, 10, 12, 14, 24, 25, 26, 43}
+# Heights only (docs/action_units.md, "Size removed"): those above the eyes are shares of the upper
+# face's height (top of the forehead 10 to nose base 2), the others stay in the canonical frame's
+# centimetres, where the pose fit has already scaled the whole face; AU15, AU20 and AU23 have a
+# lateral part and use the IOD.
+ABOVE_THE_EYES = {1, 2, 4, 5, 43}
+VERTICAL_UNITS = ABOVE_THE_EYES | {6, 7, 9, 10, 12, 14, 24, 25, 26}
 
 
 def test_eye_spacing_does_not_move_vertical_units():
@@ -178,6 +179,35 @@ def test_eye_spacing_does_not_move_vertical_units():
     np.testing.assert_allclose(change[vertical], 0, atol=1e-9)
     lateral = [k for k, u in enumerate(UNITS) if u.number in (20, 23)]  # widths measured against the IOD
     assert (np.abs(change[lateral]) > 1e-3).all()
+
+
+def test_a_taller_upper_face_does_not_move_the_brows_or_lids():
+    tall = NEUTRAL.copy()
+    above = tall[:, 1] > tall[2, 1]  # everything above the nose base, 10% taller: same face, other proportions
+    tall[above, 1] = tall[2, 1] + 1.1 * (tall[above, 1] - tall[2, 1])
+    change = actions.analyse(tall).change[0]
+    brows_and_lids = [k for k, u in enumerate(UNITS) if u.number in ABOVE_THE_EYES]
+    np.testing.assert_allclose(change[brows_and_lids], 0, atol=1e-9)
+
+
+def test_a_cheek_pushing_up_the_outer_lower_lid_is_not_a_lid_tightener():
+    k = [COLS.index("au07_lid_tightener_l"), COLS.index("au07_lid_tightener_r")]
+    cheek, lid = NEUTRAL.copy(), NEUTRAL.copy()
+    mirror = canonical_face().mirror
+    outer_half, inner_half = [7, 163, 144, 145], [153, 154, 155]
+    rise = 3 * REF.thresholds[k[0]]  # cm: AU7 stays in the canonical frame's centimetres
+    cheek[outer_half + [int(mirror[i]) for i in outer_half], 1] += rise
+    lid[inner_half + [int(mirror[i]) for i in inner_half], 1] += rise
+    assert not actions.analyse(cheek).present[0, k].any()
+    assert actions.analyse(lid).present[0, k].all()
+
+
+def test_the_lower_lip_bulging_up_is_not_a_lip_corner_depressor():
+    # a chin raiser pushes the lower lip's outer edge up; AU15 is read against the line where the lips meet
+    bulge = NEUTRAL.copy()
+    bulge[[17, 84, 314, 181, 405], 1] += 0.3
+    k = [COLS.index("au15_lip_corner_depressor_l"), COLS.index("au15_lip_corner_depressor_r")]
+    assert actions.analyse(bulge).intensity[0, k].max() == 0
 
 
 # ---------------------------------------------------------------------------------------------- mirror

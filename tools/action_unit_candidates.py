@@ -59,47 +59,92 @@ def _au12(m):
     return 2 * height(m, (61,)) - 2 / 3 * height(m, (2,)) - 1 / 3 * height(m, (152,)) - height(m, (0, 17))
 
 
-# The definitions of 056c501 with only the heights; since then they stay in canonical centimetres instead
-# of being divided by the IOD (mien.actions; shipped rows below)
-HEIGHTS_056C501 = (
-    (1, ("surprise",), lambda m: height(m, (107, 66, 55, 65)) - height(m, (168,))),
-    (2, ("surprise",), lambda m: height(m, (70, 63, 46, 53)) - height(m, (168,))),
-    (5, ("surprise",), lambda m: height(m, _UPPER_LID) - height(m, _LOWER_LID)),
+_BROW_LOWERING = (105, 66, 107, 52, 65, 55)
+
+
+def _inner_brow(m):
+    return height(m, (107, 66, 55, 65)) - height(m, (168,))
+
+
+def _outer_brow(m):
+    return height(m, (70, 63, 46, 53)) - height(m, (168,))
+
+
+def _eye_opening(m):
+    return height(m, _UPPER_LID) - height(m, _LOWER_LID)
+
+
+def _brow_lowering(m):
+    return -height(m, _BROW_LOWERING) + height(m, (133,))
+
+
+def _au15_below(reference):
+    return lambda m: height(m, reference) - height(m, (61,)) + 0.5 * (outwards(m, (61,)) - outwards(m, (2,)))
+
+
+# The definitions of 056c501, all divided by the IOD then, for every unit whose face-size unit or
+# landmarks changed since (the shipped rows come from mien.actions)
+SINCE_056C501 = (
+    (1, ("surprise",), _inner_brow),
+    (2, ("surprise",), _outer_brow),
+    (4, ("anger", "disgust"), lambda m: _brow_lowering(m) - outwards(m, (107, 55)) + outwards(m, (168,))),
+    (5, ("surprise",), _eye_opening),
     (6, ("happiness",), lambda m: height(m, _CHEEK) - height(m, (33, 133))),
     (7, ("anger",), lambda m: height(m, _LOWER_LID) - height(m, (33,))),
     (9, ("anger", "disgust"), lambda m: height(m, (98, 64, 327, 294)) - height(m, (168,))),
     (10, ("disgust",), lambda m: height(m, (0, 37, 39, 267, 269)) - height(m, (2,))),
     (12, ("happiness",), _au12),
     (14, ("happiness",), lambda m: height(m, (91, 181)) - height(m, (40, 39))),
+    (15, ("sadness",), _au15_below((17,))),
     (24, ("anger",), lambda m: height(m, _LOWER_LIP) - height(m, (0, 37, 267))),
     (25, ("surprise",), lambda m: height(m, (13, 82, 312)) - height(m, (14, 87, 317))),
     (26, ("surprise",), lambda m: height(m, (2,)) - height(m, _CHIN)),
 )
-# The units with a lateral part, which keep the IOD, tried in canonical centimetres
-LATERAL_SHIPPED = (
-    (4, ("anger", "disgust"), lambda m: -height(m, (105, 66, 107, 52, 65, 55)) + height(m, (133,))
-     - outwards(m, (107, 55)) + outwards(m, (168,))),
-    (15, ("sadness",), lambda m: height(m, (17,)) - height(m, (61,)) + 0.5 * (outwards(m, (61,)) - outwards(m, (2,)))),
-    (20, ("fear",), lambda m: outwards(m, (61,)) - outwards(m, (2,)) - height(m, (61,)) + 2 / 3 * height(m, (2,))
-     + 1 / 3 * height(m, (152,))),
-    (23, ("anger",), lambda m: height(m, (17,)) - height(m, (0,)) + 0.25 * (m[:, 61, X] - m[:, 291, X])),
-)
 
 # (unit, crowd classes on Valid, label, measure of the subject's RIGHT side (or whole face) in cm,
-#  face-size unit: "iod" (divided by the inter-ocular distance) or "cm" (canonical centimetres))
-CANDIDATES = tuple((n, c, "056c501: the same, divided by the IOD", f, "iod") for n, c, f in HEIGHTS_056C501) + tuple(
-    (n, c, "shipped, in canonical centimetres instead of IOD", f, "cm") for n, c, f in LATERAL_SHIPPED) + (
+#  face-size unit: "iod" (divided by the inter-ocular distance), "cm" (canonical centimetres) or
+#  "upper" (a share of the upper face's height, top of the forehead 10 to nose base 2))
+CANDIDATES = tuple((n, c, "056c501", f, "iod") for n, c, f in SINCE_056C501) + (
+    (1, ("surprise",), "056c501 in canonical centimetres", _inner_brow, "cm"),
+    (2, ("surprise",), "056c501 in canonical centimetres", _outer_brow, "cm"),
+    (4, ("anger", "disgust"), "056c501 in canonical centimetres", SINCE_056C501[2][2], "cm"),
+    (4, ("anger", "disgust"), "056c501 as a share of the upper face's height", SINCE_056C501[2][2], "upper"),
+    (4, ("anger", "disgust"), "brow lowering only, divided by the IOD", _brow_lowering, "iod"),
+    (4, ("anger", "disgust"), "brow lowering only, in canonical centimetres", _brow_lowering, "cm"),
+    (5, ("surprise",), "056c501 in canonical centimetres", _eye_opening, "cm"),
+    (5, ("surprise",), "eye's opening as a share of the nose's length (6 to 2)",
+     lambda m: _eye_opening(m) * iod(m) / (height(m, (6,)) - height(m, (2,))), "iod"),
     (5, ("surprise",), "upper lid above the nose bridge (6) plus half the eye's opening",
-     lambda m: height(m, _UPPER_LID) - height(m, (6,)) + 0.5 * (height(m, _UPPER_LID) - height(m, _LOWER_LID)), "cm"),
-    (7, ("anger",), "lower lid above the nasion (168)", lambda m: height(m, _LOWER_LID) - height(m, (168,)), "cm"),
+     lambda m: height(m, _UPPER_LID) - height(m, (6,)) + 0.5 * _eye_opening(m), "cm"),
+    (6, ("happiness",), "shipped as a share of the upper face's height",
+     lambda m: height(m, _CHEEK) - height(m, (33, 133)), "upper"),
+    (7, ("anger",), "056c501 (middle of the lower lid) in canonical centimetres",
+     lambda m: height(m, _LOWER_LID) - height(m, (33,)), "cm"),
+    (7, ("anger",), "the whole lower lid (7, 163, 144, 145, 153, 154, 155) above the outer corner",
+     lambda m: height(m, (7, 163, 144, 145, 153, 154, 155)) - height(m, (33,)), "cm"),
+    (7, ("anger",), "middle of the lower lid above the nasion (168)",
+     lambda m: height(m, _LOWER_LID) - height(m, (168,)), "cm"),
+    (7, ("anger",), "shipped as a share of the upper face's height",
+     lambda m: height(m, (153, 154, 155)) - height(m, (33,)), "upper"),
+    (9, ("anger", "disgust"), "nose base (2) above the nasion (168)",
+     lambda m: height(m, (2,)) - height(m, (168,)), "cm"),
     (10, ("disgust",), "upper lip above nose base plus a quarter of the corner's lateral pull",
      lambda m: height(m, (0, 37, 39)) - height(m, (2,)) + 0.25 * outwards(m, (61,)), "cm"),
     (14, ("happiness",), "lips thinning beside the corner plus the corner's rise above the other corner",
      lambda m: height(m, (91, 181)) - height(m, (40, 39)) + height(m, (61,)) - height(opposite(m), (61,)), "cm"),
     (14, ("happiness",), "corner's rise above the other corner (one-sided pull)",
      lambda m: height(m, (61,)) - height(opposite(m), (61,)), "cm"),
+    (15, ("sadness",), "corner below the inner edge of the lower lip beside the middle (87)", _au15_below((87,)), "iod"),
+    (15, ("sadness",), "corner below the inner edge of the lower lip halfway out (178)", _au15_below((178,)), "iod"),
+    (15, ("sadness",), "corner below the outer edge of the lower lip halfway out (181)", _au15_below((181,)), "iod"),
+    (15, ("sadness",), "shipped in canonical centimetres", _au15_below((14,)), "cm"),
     (17, ("sadness",), "lower lip's rise towards nose base, in canonical centimetres instead of a share",
      lambda m: height(m, _LOWER_LIP) - height(m, (2,)), "cm"),
+    (20, ("fear",), "shipped in canonical centimetres",
+     lambda m: outwards(m, (61,)) - outwards(m, (2,)) - height(m, (61,)) + 2 / 3 * height(m, (2,))
+     + 1 / 3 * height(m, (152,)), "cm"),
+    (23, ("anger",), "shipped in canonical centimetres",
+     lambda m: height(m, (17,)) - height(m, (0,)) + 0.25 * (m[:, 61, X] - m[:, 291, X]), "cm"),
     (26, ("surprise",), "nose base down to halfway between the lower lip and the chin",
      lambda m: height(m, (2,)) - 0.5 * height(m, _LOWER_LIP) - 0.5 * height(m, _CHIN), "cm"),
     (26, ("surprise",), "nose base down to the chin divided by the face's width (234 to 454)",
@@ -156,11 +201,16 @@ def iod(m: np.ndarray) -> np.ndarray:
     return np.linalg.norm(eyes[:, 2] + eyes[:, 3] - eyes[:, 0] - eyes[:, 1], axis=1) * 0.5
 
 
+def upper_face(m: np.ndarray) -> np.ndarray:
+    return height(m, (10,)) - height(m, (2,))
+
+
 def sides(measure, meshes: np.ndarray, size: str = "iod") -> np.ndarray:
     """(N, 2) change from the population neutral, right side and (mirrored) left side, divided by the
-    IOD (``size="iod"``) or in canonical centimetres (``"cm"``)."""
+    IOD (``size="iod"``), in canonical centimetres (``"cm"``) or as a share of the upper face's height
+    (``"upper"``)."""
     neutral = actions.population_neutral().mesh[None].astype(np.float64)
-    unit = iod if size == "iod" else (lambda m: 1.0)
+    unit = {"iod": iod, "cm": lambda m: 1.0, "upper": upper_face}[size]
     out = []
     for m, n in ((meshes, neutral), (opposite(meshes), opposite(neutral))):
         out.append(measure(m) / unit(m) - measure(n) / unit(n))
@@ -210,15 +260,17 @@ def main() -> None:
     au15 = np.maximum(shipped(15)(ck).max(1), 0)
     print(f"AU15 within the {with17.sum()} CK+ faces coded AU17: AUC "
           f"{auc_with_ci(au15[with17], codes[15][ck_found][with17])[0]:.3f} ({codes[15][ck_found][with17].sum()} AU15)")
-    # AU7 against the nasion: does it follow the lids, or the nasion that a brow lowerer pulls down?
-    with4 = codes[4][ck_found]
-    for label, measure in (("shipped", lambda m: height(m, _LOWER_LID) - height(m, (33,))),
-                           ("lower lid above the nasion", lambda m: height(m, _LOWER_LID) - height(m, (168,)))):
-        au7 = np.maximum(sides(measure, ck, "cm").max(1), 0)
-        within = [auc_with_ci(au7[g], codes[7][ck_found][g])[0] for g in (with4, ~with4)]
+    # AU7: does a candidate follow the lids, or the brow lowerer (which pulls the nasion down) or the cheek
+    # raiser (which pushes the lower lid up)? AUCs within the CK+ faces coded AU4 / AU6 and the others.
+    with4, with6, au7_code = codes[4][ck_found], codes[6][ck_found], codes[7][ck_found]
+    for label, lid, reference in (("middle of the lower lid above the outer corner (056c501)", _LOWER_LID, (33,)),
+                                  ("inner half of the lower lid above the outer corner (shipped)", (153, 154, 155), (33,)),
+                                  ("middle of the lower lid above the nasion", _LOWER_LID, (168,))):
+        au7 = np.maximum(sides(lambda m: height(m, lid) - height(m, reference), ck, "cm").max(1), 0)
+        within = [auc_with_ci(au7[g], au7_code[g])[0] for g in (with4, ~with4, with6, ~with6)]
         print(f"AU7 {label}: CK+ AUC against AU4 codes {auc_with_ci(au7, with4)[0]:.3f}; against AU7 within faces "
-              f"coded AU4 {within[0]:.3f}, within the others {within[1]:.3f}")
-
+              f"coded AU4 {within[0]:.3f}, the others {within[1]:.3f}; within faces coded AU6 {within[2]:.3f}, "
+              f"the others {within[3]:.3f}")
 
 if __name__ == "__main__":
     main()

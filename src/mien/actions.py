@@ -5,15 +5,17 @@ each one geometrically, as a pure function of pose-removed meshes ``(N, 468, 3)`
 canonical frame (centimetres, x towards the subject's left, y up, z out of the face; see
 :mod:`mien.geometry`), so a head turn does not fake a movement. Every measure is a fixed linear
 combination of landmark coordinates in a face-size unit, so it does not depend on the distance to
-the camera: purely vertical measures stay in the canonical frame's centimetres (the pose fit has
-already scaled the face to MediaPipe's canonical face); measures with a lateral part are divided by
-the inter-ocular distance (IOD) between the eye centres; AU27 uses the mouth width, AU17 the
-nose-to-chin height. Left and right are the *subject's* left and right (``_l`` is
+the camera: heights above the eyes (brows, upper lid) are shares of the upper face's height (top of
+the forehead to the nose base), other purely vertical measures stay in the canonical frame's
+centimetres (the pose fit has already scaled the face to MediaPipe's canonical face), and measures
+with a lateral part are divided by the inter-ocular distance (IOD) between the eye centres; AU27
+uses the mouth width, AU17 the nose-to-chin height. Left and right are the *subject's* left and right (``_l`` is
 on the image's right for an unmirrored frontal face).
 
 Three numbers per unit and face:
 
-- ``raw``: the measure itself, in canonical centimetres or IOD units (AU17, AU27: ratios);
+- ``raw``: the measure itself, in canonical centimetres or IOD units (AU1, AU2, AU4, AU5, AU17,
+  AU27, AU43: ratios);
 - ``change``: ``raw`` minus a neutral reference, signed so that > 0 is movement in the unit's
   direction. The reference is the population neutral shipped in ``data/neutral_face.npz`` (a
   mesh estimated from FERPlus Train faces the crowd calls neutral), or a per-person baseline;
@@ -80,7 +82,7 @@ class ActionUnit:
 # (weight, axis, landmarks): weight * mean of that coordinate over the landmarks. ``OUT`` is the
 # lateral axis: away from the midline (-x on the right). The left side is derived by the mesh's
 # mirror permutation with x negated, so left/right symmetry holds by construction.
-DENOMINATORS = ("iod", "mouth_width", "lower_face", "canonical")
+DENOMINATORS = ("iod", "mouth_width", "lower_face", "canonical", "upper_face")
 OUT = -1  # pseudo-axis: -x on the right side, +x on the left
 
 
@@ -91,8 +93,9 @@ class _Spec:
     sided: bool
     terms: tuple  # ((weight, axis, (landmarks...)), ...)
     movement: tuple  # ((landmarks, (outwards, up, forwards)), ...) for the right side / whole face
-    # "iod", "mouth_width", "lower_face" (nose base 2 to chin 152, vertical) or "canonical" (none: the
-    # canonical frame's centimetres, a face size set by the pose fit over the whole face)
+    # "iod", "mouth_width", "lower_face" (nose base 2 to chin 152, vertical), "upper_face" (top of the
+    # forehead 10 to nose base 2, vertical) or "canonical" (none: the canonical frame's centimetres, a
+    # face size set by the pose fit over the whole face)
     denominator: str
     definition: str
     reliability: str
@@ -104,6 +107,7 @@ _OUTER_BROW = (70, 63, 46, 53)
 _MID_BROW = (105, 66, 107, 52, 65, 55)
 _UPPER_LID = (159, 158, 160)
 _LOWER_LID = (145, 144, 153)
+_LOWER_LID_INNER = (153, 154, 155)  # towards the inner eye corner (133), away from the cheek
 _CHEEK = (118, 100, 101, 50, 36)
 _ALAE = (98, 64, 327, 294)
 _UPPER_LIP = (0, 37, 39, 267, 269)
@@ -120,20 +124,27 @@ _NASION = (168,)
 _JAW_SHARE = 1 / 3
 
 _SPECS: tuple[_Spec, ...] = (
-    _Spec(1, "inner_brow_raiser", True, ((1, Y, _INNER_BROW), (-1, Y, _NASION)), ((_INNER_BROW, (0, 1, 0)),), "canonical",
-          "height of the inner brow (107, 66, 55, 65) above the nasion (168); up is positive",
+    _Spec(1, "inner_brow_raiser", True, ((1, Y, _INNER_BROW), (-1, Y, _NASION)), ((_INNER_BROW, (0, 1, 0)),),
+          "upper_face",
+          "height of the inner brow (107, 66, 55, 65) above the nasion (168), as a share of the upper face's "
+          "height (top of the forehead 10 to base of the nose 2); up is positive",
           "good", "brow landmarks track well on frontal faces; AU1 and AU2 often co-occur"),
-    _Spec(2, "outer_brow_raiser", True, ((1, Y, _OUTER_BROW), (-1, Y, _NASION)), ((_OUTER_BROW, (0, 1, 0)),), "canonical",
-          "height of the outer brow (70, 63, 46, 53) above the nasion (168); up is positive",
+    _Spec(2, "outer_brow_raiser", True, ((1, Y, _OUTER_BROW), (-1, Y, _NASION)), ((_OUTER_BROW, (0, 1, 0)),),
+          "upper_face",
+          "height of the outer brow (70, 63, 46, 53) above the nasion (168), as a share of the upper face's "
+          "height (10 to 2); up is positive",
           "good", "the outer brow lies near the edge of the mesh, where landmarks are less certain on turned heads"),
-    _Spec(4, "brow_lowerer", True, ((-1, Y, _MID_BROW), (1, Y, (133,)), (-1, OUT, (107, 55)), (1, OUT, _NASION)),
-          (((107, 55, 66, 65, 105, 52), (-0.5, -1, 0)),), "iod",
+    _Spec(4, "brow_lowerer", True, ((-1, Y, _MID_BROW), (1, Y, (133,))),
+          (((107, 55, 66, 65, 105, 52), (-0.5, -1, 0)),), "upper_face",
           "lowering of the inner and middle brow (105, 66, 107, 52, 65, 55) towards the inner eye corner (133), "
-          "plus the inner brow (107, 55) drawn towards the midline (168); down and inwards is positive",
-          "fair", "the furrow between the brows is texture the mesh does not see; only the brow's movement counts"),
-    _Spec(5, "upper_lid_raiser", True, ((1, Y, _UPPER_LID), (-1, Y, _LOWER_LID)), ((_UPPER_LID, (0, 1, 0)),), "canonical",
-          "opening of the eye: height of the upper lid (159, 158, 160) above the lower lid (145, 144, 153); "
-          "wider is positive",
+          "as a share of the upper face's height (10 to 2); down is positive",
+          "fair", "the furrow between the brows is texture the mesh does not see, and the brows' drawing together "
+                  "is not counted (on these meshes it did not separate the coders' AU4); only the brow's lowering "
+                  "counts"),
+    _Spec(5, "upper_lid_raiser", True, ((1, Y, _UPPER_LID), (-1, Y, _LOWER_LID)), ((_UPPER_LID, (0, 1, 0)),),
+          "upper_face",
+          "opening of the eye: height of the upper lid (159, 158, 160) above the lower lid (145, 144, 153), as a "
+          "share of the upper face's height (10 to 2); wider is positive",
           "fair", "gaze direction moves the lids too, and a raised lower lid (AU7) narrows the opening; AU5 and "
                   "AU43 (upper lid lowered) cannot both be present"),
     _Spec(6, "cheek_raiser", True, ((1, Y, _CHEEK), (-1, Y, RIGHT_EYE)), ((_CHEEK, (0, 1, 0)),), "canonical",
@@ -141,9 +152,12 @@ _SPECS: tuple[_Spec, ...] = (
           "(33, 133); up is positive",
           "weak", "the cheek's rise is small and smooth, the mesh's cheek points are partly anchored by the pose fit, "
                   "and crow's-feet wrinkles are invisible to geometry"),
-    _Spec(7, "lid_tightener", True, ((1, Y, _LOWER_LID), (-1, Y, (33,))), ((_LOWER_LID, (0, 1, 0)),), "canonical",
-          "height of the lower lid (145, 144, 153) relative to the outer eye corner (33); up is positive",
-          "fair", "a raised cheek (AU6) also pushes the lower lid up"),
+    _Spec(7, "lid_tightener", True, ((1, Y, _LOWER_LID_INNER), (-1, Y, (33,))), ((_LOWER_LID_INNER, (0, 1, 0)),),
+          "canonical",
+          "height of the inner half of the lower lid (153, 154, 155) relative to the outer eye corner (33); up is "
+          "positive",
+          "fair", "a raised cheek (AU6) also pushes the lower lid up, mostly its outer half, which is why the "
+                  "inner half is measured"),
     _Spec(9, "nose_wrinkler", False, ((1, Y, _ALAE), (-1, Y, _NASION)), ((_ALAE, (0, 1, 0)),), "canonical",
           "height of the nostril wings (98, 64, 327, 294) relative to the nasion (168); up is positive",
           "weak", "the wrinkles themselves are texture; the nose wings move little and the pose fit is anchored on "
@@ -165,14 +179,14 @@ _SPECS: tuple[_Spec, ...] = (
           "edge (40, 39) next to the lip corner; thinner is positive",
           "weak", "the dimple itself is texture and the corner's backward pull is depth the mesh infers, not "
                   "measures; this sees only the tightening of the lips beside the corner"),
-    _Spec(15, "lip_corner_depressor", True, ((-1, Y, _CORNER), (1, Y, (17,)), (0.5, OUT, _CORNER), (-0.5, OUT, (2,))),
+    _Spec(15, "lip_corner_depressor", True, ((-1, Y, _CORNER), (1, Y, (14,)), (0.5, OUT, _CORNER), (-0.5, OUT, (2,))),
           ((_CORNER, (0.5, -1, 0)),), "iod",
-          "depth of the lip corner (61) below the middle of the lower lip's edge (17) plus half its lateral "
-          "distance from the midline (2): corners pulled down, the lower lip stretched sideways; down and "
-          "outwards is positive",
-          "weak", "a chin raiser (AU17) pushes the lower lip's middle up and so reads partly as AU15, and a lip "
-                  "stretcher (AU20) pulls the corners outwards, which AU15 counts in part; AU15 and AU17 often "
-                  "come together"),
+          "depth of the lip corner (61) below the middle of the lower lip's inner edge (14), where the lips meet, "
+          "plus half its lateral distance from the midline (2): the lip line turned down at the corners, the "
+          "lower lip stretched sideways; down and outwards is positive",
+          "weak", "a chin raiser (AU17) pushes the lower lip up and so can read partly as AU15, parted lips lower "
+                  "the reference and so hide part of it, and a lip stretcher (AU20) pulls the corners outwards, "
+                  "which AU15 counts in part; AU15 and AU17 often come together"),
     _Spec(17, "chin_raiser", False, ((1, Y, _LOWER_LIP), (-1, Y, (2,))), ((_LOWER_LIP, (0, 1, 0)),),
           "lower_face",
           "rise of the lower lip's edge (17, 84, 314) towards the base of the nose (2), as a share of the "
@@ -212,9 +226,9 @@ _SPECS: tuple[_Spec, ...] = (
           "a tall, stretched opening",
           "fair", "AU27 is a large vertical opening: it comes with AU25 and AU26 and is not separable from them "
                   "below its threshold"),
-    _Spec(43, "eyes_closed", True, ((-1, Y, _UPPER_LID), (1, Y, RIGHT_EYE)), ((_UPPER_LID, (0, -1, 0)),), "canonical",
-          "lowering of the upper lid (159, 158, 160) towards the line of the eye corners (33, 133); down is "
-          "positive. In video a short closure is AU45 (blink)",
+    _Spec(43, "eyes_closed", True, ((-1, Y, _UPPER_LID), (1, Y, RIGHT_EYE)), ((_UPPER_LID, (0, -1, 0)),), "upper_face",
+          "lowering of the upper lid (159, 158, 160) towards the line of the eye corners (33, 133), as a share of "
+          "the upper face's height (10 to 2); down is positive. In video a short closure is AU45 (blink)",
           "fair", "looking down lowers the upper lid as well; the mesh does not always close the lids completely"),
 )
 
@@ -306,7 +320,8 @@ def _check_meshes(meshes) -> np.ndarray:
 def measures(canonical_meshes: np.ndarray) -> np.ndarray:
     """Raw measures (N, K) of pose-removed meshes (N, 468, 3) in the canonical frame (see
     :func:`mien.geometry.to_canonical_frame`); column k is ``action_units()[k]``. Canonical
-    centimetres or IOD units (AU17, AU27: ratios). A (468, 3) mesh is treated as a batch of one."""
+    centimetres or IOD units (AU1, AU2, AU4, AU5, AU17, AU27, AU43: ratios). A (468, 3) mesh is
+    treated as a batch of one."""
     m = _check_meshes(canonical_meshes)
     _, numerators, denominators = _tables()
     flat = m.reshape(len(m), LANDMARK_COUNT * 3)
@@ -314,7 +329,8 @@ def measures(canonical_meshes: np.ndarray) -> np.ndarray:
     iod = interocular_distance(m, dims=3)
     width = m[:, 291, X] - m[:, 61, X]
     lower_face = m[:, 2, Y] - m[:, 152, Y]
-    sizes = np.stack([iod, width, lower_face, np.ones(len(m))], 1)  # in DENOMINATORS order
+    upper_face = m[:, 10, Y] - m[:, 2, Y]
+    sizes = np.stack([iod, width, lower_face, np.ones(len(m)), upper_face], 1)  # in DENOMINATORS order
     with np.errstate(divide="ignore", invalid="ignore"):
         return num / sizes[:, denominators]
 
