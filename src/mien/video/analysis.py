@@ -31,7 +31,7 @@ from .decode import frames, probe, sequence_files
 from .sinks import AnnotatedVideo, FrameSink, ReportFaces
 from .summaries import action_unit_episodes, track_summary
 
-STATE_VERSION = 8
+STATE_VERSION = 9
 
 
 @dataclass(frozen=True)
