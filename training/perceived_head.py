@@ -53,13 +53,13 @@ VALID_ACCURACY_TARGET = 0.90
 
 # ---- features -------------------------------------------------------------------------------------------
 
-def feature_session(model_path: Path):
-    """An onnxruntime session that returns (logits, pooled features)."""
+def feature_session(model_path: Path, feature: str = FEATURE):
+    """An onnxruntime session that returns (logits, the tensor named ``feature``: pooled features by default)."""
     import onnx
     import onnxruntime as ort
 
     m = onnx.load(str(model_path))
-    m.graph.output.append(onnx.helper.make_tensor_value_info(FEATURE, onnx.TensorProto.FLOAT, None))
+    m.graph.output.append(onnx.helper.make_tensor_value_info(feature, onnx.TensorProto.FLOAT, None))
     so = ort.SessionOptions()
     so.intra_op_num_threads = 1
     so.inter_op_num_threads = 1
