@@ -86,8 +86,10 @@ def test_recipe_names_are_distinct():
     ({"a": {"accuracy": 0.7, "uar": 0.5}}, "no gain in a uar"),
 ])
 def test_verdict_asks_for_a_gain_on_every_crossval_set(chosen_cv, shipped_words):
-    ideas_cv = {"shipped": {"a": {"accuracy": 0.6, "uar": 0.5}}, "x": chosen_cv}
-    assert shipped_words in F.verdict({}, ideas_cv, "x")
+    ideas_cv = {"shipped": {"a": {"accuracy": 0.6, "uar": 0.5}}, "logits + geometry(0)": chosen_cv, "features(0)": chosen_cv}
+    assert shipped_words in F.verdict({}, ideas_cv, "logits + geometry(0)")
+    assert "reads no geometry" not in F.verdict({}, ideas_cv, "logits + geometry(0)")
+    assert "reads no geometry" in F.verdict({}, ideas_cv, "features(0)")
     assert "shipped model stays" in F.verdict({}, ideas_cv, "shipped")
 
 

@@ -298,11 +298,14 @@ def verdict(ideas: dict, ideas_cv: dict, chosen: str) -> str:
     higher crossval accuracy and UAR on every set than the shipped model."""
     if chosen == "shipped":
         return "No candidate keeps the shipped Valid accuracy while raising Valid UAR: the shipped model stays."
+    control = "" if "geometry" in chosen or "action units" in chosen else (
+        "The candidate chosen reads no geometry (the control): no head with geometry does better on Valid. ")
     worse = [f"{n} {m}" for n, r in ideas_cv[chosen].items() for m in ("accuracy", "uar")
              if r[m] <= ideas_cv["shipped"][n][m]]
     if worse:
-        return ("It does not improve crossval everywhere (no gain in " + ", ".join(worse) + "), so it is recorded, not shipped.")
-    return "It raises Valid UAR without losing Valid accuracy and improves crossval accuracy and UAR on every set."
+        return control + ("It does not improve crossval everywhere (no gain in " + ", ".join(worse) +
+                          "), so it is recorded, not shipped.")
+    return control + "It raises Valid UAR without losing Valid accuracy and improves crossval accuracy and UAR on every set."
 
 
 def calibrated(z: np.ndarray, temperature: float) -> np.ndarray:
