@@ -5,6 +5,10 @@ import numpy as np
 import pytest
 
 from mien import runtime
+from mien.analyzer import Analyzer, Options
+from mien.images import read_image
+from mien.landmarks import FaceMesher, roi_from_detections
+from mien.small_faces import enlarge_small_image
 from mien.detect import FULL_RANGE_BELOW, FaceDetector, needs_full_range, ssd_anchor_centres, weighted_nms
 from mien.runtime import TFLiteModel
 
@@ -132,3 +136,28 @@ def test_missing_model_names_the_file(fake_models_dir):
 def test_shipped_models_match_the_manifest():
     for name in runtime.manifest():
         assert runtime.verified_model_path(name).exists()
+
+
+# FERPlus Test faces where the short range's box puts the landmark model off the face (presence
+# 0.10-0.47) while both models merged place it well; found by benchmarks/perceived_crossval.py.
+SHORT_RANGE_MISPLACES = ("fer0032316", "fer0032558", "fer0033518", "fer0033898", "fer0033998", "fer0035178")
+
+
+def test_auto_tries_both_models_when_the_landmark_model_rejects_every_short_range_face(shared_data):
+    auto, both = Analyzer(Options()), Analyzer(Options(detector="both"))
+    for name in SHORT_RANGE_MISPLACES:
+        path = shared_data / "ferplus/data/FER2013Test" / f"{name}.png"
+        rgb, _ = enlarge_small_image(read_image(path))
+        short = FaceDetector("short")(rgb)
+        assert len(short) == 1 and FaceMesher()(rgb, roi_from_detections(short)).presence[0] < 0.5
+        found, expected = auto.analyze(path), both.analyze(path)
+        assert len(found) == len(expected) == 1, name
+        np.testing.assert_allclose(found.landmarks, expected.landmarks, atol=1e-3)
+
+
+def test_a_confirmed_close_up_runs_the_short_range_alone(astronaut, monkeypatch):
+    close_up = _face_close_up(astronaut, 256)
+    analyzer = Analyzer(Options(iris=False, perceived=False))
+    models = _models_run(monkeypatch)
+    assert len(analyzer.analyze(close_up)) == 1
+    assert [m for m in models if "detection" in m] == ["face_detection_short_range.tflite"]

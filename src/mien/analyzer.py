@@ -216,13 +216,20 @@ class Analyzer:
     def _detect_and_measure(self, rgb: np.ndarray) -> Faces:
         # Small images are detected and meshed enlarged, then measured in their own pixels (mien.small_faces).
         seen, enlargement = enlarge_small_image(rgb)
-        det = self._detector(seen, max_faces=self.options.max_faces)
-        meshes = self._mesher(seen, roi_from_detections(det))
-        keep = np.flatnonzero(meshes.presence >= self.options.min_presence)
+        det, meshes, keep = self._confirmed_faces(seen)
+        if not len(keep) and DetectorRange.FULL in self._detector.ranges and DetectorRange.FULL not in det.ranges:
+            # auto's short range found only boxes the landmark model rejects: both models may place them better
+            det, meshes, keep = self._confirmed_faces(seen, full_range=True)
         keep = keep[distinct_faces(meshes.points[keep], det.scores[keep] * meshes.presence[keep])]
         meshes = meshes.take(keep)
         meshes = Meshes(enlargement.points_to_original(meshes.points), meshes.presence, meshes.crops)
         return self._measure(rgb, enlargement.boxes_to_original(det.boxes[keep]), det.scores[keep], meshes)
+
+    def _confirmed_faces(self, rgb: np.ndarray, full_range: bool = False):
+        """Detections, their meshes, and the indices of those the landmark model confirms (presence)."""
+        det = self._detector(rgb, max_faces=self.options.max_faces, full_range=full_range)
+        meshes = self._mesher(rgb, roi_from_detections(det))
+        return det, meshes, np.flatnonzero(meshes.presence >= self.options.min_presence)
 
     def _measure(self, rgb: np.ndarray, boxes: np.ndarray, scores: np.ndarray, meshes: Meshes,
                  baseline: np.ndarray | None = None, perceive: np.ndarray | None = None,

@@ -61,11 +61,12 @@ KEYPOINT_NAMES = ("right_eye", "left_eye", "nose_tip", "mouth_center", "right_ea
 @dataclass(frozen=True)
 class Detections:
     """Faces found in one image: ``boxes`` (N, 4) as x0, y0, x1, y1 pixels, ``scores`` (N,),
-    ``keypoints`` (N, 6, 2) pixels."""
+    ``keypoints`` (N, 6, 2) pixels; ``ranges``: the models that looked."""
 
     boxes: np.ndarray
     scores: np.ndarray
     keypoints: np.ndarray
+    ranges: tuple["DetectorRange", ...] = ()
 
     def __len__(self) -> int:
         return len(self.scores)
@@ -182,19 +183,24 @@ class FaceDetector:
         """The models this detector may run (both for ``auto`` and ``both``)."""
         return tuple(self._stages)
 
-    def __call__(self, image: np.ndarray, max_faces: int | None = None, only: DetectorRange | None = None) -> Detections:
-        """Faces in an RGB image; ``only`` runs just one of this detector's ``ranges``."""
+    def __call__(self, image: np.ndarray, max_faces: int | None = None, only: DetectorRange | None = None,
+                 full_range: bool = False) -> Detections:
+        """Faces in an RGB image; ``only`` runs just one of this detector's ``ranges``; ``full_range``
+        makes ``auto`` run and merge both models as ``both`` does."""
         if only is not None and only not in self._stages:
             raise InputError(f"this detector runs {[r.value for r in self.ranges]}, not {DetectorRange(only).value!r}")
         h, w = check_rgb(image).shape[:2]
-        found = [self._run(image, only or self.ranges[0])]
+        ran = [only or self.ranges[0]]
+        found = [self._run(image, ran[0])]
         boxes, scores, kps = weighted_nms(*found[0])
-        if only is None and len(self.ranges) > 1 and (self.range is DetectorRange.BOTH or needs_full_range(boxes, max(h, w))):
+        if only is None and len(self.ranges) > 1 and (self.range is DetectorRange.BOTH or full_range
+                                                      or needs_full_range(boxes, max(h, w))):
+            ran.append(DetectorRange.FULL)
             found.append(self._run(image, DetectorRange.FULL))
             boxes, scores, kps = weighted_nms(*(np.concatenate(parts) for parts in zip(*found)))
         if max_faces is not None:
             boxes, scores, kps = boxes[:max_faces], scores[:max_faces], kps[:max_faces]
-        return Detections(boxes, scores, kps)
+        return Detections(boxes, scores, kps, tuple(ran))
 
     def _run(self, image: np.ndarray, kind: DetectorRange) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """One model's faces before merging: boxes (M, 4), scores (M,), keypoints (M, 6, 2), image pixels."""
