@@ -45,47 +45,63 @@ PICTURE_COLUMNS = (["source", "frame", "face", "track", "time_s", "au_baseline",
                     "perceived_top_p", "perceived_entropy", "perceived_abstain_reason"])
 
 
-def _or_none(value, kind):
-    return None if pd.isna(value) else kind(value)
+def _texts(column: pd.Series) -> np.ndarray:
+    return column.astype(object).where(column.notna(), "").to_numpy(object)
+
+
+class TableFaces:
+    """A table's rows (``to_frame``'s, at least ``PICTURE_COLUMNS``) as arrays, from which each
+    frame's ``Faces`` are rebuilt (``frame``): read once, so that rebuilding a frame costs
+    microseconds."""
+
+    def __init__(self, rows: pd.DataFrame):
+        def floats(columns, dtype=np.float32) -> np.ndarray:
+            return rows[columns].to_numpy(dtype, na_value=np.nan)
+
+        self.facts = {name: rows[name].astype(object).where(rows[name].notna(), None).to_numpy(object)
+                      for name in ("source", "frame", "time_s", "image_width", "image_height", "status", "error", "note")}
+        self.face = rows["face"].notna().to_numpy()
+        x, y, w, h = floats(["x", "y", "w", "h"], np.float64).T
+        self.boxes = np.column_stack([x, y, x + w, y + h])  # float64: x1 - x0 gives the table's width back exactly
+        self.scores, self.presence, self.track_scores = floats("score"), floats("presence"), floats("track_score")
+        self.quality, self.reliable = floats(_QUALITY), rows["reliable"].fillna(False).to_numpy(bool)
+        self.reasons = _texts(rows["quality_reasons"])
+        self.intensity = floats(_UNITS, np.float64)
+        self.present, self.measured = rows[_PRESENT].fillna(False).to_numpy(bool), rows[_PRESENT].notna().to_numpy().any(1)
+        self.shares, self.top_p, self.entropy = floats(_SHARES), floats("perceived_top_p"), floats("perceived_entropy")
+        self.top, self.seen = _texts(rows["perceived_top"]), rows["perceived_top"].notna().to_numpy()
+        self.abstain = _texts(rows["perceived_abstain_reason"])
+        self.tracks = rows["track"].to_numpy(np.float64, na_value=np.nan)
+        self.baseline = _texts(rows["au_baseline"])
+        self.baseline_frames = rows["au_baseline_frames"].to_numpy(np.float64, na_value=np.nan)
+
+    def frame(self, first: int, end: int) -> Faces:
+        """The ``Faces`` of the frame whose rows are ``first`` to ``end`` (exclusive): the frame's
+        facts, boxes, scores, presence, quality, track ids and scores, baselines, action-unit
+        intensities and occurrences (raw measures NaN) and perceived expression; no landmarks,
+        pose, iris or gaze. A measure the rows do not hold (turned off) is None."""
+        f = {name: values[first] for name, values in self.facts.items()}
+        facts = dict(source=f["source"], frame=int(f["frame"]), time_s=f["time_s"], width=f["image_width"],
+                     height=f["image_height"], status=f["status"], error=f["error"] or "", note=f["note"] or "")
+        at = first + np.flatnonzero(self.face[first:end])
+        if not len(at):
+            return Faces(**facts)
+        n, k = len(at), len(_UNITS)
+        kind = "person" if (self.baseline[at] == "track").any() else "population"
+        units = ActionUnitResult(np.full((n, k), np.nan), np.full((n, k), np.nan), self.intensity[at], self.present[at], kind,
+                                 actions.action_units())
+        seen = Perceived(self.shares[at], tuple(self.top[at]), self.top_p[at], self.entropy[at], tuple(self.abstain[at]))
+        return Faces(**facts, boxes=self.boxes[at], scores=self.scores[at], presence=self.presence[at],
+                     landmarks=np.full((n, LANDMARK_COUNT, 3), np.nan, np.float32),
+                     quality=Quality(*self.quality[at].T, self.reliable[at], tuple(self.reasons[at])),
+                     actions=units if self.measured[at].any() else None, perceived=seen if self.seen[at].any() else None,
+                     track_ids=self.tracks[at].astype(np.int64), au_baseline=tuple(self.baseline[at]),
+                     au_baseline_frames=self.baseline_frames[at].astype(np.int64), track_scores=self.track_scores[at])
 
 
 def faces_from_rows(rows: pd.DataFrame) -> Faces:
-    """One frame's ``Faces`` from its table rows (``to_frame``'s, faces in order): the frame's
-    facts, boxes, scores, presence, quality, track ids and scores, baselines, action-unit
-    intensities and occurrences (raw measures NaN) and perceived expression; no landmarks, pose,
-    iris or gaze. A measure the rows do not hold (turned off) is None."""
-    first = rows.iloc[:1]
-    facts = dict(source=first["source"].iat[0], frame=int(first["frame"].iat[0]),
-                 time_s=_or_none(first["time_s"].iat[0], float), width=_or_none(first["image_width"].iat[0], int),
-                 height=_or_none(first["image_height"].iat[0], int), status=first["status"].iat[0],
-                 error=_or_none(first["error"].iat[0], str) or "", note=_or_none(first["note"].iat[0], str) or "")
-    rows = rows[rows["face"].notna().to_numpy()]
-    if not len(rows):
-        return Faces(**facts)
-
-    def floats(columns, dtype=np.float32) -> np.ndarray:
-        return rows[columns].to_numpy(dtype, na_value=np.nan)
-
-    def texts(column) -> tuple[str, ...]:
-        return tuple(rows[column].fillna("").tolist())
-
-    x, y, w, h = floats(["x", "y", "w", "h"], np.float64).T
-    n = len(rows)
-    measured = rows[_PRESENT].notna().to_numpy().any()
-    kind = "person" if (rows["au_baseline"] == "track").any() else "population"
-    units = ActionUnitResult(np.full((n, len(_UNITS)), np.nan), np.full((n, len(_UNITS)), np.nan), floats(_UNITS, np.float64),
-                             rows[_PRESENT].fillna(False).to_numpy(bool), kind, actions.action_units())
-    seen = Perceived(floats(_SHARES), texts("perceived_top"), floats("perceived_top_p"), floats("perceived_entropy"),
-                     texts("perceived_abstain_reason"))
-    return Faces(**facts,
-                 boxes=np.column_stack([x, y, x + w, y + h]),  # float64: x1 - x0 gives the table's width back exactly
-                 scores=floats("score"), presence=floats("presence"),
-                 landmarks=np.full((n, LANDMARK_COUNT, 3), np.nan, np.float32),
-                 quality=Quality(*floats(_QUALITY).T, rows["reliable"].fillna(False).to_numpy(bool), texts("quality_reasons")),
-                 actions=units if measured else None,
-                 perceived=seen if rows["perceived_top"].notna().any() else None,
-                 track_ids=rows["track"].to_numpy(np.int64), au_baseline=texts("au_baseline"),
-                 au_baseline_frames=rows["au_baseline_frames"].to_numpy(np.int64), track_scores=floats("track_score"))
+    """One frame's ``Faces`` from its table rows (see ``TableFaces.frame``)."""
+    return TableFaces(rows).frame(0, len(rows))
 
 
 def frame_spans(frames: np.ndarray) -> dict[int, tuple[int, int]]:
@@ -154,16 +170,16 @@ def plan_pictures(job: VideoJob, pieces: list[PieceJob], stitched: Stitched) -> 
     wanted = {(t, f) for t, kept in thumbnails.items() for _, f in kept}
     decoded = table.loc[table["status"] != "error", ["frame", "time_s"]].drop_duplicates("frame")
     origin = float(decoded["time_s"].iat[0]) if len(decoded) else None
-    first_pts: dict[int, int] = {}  # frame -> its timestamp in the annotated video, as a whole run writes it
+    pts_at: dict[int, int] = {}  # frame -> its timestamp in the annotated video, as a whole run writes it
     last = -1
     for frame, time_s in zip(decoded["frame"].tolist(), decoded["time_s"].tolist()):
-        last = first_pts[frame] = clock_pts(last, time_s, origin)
+        last = pts_at[frame] = clock_pts(last, time_s, origin)
     passes = []
     ordered = sorted(pieces, key=lambda p: p.piece.number)
     for piece, count, end in zip(ordered, stitched.piece_rows, np.cumsum(stitched.piece_rows)):
         rows = table.iloc[end - count : end]
         frames = set(rows["frame"].tolist())
-        first = next((first_pts[f] for f in rows["frame"].tolist() if f in first_pts), 0)
+        first = next((pts_at[f] for f in rows["frame"].tolist() if f in pts_at), 0)
         passes.append(PicturePass(job, piece.piece, rows[PICTURE_COLUMNS].reset_index(drop=True),
                                   frozenset(p for p in wanted if p[1] in frames), frozenset(p for p in apexes if p[1] in frames),
                                   (origin, first) if job.annotated and origin is not None else None, work_folder(job)))
@@ -182,6 +198,7 @@ def cut_pictures(_analyzer, job: PicturePass) -> Path:
     options, number = job.video.options, job.piece.number
     spans = frame_spans(job.rows["frame"].to_numpy(np.int64))
     times = job.rows["time_s"].to_numpy(np.float64)
+    table = TableFaces(job.rows)
     sink = job.annotated() if job.clock is not None else None
     segments = job.work / f"annotated-{number:05d}.segments"
     if sink is not None:
@@ -196,7 +213,7 @@ def cut_pictures(_analyzer, job: PicturePass) -> Path:
             if span is None or abs(times[span[0]] - frame.time_s) > 1e-4:
                 raise SeamError(f"piece {number}: frame {frame.index} at {frame.time_s:.3f} s is not one the pieces analysed")
             seen += 1
-            faces = faces_from_rows(job.rows.iloc[span[0] : span[1]])
+            faces = table.frame(*span)
             if sink is not None:
                 sink.add(frame, faces)
             if frame.rgb is None or not len(faces):
