@@ -147,8 +147,9 @@ def test_report_in_pieces_shows_every_track_section_and_apex_face(pictures_in_pi
     html = (folder / "clip.html").read_text()
     tracks = pd.read_parquet(folder / "clip.tracks.parquet")
     episodes = pd.read_parquet(folder / "clip.episodes.parquet")
+    assert sorted(int(t) for t in re.findall(r'<tr><td data-v="(\d+)">', html)) == tracks["track"].tolist()  # a row each
     sections = [int(t) for t in re.findall(r'<section id="track-(\d+)">', html)]
-    assert sections == section_tracks(tracks) and len(sections) >= 2
+    assert sections == section_tracks(tracks) and len(sections) >= 2  # and a section each that is long enough
     for track, section in zip(sections, html.split('<section id="track-')[1:]):
         assert '<div class="thumbs"><figure>' in section
         assert section.count('<tr><td><img class="apex"') == len(strongest_episodes(episodes, track)) > 0
