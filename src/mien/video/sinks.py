@@ -2,7 +2,9 @@
 
 A sink sees every analysed frame, pixels and faces together, while the frame is in memory: the
 annotated video is drawn and encoded there, and the report's faces (thumbnails along each track,
-faces at episode apexes) are cut there, so nothing decodes the video a second time.
+faces at episode apexes) are cut there, so nothing decodes the video a second time. (A long video
+analysed in pieces is the exception: its pieces' frames are decoded again once the tables are
+stitched, and drawn and cut with the same sink and functions, see ``scale.pictures``.)
 
 A run calls ``open`` once, ``add`` for each frame, ``state`` at each checkpoint and ``finish`` at
 the end. A run resumed from a checkpoint calls ``restore`` with what ``state`` returned there
