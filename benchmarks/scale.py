@@ -2,6 +2,7 @@
 video (cut into pieces) and a folder of short videos (one per worker at a time).
 
     python benchmarks/scale.py [--workers 1 2] [--pairs 3] [--images DIR] [--video FILE] [--only images|video|videos]
+                               [--pictures]
 
 Defaults: the first 200 (``--ferplus``) FERPlus Test images and the demo photos (linked into a folder under
 /tmp), and ../shared/data/demo/openmpf/video_01.mp4 looped to 3 minutes with ffmpeg (stream copy,
@@ -12,7 +13,9 @@ each round's ratio. Also the CPU time of all the command's processes (this scrip
 on a machine shared with other work, wall-time ratios depend on the share of the CPUs a run
 gets, while CPU time per unit shows the work that more workers add. Prints the load average before and after (other people's work shows there),
 the peak resident memory of the largest process of a run, and whether the outputs were identical
-(images) or how far the pieces' values are from the whole run's (video).
+(images) or how far the pieces' values are from the whole run's (video). ``--pictures``: the long
+video also with ``--report`` and ``--annotate`` (drawn piece by piece after the tables), whose
+annotated videos' frame counts are compared.
 """
 import argparse
 import os
@@ -72,12 +75,19 @@ def reap_orphans() -> None:
             return
 
 
-def run(inputs: Path, out: Path, workers: int) -> tuple[float, float, float]:
-    """Wall seconds of one whole command, the CPU seconds of all its processes, and the peak
-    resident memory (MB) of its largest process (NaN when no larger than an earlier run's)."""
+def picture_options(out: Path) -> list[str]:
+    """A report and an annotated video beside the table ``out``."""
+    return ["--report", str(out.with_suffix(".html")), "--annotate", str(out.parent / "annotated")]
+
+
+def run(inputs: Path, out: Path, workers: int, pictures: bool = False) -> tuple[float, float, float]:
+    """Wall seconds of one whole command (with ``pictures``: also a report and an annotated video),
+    the CPU seconds of all its processes, and the peak resident memory (MB) of its largest process
+    (NaN when no larger than an earlier run's)."""
     before = resource.getrusage(resource.RUSAGE_CHILDREN)
     start = time.perf_counter()
-    subprocess.run([sys.executable, "-m", "mien", "analyze", str(inputs), "-o", str(out), "--workers", str(workers)],
+    subprocess.run([sys.executable, "-m", "mien", "analyze", str(inputs), "-o", str(out), "--workers", str(workers),
+                    *(picture_options(out) if pictures else [])],
                    check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     wall = time.perf_counter() - start
     reap_orphans()
@@ -87,7 +97,7 @@ def run(inputs: Path, out: Path, workers: int) -> tuple[float, float, float]:
 
 
 def measure(name: str, inputs: Path, units: int, unit: str, workers: list[int], pairs: int,
-            out_name: str = "out.parquet") -> dict[int, Path]:
+            out_name: str = "out.parquet", pictures: bool = False) -> dict[int, Path]:
     walls: dict[int, list[float]] = {w: [] for w in workers}
     cpus: dict[int, list[float]] = {w: [] for w in workers}
     peaks: dict[int, float] = {}
@@ -97,7 +107,7 @@ def measure(name: str, inputs: Path, units: int, unit: str, workers: list[int], 
         order = workers if round_ % 2 == 0 else workers[::-1]
         for w in order:
             shutil.rmtree(outs[w].parent, ignore_errors=True)
-            wall, cpu, peak = run(inputs, outs[w], w)
+            wall, cpu, peak = run(inputs, outs[w], w, pictures)
             walls[w].append(wall)
             cpus[w].append(cpu)
             peaks[w] = max(peaks.get(w, 0.0), peak) if peak == peak else peaks.get(w, float("nan"))
@@ -143,6 +153,17 @@ def compare_video(outs: dict[int, Path]) -> None:
                           f"max {np.nanmax(v):.3f}" for k, v in diff.items()))
 
 
+def compare_pictures(outs: dict[int, Path]) -> None:
+    import av
+
+    counts = {}
+    for w, out in outs.items():
+        with av.open(str(next((out.parent / "annotated").iterdir()))) as video:
+            counts[w] = sum(1 for _ in video.demux(video.streams.video[0]) if _.dts is not None)
+    reports = {w: out.with_suffix(".html").stat().st_size for w, out in outs.items()}
+    print(f"  annotated video frames per worker count: {counts}; report bytes: {reports}")
+
+
 def main() -> None:
     import ctypes
 
@@ -154,6 +175,7 @@ def main() -> None:
     parser.add_argument("--ferplus", type=int, default=200, help="FERPlus Test images in the default folder (default 200)")
     parser.add_argument("--video", type=Path)
     parser.add_argument("--only", choices=["images", "video", "videos"])
+    parser.add_argument("--pictures", action="store_true", help="the long video also with --report and --annotate")
     args = parser.parse_args()
     if args.only in (None, "images"):
         images = args.images or default_images(args.ferplus)
@@ -164,7 +186,10 @@ def main() -> None:
     if args.only in (None, "video"):
         video = args.video or default_video()
         info = probe(video)
-        compare_video(measure("video", video, info.frame_count, "frame", args.workers, args.pairs))
+        outs = measure("video", video, info.frame_count, "frame", args.workers, args.pairs, pictures=args.pictures)
+        compare_video(outs)
+        if args.pictures:
+            compare_pictures(outs)
     if args.only in (None, "videos"):
         videos = default_videos()
         frames = sum(probe(v).frame_count for v in videos.iterdir())

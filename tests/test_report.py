@@ -278,14 +278,14 @@ def test_video_report_plays_the_annotated_video_with_a_cursor(shared_data, tmp_p
 
 def test_thumbnails_spread_over_the_whole_track():
     from mien.faces import Faces
-    from mien.video.sinks import keep_thumbnails
+    from mien.video.sinks import keep_thumbnails, thumbnail_face
 
     rgb = np.full((240, 320, 3), 128, np.uint8)
     kept: dict = {}
     for time_s in np.arange(0, 1800, 0.5):
         face = Faces(time_s=float(time_s), boxes=np.array([[100, 60, 180, 150]], np.float32), scores=np.ones(1, np.float32),
                      track_ids=np.array([7]))
-        keep_thumbnails(kept, face, rgb)
+        keep_thumbnails(kept, face.track_ids.tolist(), face.time_s, lambda i: thumbnail_face(rgb, face, i))
     times = np.array([t for t, _ in kept[7]])
     assert 12 <= len(times) <= 24 and times[0] == 0 and times[-1] > 1500
     assert np.diff(times).max() < 1800 / 8  # spread over the track, no long stretch without a face

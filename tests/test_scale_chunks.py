@@ -99,3 +99,175 @@ def test_a_rerun_keeps_the_pieces_already_finished(long_clip, tmp_path):
     marked = table["sharpness"] == -1.0
     assert marked.any() and (table.loc[marked, "time_s"].between(3.0, 6.0)).all()
     assert not (table.loc[table["face"].notna() & ~table["time_s"].between(3.0, 6.0), "sharpness"] == -1.0).any()
+
+
+# ------------------------------------------------------------------ report and annotated video in pieces
+def picture_args(folder):
+    return ["--report", str(folder / "clip.html"), "--annotate", str(folder / "pics"), "--workers", "2", "--chunk", CHUNK]
+
+
+@pytest.fixture(scope="module")
+def pictures_in_pieces(long_clip, tmp_path_factory):
+    folder = tmp_path_factory.mktemp("pictures")
+    table = run(long_clip, folder / "clip.parquet", *picture_args(folder))
+    return folder, table
+
+
+def read_video(folder):
+    import av
+
+    with av.open(str(next((folder / "pics").glob("*_annotated.*")))) as video:
+        return [(float(frame.pts * frame.time_base), frame.to_ndarray(format="rgb24")) for frame in video.decode(video=0)]
+
+
+def test_pieces_with_report_and_video_keep_the_tables_of_pieces_without(whole_and_pieces, pictures_in_pieces):
+    tables, _, pieces, _ = whole_and_pieces
+    folder, table = pictures_in_pieces
+    pd.testing.assert_frame_equal(table, pieces)
+    for name in ("tracks", "episodes"):
+        pd.testing.assert_frame_equal(pd.read_parquet(folder / f"clip.{name}.parquet"),
+                                      pd.read_parquet(tables / f"pieces.{name}.parquet"))
+    assert not list(folder.glob(".*mien-pieces"))  # the work folder is cleared
+
+
+def test_annotated_video_in_pieces_has_each_analysed_frame_at_its_time(pictures_in_pieces):
+    folder, table = pictures_in_pieces
+    times = table.drop_duplicates("frame")["time_s"].to_numpy()
+    shown = np.array([t for t, _ in read_video(folder)])
+    assert len(shown) == len(times) == 360
+    np.testing.assert_allclose(shown, times - times[0], atol=1e-3)
+
+
+def test_report_in_pieces_shows_every_track_section_and_apex_face(pictures_in_pieces):
+    import re
+
+    from mien.video.report import section_tracks, strongest_episodes
+
+    folder, _ = pictures_in_pieces
+    html = (folder / "clip.html").read_text()
+    tracks = pd.read_parquet(folder / "clip.tracks.parquet")
+    episodes = pd.read_parquet(folder / "clip.episodes.parquet")
+    assert sorted(int(t) for t in re.findall(r'<tr><td data-v="(\d+)">', html)) == tracks["track"].tolist()  # a row each
+    sections = [int(t) for t in re.findall(r'<section id="track-(\d+)">', html)]
+    assert sections == section_tracks(tracks) and len(sections) >= 2  # and a section each that is long enough
+    for track, section in zip(sections, html.split('<section id="track-')[1:]):
+        assert '<div class="thumbs"><figure>' in section
+        assert section.count('<tr><td><img class="apex"') == len(strongest_episodes(episodes, track)) > 0
+        assert '<tr><td><span class="muted">' not in section  # no episode without its apex face
+    assert 'id="player"' in html
+
+
+class Spies:
+    """Records, in this process, each piece's own rows as analysed (its local track ids) and the
+    track ids drawn on each frame of the annotated video; stops the run at the ``stop_at``-th picture pass."""
+
+    def __init__(self, monkeypatch, stop_at=None):
+        from mien.scale import chunks, pictures, workers
+        from mien.video import sinks
+
+        self.local, self.drawn, self.analysed, self.cut = set(), {}, 0, 0
+        in_process = workers.run_tasks
+        monkeypatch.setattr(workers, "run_tasks", lambda tasks, _workers, short=False: in_process(tasks, 1, short))
+        analyze, cut, draw = chunks.analyze_piece, pictures.cut_pictures, sinks.draw_video_faces
+
+        def analyze_piece(analyzer, job):
+            self.analysed += 1
+            done = analyze(analyzer, job)
+            part = pd.read_parquet(job.part)
+            own = part[~part["piece_warmup"] & part["track"].notna()]
+            self.local.update({(f, t) for f, t in zip(own["frame"], own["track"])})
+            return done
+
+        def cut_pictures(analyzer, job):
+            if self.cut + 1 == stop_at:
+                raise KeyboardInterrupt
+            self.cut += 1
+            return cut(analyzer, job)
+
+        def draw_video_faces(rgb, faces):
+            self.drawn[faces.frame] = faces.track_ids.tolist()
+            return draw(rgb, faces)
+
+        monkeypatch.setattr(chunks, "analyze_piece", analyze_piece)
+        monkeypatch.setattr(pictures, "cut_pictures", cut_pictures)
+        monkeypatch.setattr(sinks, "draw_video_faces", draw_video_faces)
+
+
+@pytest.fixture(scope="module")
+def stopped_and_resumed(long_clip, tmp_path_factory):
+    """A run stopped (Ctrl-C) at its second picture pass, after every piece was analysed, and the same command again."""
+    folder = tmp_path_factory.mktemp("stopped")
+    args = ["analyze", str(long_clip), "-o", str(folder / "clip.parquet"), *picture_args(folder)]
+    with pytest.MonkeyPatch.context() as patch:
+        first = Spies(patch, stop_at=2)
+        assert main(args) == 130
+    left = sorted(p.name for p in (folder / ".clip.parquet.mien-pieces").iterdir())
+    with pytest.MonkeyPatch.context() as patch:
+        second = Spies(patch)
+        assert main(args) == 0
+    return folder, first, left, second
+
+
+def test_a_run_stopped_while_drawing_resumes_with_the_pictures_already_made(stopped_and_resumed, pictures_in_pieces):
+    folder, first, left, second = stopped_and_resumed
+    assert first.analysed == 4 and first.cut == 1
+    assert [n for n in left if n.startswith("piece-")] == [f"piece-{k:05d}.parquet" for k in range(4)]
+    assert [n for n in left if n.startswith("pictures")] == ["pictures-report-video-00000.npz"]
+    assert second.analysed == 0 and second.cut == 3  # nothing analysed again, the finished pass kept
+    reference, table = pictures_in_pieces
+    pd.testing.assert_frame_equal(pd.read_parquet(folder / "clip.parquet"), table)
+    assert [t for t, _ in read_video(folder)] == [t for t, _ in read_video(reference)]
+    assert (folder / "clip.html").read_text().count('class="apex"') == (reference / "clip.html").read_text().count('class="apex"')
+    assert not list(folder.glob(".*mien-pieces"))
+
+
+def test_annotated_video_in_pieces_is_labelled_with_the_stitched_track_ids(stopped_and_resumed):
+    folder, first, _, second = stopped_and_resumed
+    table = pd.read_parquet(folder / "clip.parquet")
+    stitched = {f: g["track"].dropna().astype(int).tolist() for f, g in table.groupby("frame")}
+    drawn = {**first.drawn, **second.drawn}
+    assert drawn == stitched  # every frame drawn once ...
+    local = {f: sorted(t for g, t in first.local if g == f) for f in stitched}
+    assert any(sorted(ids) != local[f] for f, ids in drawn.items())  # ... with ids a piece alone does not give
+
+
+@pytest.fixture(scope="module")
+def analysed_frames(shared_data):
+    """video_01's frames, each with its faces as a video run measures them."""
+    from mien.video.analysis import read_video as frames
+
+    analyzer = Analyzer(Options(mode=Mode.VIDEO, iris=False))
+    path = shared_data / "demo/openmpf/video_01.mp4"
+    return [(frame, analyzer.analyze(frame, source=str(path))) for frame in frames(path)]
+
+
+def test_faces_rebuilt_from_a_frames_rows_draw_and_cut_as_the_measured_faces(analysed_frames):
+    from mien.annotate import draw_video_faces
+    from mien.results import to_frame
+    from mien.scale.pictures import PICTURE_COLUMNS, faces_from_rows
+    from mien.video.sinks import apex_face, thumbnail_face
+
+    measured = [faces for _, faces in analysed_frames]
+    rebuilt = [faces_from_rows(to_frame(faces)) for faces in measured]
+    pd.testing.assert_frame_equal(to_frame(rebuilt)[PICTURE_COLUMNS], to_frame(measured)[PICTURE_COLUMNS])
+    assert sum(len(f) for f in rebuilt) > len(rebuilt)  # frames with several faces
+    for (frame, faces), again in list(zip(analysed_frames, rebuilt))[::10]:
+        assert np.array_equal(draw_video_faces(frame.rgb, again), draw_video_faces(frame.rgb, faces))
+        for i in range(len(faces)):
+            assert apex_face(frame.rgb, again, i) == apex_face(frame.rgb, faces, i)
+            assert thumbnail_face(frame.rgb, again, i) == thumbnail_face(frame.rgb, faces, i)
+
+
+def test_thumbnails_chosen_on_a_table_are_those_a_run_keeps(analysed_frames):
+    from mien.results import to_frame
+    from mien.scale.pictures import thumbnail_frames
+    from mien.video.sinks import ReportFaces
+
+    sink = ReportFaces(thumbnails_every_s=0.2, max_thumbnails=3)  # enough faces that some are dropped again
+    for frame, faces in analysed_frames:
+        sink.add(frame, faces)
+    chosen = thumbnail_frames(to_frame([faces for _, faces in analysed_frames]), 0.2, 3)
+    assert {t: [s for s, _ in kept] for t, kept in chosen.items()} == {t: [s for s, _ in kept] for t, kept in sink.thumbnails.items()}
+    assert 3 < max(len(kept) for kept in chosen.values()) <= 6  # a track had more than 6: every other one went
+    frame_at = {frame.time_s: frame.index for frame, _ in analysed_frames}
+    assert all(frame_at[s] == f for kept in chosen.values() for s, f in kept)

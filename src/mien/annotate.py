@@ -300,6 +300,12 @@ def _encoder_options(codec: str) -> dict[str, str]:
     return {"bf": "0"}
 
 
+def clock_pts(last_pts: int, time_s: float, origin: float) -> int:
+    """The timestamp (ms) of a frame shown at ``time_s`` seconds of the source, written after one
+    at ``last_pts``, in a file whose clock counts from ``origin``: the source's clock, and always rising."""
+    return max(last_pts + 1, round((time_s - origin) * 1000))
+
+
 class VideoSink:
     """Frames (RGB, with their timestamps) into a video file that browsers play where the
     installed encoders allow: H.264 in MP4, else VP9 in WebM, else (``playable`` False) MPEG-4
@@ -354,7 +360,7 @@ class VideoSink:
         frame = av.VideoFrame.from_ndarray(np.ascontiguousarray(rgb), format="rgb24")
         # the container's clock is the source's (from ``origin``), so a report can find a frame's
         # time from the player's
-        self._last_pts = max(self._last_pts + 1, round((time_s - self.origin) * 1000))
+        self._last_pts = clock_pts(self._last_pts, time_s, self.origin)
         frame.pts, frame.time_base = self._last_pts, Fraction(1, 1000)
         for packet in self._stream.encode(frame):
             self._container.mux(packet)

@@ -314,7 +314,8 @@ def _pieces(plan: Plan, args: argparse.Namespace, video_mode, video_options, wor
 
 
 def _analyze_video_in_pieces(job: VideoJob, pieces: list, video_mode, args: argparse.Namespace, workers: int) -> int:
-    """A long video's pieces on ``workers`` processes, stitched into its tables (see mien.scale.chunks)."""
+    """A long video's pieces on ``workers`` processes, stitched into its tables (see mien.scale.chunks),
+    then its report and annotated video, where asked, drawn piece by piece from them (mien.scale.pictures)."""
     from .progress import Progress
     from .scale.chunks import SeamError, analyze_piece, finish_video, finished
     from .scale.tasks import analyze_video_safely
@@ -325,12 +326,33 @@ def _analyze_video_in_pieces(job: VideoJob, pieces: list, video_mode, args: argp
     with Progress(len(todo), "piece", job.path.name) as progress:
         for _ in run_tasks(todo, workers):
             progress.advance()
+    video = pieces[0].video
     try:
-        outcome = finish_video(pieces[0].video, pieces, video_mode)
+        if video.report is None and video.annotated is None:
+            outcome = finish_video(video, pieces, video_mode)
+        else:
+            outcome = _pictures_in_pieces(video, pieces, video_mode, workers)
     except SeamError as exc:
         print(f"mien: {job.path}: the pieces do not join ({exc}); analysing the video whole", file=sys.stderr)
         outcome = analyze_video_safely(Analyzer(video_mode), pieces[0].video)
     return _finish_video(outcome, args, pieces=len(pieces))
+
+
+def _pictures_in_pieces(video, pieces: list, video_mode, workers: int):
+    """Stitch a long video's pieces into its tables, then draw its annotated video and cut its
+    report's faces piece by piece on ``workers`` processes, and write them; its ``VideoOutcome``."""
+    from .progress import Progress
+    from .scale.chunks import stitch_video
+    from .scale.pictures import cut_pictures, finish_pictures, finished_pictures, plan_pictures
+    from .scale.workers import run_tasks
+
+    stitched = stitch_video(video, pieces, video_mode)
+    pictures = plan_pictures(video, pieces, stitched)
+    todo = [(cut_pictures, None, p) for p in pictures.passes if not finished_pictures(p)]
+    with Progress(len(todo), "piece", f"{video.path.name} (pictures)") as progress:
+        for _ in run_tasks(todo, workers):
+            progress.advance()
+    return finish_pictures(video, stitched, pictures)
 
 
 def _analyze_videos_on_workers(jobs: list[VideoJob], video_mode, video_options, args: argparse.Namespace,
@@ -565,8 +587,8 @@ def build_parser() -> argparse.ArgumentParser:
                        help="also report episodes and track shares of units marked experimental (see mien schema)")
     video.add_argument("--chunk", type=_seconds, default=60.0, metavar="SECONDS",
                        help="with several workers, a video longer than this (seconds of media, e.g. 60 or 60s; default 60) "
-                       "and without --report or --annotate is cut into pieces analysed in parallel and joined into one "
-                       "video's tables; a stopped run redoes only unfinished pieces")
+                       "is cut into pieces analysed in parallel and joined into one video's tables, then its report and "
+                       "annotated video are drawn piece by piece from them; a stopped run redoes only unfinished pieces")
     video.add_argument("--checkpoint-every", type=int, default=1000, metavar="N",
                        help="write a checkpoint every N frames, from which a stopped run resumes (default 1000)")
     an.set_defaults(func=run_analyze)

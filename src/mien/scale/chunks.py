@@ -16,7 +16,8 @@ against each track's neutral built over its whole history, with the very code of
 (``video/baseline.py``). Smoothing restarts at each piece and has the overlap to settle; what
 remains of that restart is the one difference from a whole run (docs/scale.md gives its size). Episodes and track summaries
 are computed on the stitched table. A finished piece is kept on disk, so a stopped run redoes only
-the pieces that were not finished.
+the pieces that were not finished. A report and an annotated video are drawn afterwards from the
+stitched table, piece by piece (``pictures``).
 """
 from __future__ import annotations
 
@@ -99,12 +100,10 @@ def plan_pieces(start_s: float, end_s: float, chunk_s: float = CHUNK_S, overlap_
 
 def splittable(job: VideoJob, duration_s: float, chunk_s: float) -> bool:
     """Whether a video is cut into pieces: a file (not an image sequence) longer than a chunk, read
-    by frame index (a target rate counts time from the start, which a piece does not see), without
-    a report or an annotated video (those are written by a whole run)."""
+    by frame index (a target rate counts time from the start, which a piece does not see)."""
     o = job.options
     length = (min(duration_s, o.end_s) if o.end_s is not None else duration_s) - o.start_s
-    return (job.path.is_file() and o.target_fps is None and length > chunk_s and job.report is None
-            and job.annotated is None)
+    return job.path.is_file() and o.target_fps is None and length > chunk_s
 
 
 # ------------------------------------------------------------------------------------ decoding
@@ -141,6 +140,12 @@ def first_frame_index(path: Path, start_s: float) -> int:
     return next((f.index for f in piece_frames(path, start_s, None)), 0)
 
 
+def piece_end(piece: Piece, options) -> float | None:
+    """Where a piece's frames end (exclusive, seconds; None: the video's end), with the run's ``options``:
+    a run's end time is inclusive, a piece's own end is where the next piece starts."""
+    return piece.end_s if piece.end_s is not None or options.end_s is None else options.end_s + 2e-9
+
+
 # ----------------------------------------------------------------------------------- one piece
 def _per_row(batches: list[Faces], values) -> np.ndarray:
     """One value per table row (``to_frame``'s rows: a row per face, one for a frame without faces)."""
@@ -156,9 +161,7 @@ def analyze_piece(analyzer: Analyzer, job: PieceJob) -> PieceOutcome:
     warmup: list[bool] = []
     source = str(job.video.path)
     units = len(actions.columns())
-    # a run's end time is inclusive, a piece's own end is where the next piece starts
-    until = piece.end_s if piece.end_s is not None or o.end_s is None else o.end_s + 2e-9
-    for frame in piece_frames(job.video.path, piece.warmup_s, until, o.stride):
+    for frame in piece_frames(job.video.path, piece.warmup_s, piece_end(piece, o), o.stride):
         if not batches:  # the detector runs where a whole run would run it
             analyzer.video_state.tracker.frames_seen = (frame.index - job.first_index) // o.stride
         faces = analyzer.analyze(frame, source=source)
@@ -339,8 +342,22 @@ def split_videos(jobs: list[VideoJob], analyzer_options, chunk_s: float, workers
     return pieces
 
 
-def finish_video(job: VideoJob, pieces: list[PieceJob], analysis) -> VideoOutcome:
-    """Stitch a video's finished pieces into its tables (as ``run_video`` writes them) and clear its work folder."""
+@dataclass(frozen=True)
+class Stitched:
+    """A video's stitched tables as written (``table`` without its landmark columns), the paths of
+    the tracks and episodes tables, and the rows of ``table`` each piece gave, in order."""
+
+    table: pd.DataFrame
+    tracks: pd.DataFrame
+    episodes: pd.DataFrame
+    tracks_path: Path
+    episodes_path: Path
+    piece_rows: tuple[int, ...]
+
+
+def stitch_video(job: VideoJob, pieces: list[PieceJob], analysis) -> Stitched:
+    """Stitch a video's finished pieces into its tables, written as ``run_video`` writes them; the
+    work folder is kept (see ``finish_video``)."""
     summary_columns = list(to_frame([]).columns)
     kept: list[pd.DataFrame] = []
     parts = [p.part for p in sorted(pieces, key=lambda p: p.piece.number)]
@@ -351,8 +368,21 @@ def finish_video(job: VideoJob, pieces: list[PieceJob], analysis) -> VideoOutcom
     tracks_path, episodes_path = companion_path(job.out, "tracks"), companion_path(job.out, "episodes")
     write_table(tracks, tracks_path)
     write_table(episodes, episodes_path)
-    shutil.rmtree(work_folder(job), ignore_errors=True)
+    return Stitched(table, tracks, episodes, tracks_path, episodes_path, tuple(len(k) for k in kept))
+
+
+def video_outcome(job: VideoJob, stitched: Stitched, annotated: Path | None = None) -> VideoOutcome:
+    """What a video run in pieces wrote and counted, as ``run_video`` reports it."""
+    table = stitched.table
     errors = table.loc[table["status"] == "error", ["frame", "error"]]
-    run = VideoRunResult(job.out, tracks_path, episodes_path, int(table["frame"].nunique()), int(table["face"].notna().sum()),
-                         len(errors), -1)
+    run = VideoRunResult(job.out, stitched.tracks_path, stitched.episodes_path, int(table["frame"].nunique()),
+                         int(table["face"].notna().sum()), len(errors), -1, annotated)
     return VideoOutcome(job, run, frame_errors=tuple(f"frame {f}: {e}" for f, e in errors.itertuples(index=False)))
+
+
+def finish_video(job: VideoJob, pieces: list[PieceJob], analysis) -> VideoOutcome:
+    """Stitch a video's finished pieces into its tables (``stitch_video``) and clear its work folder:
+    for a video without report or annotated video (those: ``scale.pictures``)."""
+    stitched = stitch_video(job, pieces, analysis)
+    shutil.rmtree(work_folder(job), ignore_errors=True)
+    return video_outcome(job, stitched)

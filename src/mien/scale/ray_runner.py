@@ -175,7 +175,10 @@ def run_corpus(address: str, image_jobs: list[ImageJob], video_jobs: list[VideoJ
     keys = {path: (key, stamp) for path, key, stamp in todo}
     say(f"mien: {len(image_jobs) + len(video_jobs)} input(s), {len(todo)} to analyse ({len(image_jobs) + len(video_jobs) - len(todo)} finished before)")
     images = [j for j in image_jobs if j.path in keys]
-    videos = [replace(j, out=work / f"{keys[j.path][0]}.parquet", report=None) for j in video_jobs if j.path in keys]
+    # a cluster writes a Parquet dataset: no report or annotated video (the command refuses them with --ray), so a
+    # video in pieces is only stitched (chunks.finish_video), never drawn piece by piece (scale.pictures)
+    videos = [replace(j, out=work / f"{keys[j.path][0]}.parquet", report=None, annotated=None)
+              for j in video_jobs if j.path in keys]
     ray.init(address=address, logging_level="ERROR", log_to_driver=False)
     pieces = split_videos(videos, video_mode, chunk_s, int(ray.cluster_resources().get("CPU", 1)))
     tasks = [(image_part, image_options, (j, root / "faces" / f"{keys[j.path][0]}.parquet", landmarks)) for j in images]

@@ -10,8 +10,9 @@ from typing import Any, Callable, Iterator, Sequence
 
 from ..analyzer import Analyzer, Options
 
-# A top-level function of (analyzer, job), the options of the analyzer it needs, and its job.
-Task = tuple[Callable[[Analyzer, Any], Any], Options, Any]
+# A top-level function of (analyzer, job), the options of the analyzer it needs (None: it needs
+# none, and is given None), and its job.
+Task = tuple[Callable[[Analyzer | None, Any], Any], Options | None, Any]
 IN_FLIGHT_PER_WORKER = 4  # batches of short tasks queued per worker: enough to keep it busy, few enough for a million inputs
 MAX_BATCH = 16  # short tasks sent to a worker at once: each message to a worker costs the main process about a millisecond
 SINGLE_THREAD_ENV = {"OMP_NUM_THREADS": "1", "OPENBLAS_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}
@@ -46,8 +47,11 @@ def analyzer_for(options: Options, analyzers: dict[Options, Analyzer] = _analyze
 
 def run_task(task: Task, analyzers: dict[Options, Analyzer] = _analyzers):
     """Run one task here: ``fn(analyzer, job)`` with the analyzer for the task's options from
-    ``analyzers`` (by default the worker process's own); returns what ``fn`` returns."""
+    ``analyzers`` (by default the worker process's own; None for options None); returns what ``fn`` returns."""
     fn, options, job = task
+    if options is None:
+        use_one_thread()
+        return fn(None, job)
     return fn(analyzer_for(options, analyzers), job)
 
 

@@ -149,6 +149,11 @@ def run_video(path: str | Path, out: str | Path, analyzer: Analyzer, options: Vi
                           report_settings or {})
 
 
+def frame_rate(info, options: VideoOptions) -> float:
+    """Frames a second a run with ``options`` analyses of the video ``info`` (a ``probe``) describes: the rate its sinks get."""
+    return options.target_fps or (info.fps or 30.0) / options.stride
+
+
 def work_folder(out: Path) -> Path:
     """Where a run keeps its parts and checkpoint until the final tables are written."""
     return out.with_name(f".{out.name}.mien-partial")
@@ -190,7 +195,7 @@ def _run_video(path: Path, out: Path, analyzer: Analyzer, options: VideoOptions,
     info = probe(path, options.sequence_fps)
     work = work_folder(out)
     fingerprint = _fingerprint(path, analyzer, options, sinks)
-    fps = options.target_fps or (info.fps or 30.0) / options.stride
+    fps = frame_rate(info, options)
     analyzer.reset()
     for sink in sinks:
         sink.open(work, info, fps)

@@ -2,7 +2,9 @@
 
 A sink sees every analysed frame, pixels and faces together, while the frame is in memory: the
 annotated video is drawn and encoded there, and the report's faces (thumbnails along each track,
-faces at episode apexes) are cut there, so nothing decodes the video a second time.
+faces at episode apexes) are cut there, so nothing decodes the video a second time. (A long video
+analysed in pieces is the exception: its pieces' frames are decoded again once the tables are
+stitched, and drawn and cut with the same sink and functions, see ``scale.pictures``.)
 
 A run calls ``open`` once, ``add`` for each frame, ``state`` at each checkpoint and ``finish`` at
 the end. A run resumed from a checkpoint calls ``restore`` with what ``state`` returned there
@@ -67,19 +69,32 @@ class FrameSink:
 
 
 # ------------------------------------------------------------------------------ the report's faces
-def keep_thumbnails(thumbnails: dict, faces: Faces, rgb: np.ndarray, every_s: float = 2.0, most: int = 12) -> None:
-    """Add a 72 px JPEG of each track's face to ``thumbnails`` (track -> [(time_s, bytes)]), spread
-    over the whole track: at most twice ``most`` are kept; when there are more, every other one
-    goes, and new ones come at least as far apart as the track's length over that number (and
-    ``every_s``)."""
+def keep_thumbnails(thumbnails: dict, tracks, time_s: float, cut, every_s: float = 2.0, most: int = 12) -> None:
+    """Add a face of each of a frame's ``tracks`` (ids, the frame at ``time_s``) to ``thumbnails``
+    (track -> [(time_s, cut(i))], ``i`` the face's place in the frame), spread over the whole track:
+    at most twice ``most`` are kept; when there are more, every other one goes, and new ones come at
+    least as far apart as the track's length over that number (and ``every_s``). ``cut`` is called
+    only for the faces kept: a run cuts the JPEG there (``thumbnail_face``), a table's rows can keep
+    their frame instead."""
     limit = 2 * most
-    for t, (x0, y0, x1, y1) in zip(faces.track_ids.tolist(), faces.boxes.astype(float)):
+    for i, t in enumerate(tracks):
         kept = thumbnails.setdefault(t, [])
-        if kept and faces.time_s - kept[-1][0] < max(every_s, (faces.time_s - kept[0][0]) / limit):
+        if kept and time_s - kept[-1][0] < max(every_s, (time_s - kept[0][0]) / limit):
             continue
         if len(kept) >= limit:
             kept[:] = kept[::2]
-        kept.append((faces.time_s, face_thumbnail(rgb, (x0, y0, x1 - x0, y1 - y0), size=THUMBNAIL_PX, margin=0.1)))
+        kept.append((time_s, cut(i)))
+
+
+def thumbnail_face(rgb: np.ndarray, faces: Faces, i: int) -> bytes:
+    """The report's 72 px JPEG of face ``i`` of a frame (``rgb``) along its track."""
+    x0, y0, x1, y1 = faces.boxes[i].astype(float)
+    return face_thumbnail(rgb, (x0, y0, x1 - x0, y1 - y0), size=THUMBNAIL_PX, margin=0.1)
+
+
+def apex_face(rgb: np.ndarray, faces: Faces, i: int) -> bytes:
+    """The report's 64 px JPEG of face ``i`` of a frame (``rgb``) at an episode's apex."""
+    return face_thumbnail(rgb, tuple(pixel_boxes(faces)[i]), size=APEX_CROP_PX)
 
 
 class EpisodeApexes:
@@ -111,10 +126,9 @@ class EpisodeApexes:
         # at the table's precision (float32), so that ties fall as they do in the finished table
         values = faces.actions.intensity[:, self.units].astype(np.float32).astype(float)
         present = faces.actions.present[:, self.units]
-        boxes = pixel_boxes(faces)
         for i, track in enumerate(faces.track_ids.tolist()):
             if self.step(track, faces.frame, float(faces.time_s), values[i], present[i]):
-                self.crops[track, faces.frame] = face_thumbnail(rgb, tuple(boxes[i]), size=APEX_CROP_PX)
+                self.crops[track, faces.frame] = apex_face(rgb, faces, i)
 
     def step(self, track: int, frame: int, time_s: float, value: np.ndarray, present: np.ndarray) -> bool:
         """Advance ``track``'s episodes by one row (its intensities and present flags over the
@@ -216,7 +230,8 @@ class ReportFaces(FrameSink):
         """Keep this frame's faces that the report may show."""
         if frame.rgb is None or not len(faces):
             return
-        keep_thumbnails(self.thumbnails, faces, frame.rgb, self.every_s, self.most)
+        keep_thumbnails(self.thumbnails, faces.track_ids.tolist(), faces.time_s,
+                        lambda i: thumbnail_face(frame.rgb, faces, i), self.every_s, self.most)
         self.apexes.add(faces, frame.rgb)
 
     def apex_faces(self, pairs) -> dict[tuple[int, int], bytes]:
@@ -263,20 +278,25 @@ class AnnotatedVideo(FrameSink):
 
     name = "annotated-video"
 
-    def __init__(self, stem: str | Path, codec: tuple[str, str] | None | str = "auto"):
-        """``codec``: (encoder, suffix), None for MPEG-4 Part 2, or "auto" (``annotate.browser_codec()``)."""
+    def __init__(self, stem: str | Path, codec: tuple[str, str] | None | str = "auto", origin: float | None = None,
+                 first_pts: int = 0):
+        """``codec``: (encoder, suffix), None for MPEG-4 Part 2, or "auto" (``annotate.browser_codec()``).
+        For one piece of a video whose pieces are joined later: ``origin``, the source time (seconds)
+        of the whole video's clock zero, and ``first_pts``, the timestamp (ms) of the piece's first frame
+        in that clock (see ``annotate.clock_pts``)."""
         self.stem = Path(stem)
         self.codec = browser_codec() if codec == "auto" else codec
         self.playable = self.codec is not None
         self.path = Path(f"{self.stem}{self.codec[1] if self.codec else '.mp4'}")
-        self.first_time: float | None = None
+        self.origin, self.first_pts = origin, first_pts
+        self.first_time: float | None = origin
 
     def open(self, work: Path, info: VideoInfo, fps: float) -> None:
         """Start with no segment, in ``work``, at the size of the video ``info`` describes and at ``fps``."""
         self.work, self.info, self.fps = work, info, fps
         self.segments: list[str] = []
-        self.first_time = None
-        self.next_pts = 0  # the joined file's clock must go on rising from one segment to the next
+        self.first_time = self.origin
+        self.next_pts = self.first_pts  # the joined file's clock must go on rising from one segment to the next
         self.joined = False
         self._segment = None
 
