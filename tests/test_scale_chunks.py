@@ -1,6 +1,8 @@
 """A long video cut into pieces comes out as one video's: the same frames, the same tracks (no
 extra switches at the seams), values within what smoothing itself changes, and pieces finished
 before a stop are not redone."""
+import errno
+
 import cv2
 import numpy as np
 import pandas as pd
@@ -271,3 +273,38 @@ def test_thumbnails_chosen_on_a_table_are_those_a_run_keeps(analysed_frames):
     assert 3 < max(len(kept) for kept in chosen.values()) <= 6  # a track had more than 6: every other one went
     frame_at = {frame.time_s: frame.index for frame, _ in analysed_frames}
     assert all(frame_at[s] == f for kept in chosen.values() for s, f in kept)
+
+
+def test_an_output_that_cannot_be_written_keeps_the_pieces_for_the_rerun(long_clip, tmp_path, monkeypatch, capsys):
+    from mien.scale import chunks
+
+    def full_disk(parts, path):
+        raise OSError(errno.ENOSPC, "No space left on device", str(path))
+
+    out = tmp_path / "clip.parquet"
+    monkeypatch.setattr(chunks, "write_tables", full_disk)
+    assert main(["analyze", str(long_clip), "-o", str(out), "--workers", "2", "--chunk", CHUNK]) == 1
+    err = capsys.readouterr().err
+    kept = out.with_name(f".{out.name}.mien-pieces")
+    assert "No space left on device" in err and f"kept in {kept}" in err and "Traceback" not in err
+    parts = sorted(kept.glob("piece-*.parquet"))
+    assert len(parts) == 4 and not out.exists()
+    marked = pd.read_parquet(parts[1])
+    marked["sharpness"] = np.float32(-1.0)  # only the kept piece carries this mark
+    marked.to_parquet(parts[1], index=False)
+    monkeypatch.undo()
+    table = run(long_clip, out, "--workers", "2", "--chunk", CHUNK)
+    assert (table["sharpness"] == -1.0).any() and not kept.exists()
+
+
+def test_pieces_that_do_not_join_are_analysed_whole_and_leave_no_work_folder(long_clip, tmp_path, monkeypatch, capsys):
+    from mien.scale import chunks
+
+    def seams_differ(*args):
+        raise chunks.SeamError("frames shared with the piece before have other timestamps")
+
+    out = tmp_path / "clip.parquet"
+    monkeypatch.setattr(chunks, "finish_video", seams_differ)
+    table = run(long_clip, out, "--workers", "2", "--chunk", CHUNK)
+    assert "analysing the video whole" in capsys.readouterr().err
+    assert table["frame"].nunique() == 360 and not out.with_name(f".{out.name}.mien-pieces").exists()

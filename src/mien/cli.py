@@ -6,6 +6,7 @@ import glob
 import json
 import os
 import re
+import shutil
 import sys
 import tempfile
 import warnings
@@ -317,8 +318,8 @@ def _analyze_video_in_pieces(job: VideoJob, pieces: list, video_mode, args: argp
     """A long video's pieces on ``workers`` processes, stitched into its tables (see mien.scale.chunks),
     then its report and annotated video, where asked, drawn piece by piece from them (mien.scale.pictures)."""
     from .progress import Progress
-    from .scale.chunks import SeamError, analyze_piece, finish_video, finished
-    from .scale.tasks import analyze_video_safely
+    from .scale.chunks import SeamError, analyze_piece, finish_video, finished, work_folder
+    from .scale.tasks import analyze_video_safely, output_failed
     from .analyzer import Analyzer
     from .scale.workers import run_tasks
 
@@ -334,7 +335,10 @@ def _analyze_video_in_pieces(job: VideoJob, pieces: list, video_mode, args: argp
             outcome = _pictures_in_pieces(video, pieces, video_mode, workers)
     except SeamError as exc:
         print(f"mien: {job.path}: the pieces do not join ({exc}); analysing the video whole", file=sys.stderr)
-        outcome = analyze_video_safely(Analyzer(video_mode), pieces[0].video)
+        outcome = analyze_video_safely(Analyzer(video_mode), video)
+        shutil.rmtree(work_folder(video), ignore_errors=True)
+    except OSError as exc:  # the finished pieces stay in their work folder for the rerun
+        outcome = output_failed(video, exc)
     return _finish_video(outcome, args, pieces=len(pieces))
 
 
@@ -401,6 +405,7 @@ def _finish_video(outcome, args: argparse.Namespace, pieces: int = 0, frame_erro
     OpenFace layout where asked, and return the exit status: 0 when done, 1 when the video, some
     frames or an output failed, 2 when its work folder cannot be used (another run holds it), 130
     when interrupted. ``say``: where the lines go (default stderr)."""
+    from .scale.chunks import work_folder as pieces_folder
     from .video.analysis import work_folder
 
     say = say or (lambda line: print(line, file=sys.stderr))
@@ -427,9 +432,9 @@ def _finish_video(outcome, args: argparse.Namespace, pieces: int = 0, frame_erro
 
             convert_to_openface(result.frames_table)
     except OSError as exc:
-        work = work_folder(job.out)
+        work = next((w for w in (work_folder(job.out), pieces_folder(job)) if w.is_dir()), None)
         kept = (f"the analysed frames are kept in {work}: once the cause is fixed, the same command writes the "
-                "outputs from there without analysing again") if work.is_dir() else "nothing was kept"
+                "outputs from there without analysing again") if work else "nothing was kept"
         say(f"mien: error: {path}: {exc}; {kept}")
         return EXIT_FAILED
     resumed = f" (resumed after frame {result.resumed_from})" if result.resumed_from >= 0 else ""

@@ -130,5 +130,10 @@ def analyze_video_safely(analyzer: Analyzer, job: VideoJob, on_frame=None, on_er
     except WorkFolderError as exc:
         return VideoOutcome(job, locked=str(exc))
     except OSError as exc:
-        where = f" ({exc.filename})" if exc.filename else ""
-        return VideoOutcome(job, output_error=f"{exc.strerror or exc}{where}")
+        return output_failed(job, exc)
+
+
+def output_failed(job: VideoJob, exc: OSError) -> VideoOutcome:
+    """The outcome of a video whose analysis is done but an output could not be written."""
+    where = f" ({exc.filename})" if exc.filename else ""
+    return VideoOutcome(job, output_error=f"{exc.strerror or exc}{where}")
