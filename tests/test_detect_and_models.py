@@ -161,3 +161,19 @@ def test_a_confirmed_close_up_runs_the_short_range_alone(astronaut, monkeypatch)
     models = _models_run(monkeypatch)
     assert len(analyzer.analyze(close_up)) == 1
     assert [m for m in models if "detection" in m] == ["face_detection_short_range.tflite"]
+
+
+def test_video_tracking_tries_both_models_when_the_landmark_model_rejects_every_short_range_face(shared_data):
+    from mien.analyzer import Mode
+
+    video = Analyzer(Options(mode=Mode.VIDEO, iris=False, perceived=False))
+    first_ids = []
+    for name in SHORT_RANGE_MISPLACES:
+        rgb, _ = enlarge_small_image(read_image(shared_data / "ferplus/data/FER2013Test" / f"{name}.png"))
+        video.reset()
+        first = video.analyze(rgb, time_s=0.0)
+        assert len(first) == 1, name
+        assert video.analyze(rgb, time_s=1 / 30).track_ids.tolist() == first.track_ids.tolist()  # followed from its mesh
+        first_ids.append(int(first.track_ids[0]))
+    # the ids the rejected first try drew are given back (a box the second try also rejects keeps its id)
+    assert first_ids.count(0) >= 4

@@ -5,7 +5,8 @@ MediaPipe's video mode), so the detector runs only on every ``detect_every``-th 
 included), to pick up new faces, and the cost per frame stays predictable whether or not faces
 are in view; and on the frame after a track was lost, to pick the face up again at once if it is
 still there. While no face is tracked, and after a loss, the detector runs as on a still image
-(``auto``: the short range, and the full range where the short range cannot see); otherwise, for
+(``auto``: the short range, and the full range where the short range cannot see or where the
+landmark model rejects every face it found); otherwise, for
 ``auto`` and ``both``, the two models take turns, so a face that joins tracked ones is found within
 ``detect_every`` frames when it suits both models, else within ``2 * detect_every``. New
 detections are matched to tracks by box overlap; a track ends when the landmark model's
@@ -21,7 +22,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from ..detect import Detections, FaceDetector, box_iou
+from ..detect import DetectorRange, Detections, FaceDetector, box_iou
 from ..landmarks import FaceMesher, Meshes, Roi, distinct_faces, mesh_boxes, roi_from_detections, roi_from_mesh
 from ..mesh import LANDMARK_COUNT
 
@@ -87,30 +88,26 @@ class FaceTracker:
         scores = [np.nan] * len(ids)
         rois = tracked_rois
         scheduled = s.frames_seen % self.detect_every == 0
+        det = None
+        first_new_id = s.next_id
         if scheduled or s.lost_last_frame:
             ranges = self.detector.ranges
             only = ranges[(s.frames_seen // self.detect_every) % len(ranges)] if ids and not s.lost_last_frame else None
             det = self.detector(rgb, self.max_faces, only)
-            if len(det):
-                new = []
-                for k in range(len(det)):
-                    overlaps = box_iou(det.boxes[k], tracked_boxes) if len(tracked_boxes) else np.zeros(0)
-                    if overlaps.size and overlaps.max() > MATCH_IOU:
-                        j = int(overlaps.argmax())
-                        scores[j] = float(det.scores[k]) if np.isnan(scores[j]) else scores[j]
-                    elif len(ids) + len(new) < self.max_faces:
-                        new.append(k)
-                if new:
-                    picked = Detections(det.boxes[new], det.scores[new], det.keypoints[new])
-                    rois = _concat_rois(tracked_rois, roi_from_detections(picked))
-                    for k in new:
-                        ids.append(self._id_for(det.boxes[k], taken=ids))
-                        scores.append(float(det.scores[k]))
+            rois = self._add_detections(det, tracked_boxes, tracked_rois, ids, scores)
         s.frames_seen += 1
         s.lost_last_frame = False
         if not len(rois.side):
             return TrackedFaces(np.zeros(0, np.int64), np.zeros((0, 4), np.float32), np.zeros(0, np.float32), Meshes.empty())
         meshes = self.mesher(rgb, rois)
+        if (not len(s.ids) and self.detector.range is DetectorRange.AUTO and DetectorRange.FULL not in det.ranges
+                and not (meshes.presence >= self.min_presence).any()):
+            # as for a still image: the landmark model rejects every short-range face, so both models may place them better
+            s.next_id = first_new_id
+            ids, scores = [], []
+            det = self.detector(rgb, self.max_faces, full_range=True)
+            rois = self._add_detections(det, tracked_boxes, tracked_rois, ids, scores)
+            meshes = self.mesher(rgb, rois)
         keep = np.flatnonzero(meshes.presence >= self.min_presence)
         all_ids = np.array(ids, np.int64)
         # Two tracks on one face (a second detection, or tracks that converged): the older one stays.
@@ -123,6 +120,26 @@ class FaceTracker:
         s.ids = all_ids[keep].tolist()
         s.meshes = kept.points
         return TrackedFaces(all_ids[keep], mesh_boxes(kept.points), np.array(scores, np.float32)[keep], kept)
+
+    def _add_detections(self, det: Detections, tracked_boxes: np.ndarray, tracked_rois: Roi, ids: list[int],
+                        scores: list[float]) -> Roi:
+        """The regions to mesh: the tracked ones and those of ``det``'s new faces, whose ids and
+        scores are appended to ``ids`` and ``scores`` (a detection on a tracked face gives that
+        track its score)."""
+        new = []
+        for k in range(len(det)):
+            overlaps = box_iou(det.boxes[k], tracked_boxes) if len(tracked_boxes) else np.zeros(0)
+            if overlaps.size and overlaps.max() > MATCH_IOU:
+                j = int(overlaps.argmax())
+                scores[j] = float(det.scores[k]) if np.isnan(scores[j]) else scores[j]
+            elif len(ids) < self.max_faces:
+                new.append(k)
+                ids.append(self._id_for(det.boxes[k], taken=ids))
+                scores.append(float(det.scores[k]))
+        if not new:
+            return tracked_rois
+        picked = Detections(det.boxes[new], det.scores[new], det.keypoints[new])
+        return _concat_rois(tracked_rois, roi_from_detections(picked))
 
     def _id_for(self, box: np.ndarray, taken: list[int]) -> int:
         """The id of a track lost within ``relink_s`` whose last box this detection overlaps (the
