@@ -111,9 +111,11 @@ def _catches_sigint(pid: int) -> bool:
 
 def test_ctrl_c_while_starting_is_one_line_and_exit_130(tmp_path, astronaut):
     env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[1] / "src")}
-    image = tmp_path / "face.png"
-    Image.fromarray(astronaut).save(image)
-    child = subprocess.Popen([sys.executable, "-m", "mien", "analyze", str(image), "-o", str(tmp_path / "o.csv")],
+    folder = tmp_path / "faces"  # enough photos that the run is still going when the signal comes, even on a busy machine
+    folder.mkdir()
+    for i in range(60):
+        Image.fromarray(astronaut).save(folder / f"face{i}.png")
+    child = subprocess.Popen([sys.executable, "-m", "mien", "analyze", str(folder), "-o", str(tmp_path / "o.csv")],
                              stderr=subprocess.PIPE, text=True, env=env)
     # Python catches SIGINT from early in its start-up; before that a Ctrl-C kills any program
     # outright, so wait for it (seen in /proc) and then interrupt mien while it imports its libraries

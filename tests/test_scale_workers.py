@@ -77,3 +77,21 @@ def test_without_ray_the_option_says_how_to_install_it(monkeypatch, tmp_path, ca
     monkeypatch.setitem(sys.modules, "ray", None)
     assert main(["analyze", str(tmp_path / "a.png"), "-o", str(tmp_path / "out"), "--ray", "auto"]) == 2
     assert 'pip install "mien[ray]"' in capsys.readouterr().err
+
+
+def test_a_ctrl_c_while_a_task_is_submitted_comes_once_the_submission_is_done():
+    """Submitting may start a worker process; one cut off half-way printed a traceback after mien
+    had said it was interrupted."""
+    import os
+    import signal
+
+    from mien.scale.workers import ctrl_c_held
+
+    steps = []
+    with pytest.raises(KeyboardInterrupt):
+        with ctrl_c_held():
+            os.kill(os.getpid(), signal.SIGINT)
+            steps.append("signal sent")
+            steps.append("submission done")
+    assert steps == ["signal sent", "submission done"]
+    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler

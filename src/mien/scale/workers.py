@@ -3,8 +3,11 @@
 who keeps them in input order, so a run's outputs do not depend on the number of workers."""
 from __future__ import annotations
 
+import contextlib
 import multiprocessing
 import os
+import signal
+import threading
 from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
 from typing import Any, Callable, Iterator, Sequence
 
@@ -98,7 +101,8 @@ def _pooled(tasks: Sequence[Task], workers: int, short: bool) -> Iterator[tuple[
                     start = next(queue, None)
                     if start is None:
                         break
-                    pending[pool.submit(run_batch, tasks[start : start + size])] = start
+                    with ctrl_c_held():
+                        pending[pool.submit(run_batch, tasks[start : start + size])] = start
                 if not pending:
                     return
                 done, _ = wait(pending, return_when=FIRST_COMPLETED)
@@ -108,3 +112,21 @@ def _pooled(tasks: Sequence[Task], workers: int, short: bool) -> Iterator[tuple[
         finally:
             for future in pending:
                 future.cancel()
+
+
+@contextlib.contextmanager
+def ctrl_c_held():
+    """Hold a Ctrl-C that comes while the block runs until it ends: submitting a task may start a
+    worker process, and one cut off half-way prints a traceback from the worker after mien has
+    said it was interrupted."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    caught = []
+    previous = signal.signal(signal.SIGINT, lambda *_: caught.append(True))
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, previous)
+    if caught:
+        raise KeyboardInterrupt
