@@ -87,10 +87,17 @@ def test_cli_analyzes_48px_crops_without_hand_upscaling(shared_data, tmp_path):
 def test_analyzer_detects_small_images_enlarged(monkeypatch):
     from mien.analyzer import Analyzer, Options
 
+    from mien.detect import FaceDetector
+
     analyzer = Analyzer(Options(iris=False, perceived=False, action_units=False))
     seen = []
-    detect = analyzer._detector.__call__
-    monkeypatch.setattr(analyzer, "_detector", lambda image, **kw: seen.append(image.shape) or detect(image, **kw))
+    detect = FaceDetector.__call__
+
+    def spy(self, image, *args, **kwargs):
+        seen.append(image.shape)
+        return detect(self, image, *args, **kwargs)
+
+    monkeypatch.setattr(FaceDetector, "__call__", spy)
     analyzer.analyze(np.full((48, 48, 3), 90, np.uint8))
     analyzer.analyze(np.full((200, 300, 3), 90, np.uint8))
     assert seen == [(384, 384, 3), (200, 300, 3)]

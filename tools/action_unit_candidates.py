@@ -30,6 +30,7 @@ import ferplus_meshes as fm  # noqa: E402
 from action_units import CLASSES, auc_with_ci  # noqa: E402
 from mien import actions  # noqa: E402
 from mien.geometry import canonical_face, head_pose, to_canonical_frame  # noqa: E402
+from mien.mesh import interocular_distance  # noqa: E402
 
 X, Y = 0, 1
 
@@ -40,10 +41,6 @@ def height(m, ids):
 
 def outwards(m, ids):  # on the subject's right side (x < 0), away from the midline
     return -m[:, list(ids), X].mean(1)
-
-
-def depth(m, ids):
-    return m[:, list(ids), 2].mean(1)
 
 
 def opposite(m):
@@ -197,8 +194,7 @@ def canonical(points: np.ndarray) -> np.ndarray:
 
 
 def iod(m: np.ndarray) -> np.ndarray:
-    eyes = m[:, [33, 133, 263, 362]]
-    return np.linalg.norm(eyes[:, 2] + eyes[:, 3] - eyes[:, 0] - eyes[:, 1], axis=1) * 0.5
+    return interocular_distance(m, dims=3)
 
 
 def upper_face(m: np.ndarray) -> np.ndarray:

@@ -217,8 +217,7 @@ class Analyzer:
         # Small images are detected and meshed enlarged, then measured in their own pixels (mien.small_faces).
         seen, enlargement = enlarge_small_image(rgb)
         det, meshes, keep = self._confirmed_faces(seen)
-        if not len(keep) and self.options.detector is DetectorRange.AUTO and DetectorRange.FULL not in det.ranges:
-            # auto's short range found only boxes the landmark model rejects: both models may place them better
+        if not len(keep) and self._detector.looks_again(det):
             det, meshes, keep = self._confirmed_faces(seen, full_range=True)
         keep = keep[distinct_faces(meshes.points[keep], det.scores[keep] * meshes.presence[keep])]
         meshes = meshes.take(keep)

@@ -66,7 +66,7 @@ class Detections:
     boxes: np.ndarray
     scores: np.ndarray
     keypoints: np.ndarray
-    ranges: tuple["DetectorRange", ...] = ()
+    ranges: tuple[DetectorRange, ...] = ()
 
     def __len__(self) -> int:
         return len(self.scores)
@@ -201,6 +201,11 @@ class FaceDetector:
         if max_faces is not None:
             boxes, scores, kps = boxes[:max_faces], scores[:max_faces], kps[:max_faces]
         return Detections(boxes, scores, kps, tuple(ran))
+
+    def looks_again(self, det: Detections) -> bool:
+        """Whether ``auto`` should look again with both models when the landmark model rejects every
+        face of ``det``: the short range's box may have put it off a face the merged box places well."""
+        return self.range is DetectorRange.AUTO and DetectorRange.FULL not in det.ranges
 
     def _run(self, image: np.ndarray, kind: DetectorRange) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """One model's faces before merging: boxes (M, 4), scores (M,), keypoints (M, 6, 2), image pixels."""

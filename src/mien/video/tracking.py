@@ -22,7 +22,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from ..detect import DetectorRange, Detections, FaceDetector, box_iou
+from ..detect import Detections, FaceDetector, box_iou
 from ..landmarks import FaceMesher, Meshes, Roi, distinct_faces, mesh_boxes, roi_from_detections, roi_from_mesh
 from ..mesh import LANDMARK_COUNT
 
@@ -100,9 +100,8 @@ class FaceTracker:
         if not len(rois.side):
             return TrackedFaces(np.zeros(0, np.int64), np.zeros((0, 4), np.float32), np.zeros(0, np.float32), Meshes.empty())
         meshes = self.mesher(rgb, rois)
-        if (not len(s.ids) and self.detector.range is DetectorRange.AUTO and DetectorRange.FULL not in det.ranges
-                and not (meshes.presence >= self.min_presence).any()):
-            # as for a still image: the landmark model rejects every short-range face, so both models may place them better
+        if (det is not None and not len(s.ids) and not (meshes.presence >= self.min_presence).any()
+                and self.detector.looks_again(det)):  # with no face followed, as on a still image
             s.next_id = first_new_id
             ids, scores = [], []
             det = self.detector(rgb, self.max_faces, full_range=True)
