@@ -432,9 +432,9 @@ def _finish_video(outcome, args: argparse.Namespace, pieces: int = 0, frame_erro
 
             convert_to_openface(result.frames_table)
     except OSError as exc:
-        work = next((w for w in (work_folder(job.out), pieces_folder(job)) if w.is_dir()), None)
+        work = pieces_folder(job) if pieces else work_folder(job.out)
         kept = (f"the analysed frames are kept in {work}: once the cause is fixed, the same command writes the "
-                "outputs from there without analysing again") if work else "nothing was kept"
+                "outputs from there without analysing again") if work.is_dir() else "nothing was kept"
         say(f"mien: error: {path}: {exc}; {kept}")
         return EXIT_FAILED
     resumed = f" (resumed after frame {result.resumed_from})" if result.resumed_from >= 0 else ""

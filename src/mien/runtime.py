@@ -16,7 +16,9 @@ import hashlib
 import io
 import json
 import os
+import signal
 import sys
+import threading
 import zipfile
 from importlib import resources
 from pathlib import Path
@@ -128,6 +130,22 @@ def native_stderr_to(fd: int):
     finally:
         os.dup2(saved, 2)
         os.close(saved)
+
+
+@contextlib.contextmanager
+def ctrl_c_as_flag():
+    """Within the block a Ctrl-C (SIGINT) appends True to the yielded list instead of raising
+    KeyboardInterrupt, so the caller stops where it is safe to. Outside the main thread, where
+    Python delivers no signals, nothing changes."""
+    caught: list[bool] = []
+    if threading.current_thread() is not threading.main_thread():
+        yield caught
+        return
+    previous = signal.signal(signal.SIGINT, lambda *_: caught.append(True))
+    try:
+        yield caught
+    finally:
+        signal.signal(signal.SIGINT, previous)
 
 
 @contextlib.contextmanager

@@ -6,12 +6,11 @@ from __future__ import annotations
 import contextlib
 import multiprocessing
 import os
-import signal
-import threading
 from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
 from typing import Any, Callable, Iterator, Sequence
 
 from ..analyzer import Analyzer, Options
+from ..runtime import ctrl_c_as_flag
 
 # A top-level function of (analyzer, job), the options of the analyzer it needs (None: it needs
 # none, and is given None), and its job.
@@ -119,14 +118,7 @@ def ctrl_c_held():
     """Hold a Ctrl-C that comes while the block runs until it ends: submitting a task may start a
     worker process, and one cut off half-way prints a traceback from the worker after mien has
     said it was interrupted."""
-    if threading.current_thread() is not threading.main_thread():
+    with ctrl_c_as_flag() as caught:
         yield
-        return
-    caught = []
-    previous = signal.signal(signal.SIGINT, lambda *_: caught.append(True))
-    try:
-        yield
-    finally:
-        signal.signal(signal.SIGINT, previous)
     if caught:
         raise KeyboardInterrupt

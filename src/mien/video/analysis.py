@@ -12,8 +12,6 @@ from __future__ import annotations
 import hashlib
 import json
 import shutil
-import signal
-import threading
 import warnings
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -25,6 +23,7 @@ from ..errors import MienError, OptionsError
 from ..faces import Faces
 from ..io import atomic_path, write_table, write_tables
 from ..results import to_frame
+from ..runtime import ctrl_c_as_flag
 from .checkpoint import (LOCK_FILE, STATE_FILE, Checkpoint, CheckpointIgnored, CheckpointUnusable, WorkFolderLock,
                          has_checkpoint, read_checkpoint, write_checkpoint)
 from .decode import frames, probe, sequence_files
@@ -225,34 +224,29 @@ def _run_video(path: Path, out: Path, analyzer: Analyzer, options: VideoOptions,
     source = str(path)
     stream = frames(path, options.stride, options.target_fps, options.start_s, options.end_s, options.sequence_fps, resumed_from)
     # Ctrl-C only raises a flag, checked between frames, so the checkpoint never holds half a frame.
-    stop = []
-    previous = None
-    if threading.current_thread() is threading.main_thread():
-        previous = signal.signal(signal.SIGINT, lambda *_: stop.append(True))
     finished = False
-    try:
-        for frame in stream:
-            faces = analyzer.analyze(frame, source=source)
-            run.last_index = frame.index
-            if faces.status == "error" and on_error is not None:
-                on_error(frame, faces.error)
-            for sink in sinks:
-                sink.add(frame, faces)
-            buffer.append(faces)
-            if on_frame is not None:
-                on_frame(frame, info)
-            if len(buffer) >= checkpoint_every or stop:
-                checkpoint()
-            if stop:
-                raise RunInterrupted(f"stopped after frame {run.last_index}; run the same command again to resume")
-        checkpoint()
-        finished = True
-    finally:
-        if previous is not None:
-            signal.signal(signal.SIGINT, previous)
-        if not finished:
-            for sink in sinks:  # what was added since the last checkpoint is dropped: a resumed run adds it again
-                sink.finish(False)
+    with ctrl_c_as_flag() as stop:
+        try:
+            for frame in stream:
+                faces = analyzer.analyze(frame, source=source)
+                run.last_index = frame.index
+                if faces.status == "error" and on_error is not None:
+                    on_error(frame, faces.error)
+                for sink in sinks:
+                    sink.add(frame, faces)
+                buffer.append(faces)
+                if on_frame is not None:
+                    on_frame(frame, info)
+                if len(buffer) >= checkpoint_every or stop:
+                    checkpoint()
+                if stop:
+                    raise RunInterrupted(f"stopped after frame {run.last_index}; run the same command again to resume")
+            checkpoint()
+            finished = True
+        finally:
+            if not finished:
+                for sink in sinks:  # what was added since the last checkpoint is dropped: a resumed run adds it again
+                    sink.finish(False)
 
     # Each part is read once: written on to the final table, and kept without its landmark columns
     # (1,404 with --landmarks) for the summaries and the report, which need every row: about 50 MB
