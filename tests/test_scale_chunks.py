@@ -276,13 +276,13 @@ def test_thumbnails_chosen_on_a_table_are_those_a_run_keeps(analysed_frames):
 
 
 def test_an_output_that_cannot_be_written_keeps_the_pieces_for_the_rerun(long_clip, tmp_path, monkeypatch, capsys):
-    from mien.scale import chunks
+    from mien.video import analysis
 
     def full_disk(parts, path):
         raise OSError(errno.ENOSPC, "No space left on device", str(path))
 
     out = tmp_path / "clip.parquet"
-    monkeypatch.setattr(chunks, "write_tables", full_disk)
+    monkeypatch.setattr(analysis, "write_tables", full_disk)
     assert main(["analyze", str(long_clip), "-o", str(out), "--workers", "2", "--chunk", CHUNK]) == 1
     err = capsys.readouterr().err
     kept = out.with_name(f".{out.name}.mien-pieces")

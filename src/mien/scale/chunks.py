@@ -36,12 +36,11 @@ import pandas as pd
 from .. import actions
 from ..analyzer import Analyzer
 from ..faces import Faces
-from ..io import atomic_path, write_table, write_tables
+from ..io import atomic_path
 from ..results import COLUMNS, to_frame
 from ..video import Frame, probe
-from ..video.analysis import VideoRunResult, companion_path
+from ..video.analysis import VideoTables, write_video_tables
 from ..video.baseline import BaselineRule, TrackBaselines
-from ..video.summaries import action_unit_episodes, track_summary
 from ..video.tracking import MATCH_IOU
 from .tasks import VideoJob, VideoOutcome
 from ..errors import MienError
@@ -252,10 +251,9 @@ class SeamError(MienError, RuntimeError):
     cut this way (e.g. a variable frame rate that seeking cannot reproduce)."""
 
 
-def stitched_parts(parts: list[Path], summary_columns: list[str], kept: list[pd.DataFrame],
-                   analysis) -> Iterator[pd.DataFrame]:
-    """The pieces' own rows with global track ids and whole-video baselines, piece by piece;
-    their summary columns are appended to ``kept``. ``analysis``: the video-mode ``Options`` the pieces were analysed with."""
+def stitched_parts(parts: list[Path], analysis) -> Iterator[pd.DataFrame]:
+    """The pieces' own rows with global track ids and whole-video baselines, piece by piece.
+    ``analysis``: the video-mode ``Options`` the pieces were analysed with."""
     baselines = TrackBaselines(BaselineRule(analysis.baseline_min_frames, analysis.baseline_window))
     track_baselines = analysis.action_units and analysis.au_baseline == "track"
     next_id = 0
@@ -281,7 +279,6 @@ def stitched_parts(parts: list[Path], summary_columns: list[str], kept: list[pd.
             own = rebase(own, baselines)
             baselines.forget(set(own["track"].dropna().astype(int)))
         own = own.drop(columns=[WARMUP, *helpers])
-        kept.append(own[summary_columns].copy())
         earlier = own
         yield own
 
@@ -342,42 +339,19 @@ def split_videos(jobs: list[VideoJob], analyzer_options, chunk_s: float, workers
     return pieces
 
 
-@dataclass(frozen=True)
-class Stitched:
-    """A video's stitched tables as written (``table`` without its landmark columns), the paths of
-    the tracks and episodes tables, and the rows of ``table`` each piece gave, in order."""
-
-    table: pd.DataFrame
-    tracks: pd.DataFrame
-    episodes: pd.DataFrame
-    tracks_path: Path
-    episodes_path: Path
-    piece_rows: tuple[int, ...]
-
-
-def stitch_video(job: VideoJob, pieces: list[PieceJob], analysis) -> Stitched:
-    """Stitch a video's finished pieces into its tables, written as ``run_video`` writes them; the
-    work folder is kept (see ``finish_video``)."""
-    summary_columns = list(to_frame([]).columns)
-    kept: list[pd.DataFrame] = []
+def stitch_video(job: VideoJob, pieces: list[PieceJob], analysis) -> VideoTables:
+    """Stitch a video's finished pieces into its tables, written as ``run_video`` writes them
+    (``part_rows``: the rows of each piece, in order); the work folder is kept (see ``finish_video``)."""
     parts = [p.part for p in sorted(pieces, key=lambda p: p.piece.number)]
-    write_tables(stitched_parts(parts, summary_columns, kept, analysis), job.out)
-    table = pd.concat(kept, ignore_index=True)
-    episodes = action_unit_episodes(table, job.options.experimental_units)
-    tracks = track_summary(table, episodes, job.options.experimental_units)
-    tracks_path, episodes_path = companion_path(job.out, "tracks"), companion_path(job.out, "episodes")
-    write_table(tracks, tracks_path)
-    write_table(episodes, episodes_path)
-    return Stitched(table, tracks, episodes, tracks_path, episodes_path, tuple(len(k) for k in kept))
+    return write_video_tables(stitched_parts(parts, analysis), job.out, job.options.experimental_units)
 
 
-def video_outcome(job: VideoJob, stitched: Stitched, annotated: Path | None = None) -> VideoOutcome:
+def video_outcome(job: VideoJob, stitched: VideoTables, annotated: Path | None = None) -> VideoOutcome:
     """What a video run in pieces wrote and counted, as ``run_video`` reports it."""
     table = stitched.table
     errors = table.loc[table["status"] == "error", ["frame", "error"]]
-    run = VideoRunResult(job.out, stitched.tracks_path, stitched.episodes_path, int(table["frame"].nunique()),
-                         int(table["face"].notna().sum()), len(errors), -1, annotated)
-    return VideoOutcome(job, run, frame_errors=tuple(f"frame {f}: {e}" for f, e in errors.itertuples(index=False)))
+    return VideoOutcome(job, stitched.run_result(job.out, annotated_video=annotated),
+                        frame_errors=tuple(f"frame {f}: {e}" for f, e in errors.itertuples(index=False)))
 
 
 def finish_video(job: VideoJob, pieces: list[PieceJob], analysis) -> VideoOutcome:

@@ -28,10 +28,10 @@ from ..mesh import LANDMARK_COUNT
 from ..perceived import Perceived
 from ..quality import Quality
 from ..video import probe
-from ..video.analysis import frame_rate
+from ..video.analysis import VideoTables, frame_rate
 from ..video.report import ReportInputs, apex_frames, write_report
 from ..video.sinks import AnnotatedVideo, apex_face, keep_thumbnails, thumbnail_face
-from .chunks import Piece, PieceJob, SeamError, Stitched, piece_end, piece_frames, video_outcome, work_folder
+from .chunks import Piece, PieceJob, SeamError, piece_end, piece_frames, video_outcome, work_folder
 from .tasks import VideoJob, VideoOutcome
 
 _UNITS = actions.columns()
@@ -162,7 +162,7 @@ class Pictures:
     origin: float | None
 
 
-def plan_pictures(job: VideoJob, pieces: list[PieceJob], stitched: Stitched) -> Pictures:
+def plan_pictures(job: VideoJob, pieces: list[PieceJob], stitched: VideoTables) -> Pictures:
     """The picture passes of a stitched video with a report or an annotated video, one per piece."""
     table = stitched.table
     thumbnails = thumbnail_frames(table, job.options.thumbnails_every_s, job.options.max_thumbnails) if job.report else {}
@@ -176,7 +176,7 @@ def plan_pictures(job: VideoJob, pieces: list[PieceJob], stitched: Stitched) -> 
         last = pts_at[frame] = clock_pts(last, time_s, origin)
     passes = []
     ordered = sorted(pieces, key=lambda p: p.piece.number)
-    for piece, count, end in zip(ordered, stitched.piece_rows, np.cumsum(stitched.piece_rows)):
+    for piece, count, end in zip(ordered, stitched.part_rows, np.cumsum(stitched.part_rows)):
         rows = table.iloc[end - count : end]
         frames = set(rows["frame"].tolist())
         first = next((pts_at[f] for f in rows["frame"].tolist() if f in pts_at), 0)
@@ -245,7 +245,7 @@ def _cut_faces(passes: list[PicturePass]) -> dict[tuple[str, int, int], bytes]:
     return faces
 
 
-def finish_pictures(job: VideoJob, stitched: Stitched, pictures: Pictures) -> VideoOutcome:
+def finish_pictures(job: VideoJob, stitched: VideoTables, pictures: Pictures) -> VideoOutcome:
     """Join the passes' annotated videos, write the report as ``run_video`` does and clear the work folder."""
     video = None
     if job.annotated is not None:

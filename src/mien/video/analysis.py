@@ -111,6 +111,50 @@ def companion_path(out: Path, name: str) -> Path:
     return out.with_name(f"{out.stem}.{name}{out.suffix}")
 
 
+@dataclass(frozen=True)
+class VideoTables:
+    """A video's tables as written: the per-frame ``table`` (without its landmark columns), the
+    ``tracks`` and ``episodes`` tables and their paths, and the rows each part gave, in order."""
+
+    table: pd.DataFrame
+    tracks: pd.DataFrame
+    episodes: pd.DataFrame
+    tracks_path: Path
+    episodes_path: Path
+    part_rows: tuple[int, ...]
+
+    def run_result(self, out: Path, resumed_from: int = -1, annotated_video: Path | None = None) -> VideoRunResult:
+        """What the run wrote and counted."""
+        t = self.table
+        return VideoRunResult(out, self.tracks_path, self.episodes_path, int(t["frame"].nunique()), int(t["face"].notna().sum()),
+                              int((t["status"] == "error").sum()), resumed_from, annotated_video)
+
+
+def write_video_tables(parts, out: Path, experimental_units: bool = False) -> VideoTables:
+    """Write a video's per-frame table to ``out`` from ``parts`` (its tables in frame order, read one
+    at a time), then its tracks and episodes tables beside it (``companion_path``)."""
+    # Each part is read once: written on to the final table, and kept without its landmark columns
+    # (1,404 with --landmarks) for the summaries and the report, which need every row: about 50 MB
+    # an hour of one face.
+    summary_columns = list(to_frame([]).columns)
+    kept: list[pd.DataFrame] = []
+
+    def keeping():
+        for part in parts:
+            kept.append(part[summary_columns].copy())  # a selection may share blocks with the landmarks
+            yield part
+
+    write_tables(keeping(), out)
+    table, part_rows = pd.concat(kept, ignore_index=True), tuple(len(k) for k in kept)
+    kept.clear()
+    episodes = action_unit_episodes(table, experimental_units)
+    tracks = track_summary(table, episodes, experimental_units)
+    tracks_path, episodes_path = companion_path(out, "tracks"), companion_path(out, "episodes")
+    write_table(tracks, tracks_path)
+    write_table(episodes, episodes_path)
+    return VideoTables(table, tracks, episodes, tracks_path, episodes_path, part_rows)
+
+
 def _fingerprint(path: Path, analyzer: Analyzer, options: VideoOptions, sinks: list[FrameSink]) -> str:
     """Changes when the input, the options, the sinks or the checkpoint format change (a folder: any of its images)."""
     files = sequence_files(path) if path.is_dir() else [path]
@@ -248,26 +292,11 @@ def _run_video(path: Path, out: Path, analyzer: Analyzer, options: VideoOptions,
                 for sink in sinks:  # what was added since the last checkpoint is dropped: a resumed run adds it again
                     sink.finish(False)
 
-    # Each part is read once: written on to the final table, and kept without its landmark columns
-    # (1,404 with --landmarks) for the summaries and the report, which need every row: about 50 MB
-    # an hour of one face.
-    summary_columns = list(to_frame([]).columns)
-    kept: list[pd.DataFrame] = []
-
     def part_tables():
         for name in parts or [None]:
-            table = to_frame([], landmarks=landmarks) if name is None else pd.read_parquet(work / name)
-            kept.append(table[summary_columns].copy())  # a selection may share blocks with the landmarks
-            yield table
+            yield to_frame([], landmarks=landmarks) if name is None else pd.read_parquet(work / name)
 
-    write_tables(part_tables(), out)
-    table = pd.concat(kept, ignore_index=True)
-    del kept
-    episodes = action_unit_episodes(table, options.experimental_units)
-    tracks = track_summary(table, episodes, options.experimental_units)
-    tracks_path, episodes_path = companion_path(out, "tracks"), companion_path(out, "episodes")
-    write_table(tracks, tracks_path)
-    write_table(episodes, episodes_path)
+    written = write_video_tables(part_tables(), out, options.experimental_units)
     for sink in sinks:
         sink.finish(True)
     video = next((s for s in sinks if isinstance(s, AnnotatedVideo) and s.written), None)
@@ -275,9 +304,9 @@ def _run_video(path: Path, out: Path, analyzer: Analyzer, options: VideoOptions,
         from .report import ReportInputs, apex_frames, write_report
 
         faces_sink = next(s for s in sinks if isinstance(s, ReportFaces))
-        write_report(report, ReportInputs(table, tracks, episodes, faces_sink.thumbnails, info,
-                                          faces_sink.apex_faces(apex_frames(table, episodes)), video, report_settings,
-                                          (out, tracks_path, episodes_path)))
+        w = written
+        write_report(report, ReportInputs(w.table, w.tracks, w.episodes, faces_sink.thumbnails, info,
+                                          faces_sink.apex_faces(apex_frames(w.table, w.episodes)), video, report_settings,
+                                          (out, w.tracks_path, w.episodes_path)))
     shutil.rmtree(work, ignore_errors=True)
-    return VideoRunResult(out, tracks_path, episodes_path, int(table["frame"].nunique()), int(table["face"].notna().sum()),
-                          int((table["status"] == "error").sum()), resumed_from, video.path if video else None)
+    return written.run_result(out, resumed_from, video.path if video else None)
