@@ -317,16 +317,12 @@ def _pieces(plan: Plan, args: argparse.Namespace, video_mode, video_options, wor
 def _analyze_video_in_pieces(job: VideoJob, pieces: list, video_mode, args: argparse.Namespace, workers: int) -> int:
     """A long video's pieces on ``workers`` processes, stitched into its tables (see mien.scale.chunks),
     then its report and annotated video, where asked, drawn piece by piece from them (mien.scale.pictures)."""
-    from .progress import Progress
     from .scale.chunks import SeamError, analyze_piece, finish_video, finished, work_folder
     from .scale.tasks import analyze_video_safely, output_failed
     from .analyzer import Analyzer
-    from .scale.workers import run_tasks
 
-    todo = [(analyze_piece, video_mode, piece) for piece in pieces if not finished(piece)]
-    with Progress(len(todo), "piece", job.path.name) as progress:
-        for _ in run_tasks(todo, workers):
-            progress.advance()
+    _run_pieces([(analyze_piece, video_mode, piece) for piece in pieces if not finished(piece)], workers,
+                job.path.name)
     video = pieces[0].video
     try:
         if video.report is None and video.annotated is None:
@@ -345,18 +341,24 @@ def _analyze_video_in_pieces(job: VideoJob, pieces: list, video_mode, args: argp
 def _pictures_in_pieces(video, pieces: list, video_mode, workers: int):
     """Stitch a long video's pieces into its tables, then draw its annotated video and cut its
     report's faces piece by piece on ``workers`` processes, and write them; its ``VideoOutcome``."""
-    from .progress import Progress
     from .scale.chunks import stitch_video
     from .scale.pictures import cut_pictures, finish_pictures, finished_pictures, plan_pictures
-    from .scale.workers import run_tasks
 
     stitched = stitch_video(video, pieces, video_mode)
     pictures = plan_pictures(video, pieces, stitched)
-    todo = [(cut_pictures, None, p) for p in pictures.passes if not finished_pictures(p)]
-    with Progress(len(todo), "piece", f"{video.path.name} (pictures)") as progress:
-        for _ in run_tasks(todo, workers):
-            progress.advance()
+    _run_pieces([(cut_pictures, None, p) for p in pictures.passes if not finished_pictures(p)], workers,
+                f"{video.path.name} (pictures)")
     return finish_pictures(video, stitched, pictures)
+
+
+def _run_pieces(tasks: list, workers: int, label: str) -> None:
+    """Run a video's piece tasks on ``workers`` processes with one progress bar of pieces done."""
+    from .progress import Progress
+    from .scale.workers import run_tasks
+
+    with Progress(len(tasks), "piece", label) as progress:
+        for _ in run_tasks(tasks, workers):
+            progress.advance()
 
 
 def _analyze_videos_on_workers(jobs: list[VideoJob], video_mode, video_options, args: argparse.Namespace,
