@@ -210,6 +210,27 @@ def test_the_lower_lip_bulging_up_is_not_a_lip_corner_depressor():
     assert actions.analyse(bulge).intensity[0, k].max() == 0
 
 
+
+def test_a_lip_corner_pulled_back_into_the_cheek_is_a_dimpler():
+    k = [COLS.index("au14_dimpler_l"), COLS.index("au14_dimpler_r")]
+    depth = 2 * REF.thresholds[k[0]]  # cm: AU14 stays in the canonical frame's centimetres
+    dimpled, pushed_back = NEUTRAL.copy(), NEUTRAL.copy()
+    dimpled[[61, 291], 2] -= depth  # the corners sink behind the cheek beside them
+    cheek = [212, int(canonical_face().mirror[212])]
+    pushed_back[[61, 291] + cheek, 2] -= depth  # corner and cheek move back together: no dimple
+    np.testing.assert_allclose(actions.analyse(dimpled).intensity[0, k], 2.0, atol=1e-6)
+    assert actions.analyse(pushed_back).intensity[0, k].max() == 0
+
+
+def test_the_nose_tip_drawn_up_is_part_of_the_nose_wrinkle():
+    k = COLS.index("au09_nose_wrinkler")
+    wings_and_tip = [98, 64, 327, 294, 1]
+    lifted, tip_only = NEUTRAL.copy(), NEUTRAL.copy()
+    lifted[wings_and_tip, 1] += 2 * REF.thresholds[k]
+    tip_only[1, 1] += 2 * REF.thresholds[k]
+    assert actions.analyse(lifted).intensity[0, k] == pytest.approx(2.0, abs=1e-6)
+    assert actions.analyse(tip_only).intensity[0, k] == pytest.approx(2.0 / len(wings_and_tip), abs=1e-6)
+
 # ---------------------------------------------------------------------------------------------- mirror
 def test_mirror_image_swaps_left_and_right():
     face = deform(deform(deform(NEUTRAL, "au12_lip_corner_puller_l", 2.5), "au02_outer_brow_raiser_r", 1.5),

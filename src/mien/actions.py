@@ -6,11 +6,11 @@ canonical frame (centimetres, x towards the subject's left, y up, z out of the f
 :mod:`mien.geometry`), so a head turn does not fake a movement. Every measure is a fixed linear
 combination of landmark coordinates in a face-size unit, so it does not depend on the distance to
 the camera: heights above the eyes (brows, upper lid) are shares of the upper face's height (top of
-the forehead to the nose base), other purely vertical measures stay in the canonical frame's
-centimetres (the pose fit has already scaled the face to MediaPipe's canonical face), and measures
-with a lateral part are divided by the inter-ocular distance (IOD) between the eye centres; AU27
-uses the mouth width, AU17 the nose-to-chin height. Left and right are the *subject's* left and right (``_l`` is
-on the image's right for an unmirrored frontal face).
+the forehead to the nose base), other measures without a lateral part (heights, and AU14's depth)
+stay in the canonical frame's centimetres (the pose fit has already scaled the face to MediaPipe's
+canonical face), and measures with a lateral part are divided by the inter-ocular distance (IOD)
+between the eye centres; AU27 uses the mouth width, AU17 the nose-to-chin height. Left and right are
+the *subject's* left and right (``_l`` is on the image's right for an unmirrored frontal face).
 
 Three numbers per unit and face:
 
@@ -109,7 +109,7 @@ _UPPER_LID = (159, 158, 160)
 _LOWER_LID = (145, 144, 153)
 _LOWER_LID_INNER = (153, 154, 155)  # towards the inner eye corner (133), away from the cheek
 _CHEEK = (118, 100, 101, 50, 36)
-_ALAE = (98, 64, 327, 294)
+_LOWER_NOSE = (98, 64, 327, 294, 1)  # nostril wings and the nose tip
 _UPPER_LIP = (0, 37, 39, 267, 269)
 _UPPER_LIP_INNER = (13, 82, 312)
 _LOWER_LIP_INNER = (14, 87, 317)
@@ -117,6 +117,7 @@ _LOWER_LIP = (17, 84, 314)
 _CHIN = (152, 175, 199)
 _CORNER = (61,)
 _CORNER_L = (291,)
+_CHEEK_BESIDE_CORNER = (212,)  # the nearest cheek point beside the lip corner, at its height
 _NASION = (168,)
 # The lip corners follow a third of the jaw's drop (slope of the corner's height below the nose base on
 # the nose-to-chin lengthening, FERPlus Valid crowd-surprise faces: tools/action_unit_candidates.py).
@@ -158,8 +159,9 @@ _SPECS: tuple[_Spec, ...] = (
           "positive",
           "fair", "a raised cheek (AU6) also pushes the lower lid up, mostly its outer half, which is why the "
                   "inner half is measured"),
-    _Spec(9, "nose_wrinkler", False, ((1, Y, _ALAE), (-1, Y, _NASION)), ((_ALAE, (0, 1, 0)),), "canonical",
-          "height of the nostril wings (98, 64, 327, 294) relative to the nasion (168); up is positive",
+    _Spec(9, "nose_wrinkler", False, ((1, Y, _LOWER_NOSE), (-1, Y, _NASION)), ((_LOWER_NOSE, (0, 1, 0)),), "canonical",
+          "height of the lower nose, nostril wings and tip (98, 64, 327, 294, 1), relative to the nasion (168): the "
+          "skin of the nose drawn up towards its root; up is positive",
           "weak", "the wrinkles themselves are texture; the nose wings move little and the pose fit is anchored on "
                   "nearby landmarks (129, 358)"),
     _Spec(10, "upper_lip_raiser", False, ((1, Y, _UPPER_LIP), (-1, Y, (2,))), ((_UPPER_LIP, (0, 1, 0)),), "canonical",
@@ -173,12 +175,13 @@ _SPECS: tuple[_Spec, ...] = (
           "good", "the vertical part of the corner's oblique pull; the first reference follows the jaw as far as the "
                   "corners do (a third of its drop), so an open-mouthed smile stays a smile; an open mouth lowers "
                   "the lips' midline, so parted lips (AU25, AU27) read as a small part of AU12"),
-    _Spec(14, "dimpler", True, ((-1, Y, (40, 39)), (1, Y, (91, 181))), (((40, 39), (0, -1, 0)), ((91, 181), (0, 1, 0))),
-          "canonical",
-          "thinning of the lips beside the corner: minus the height from the lower (91, 181) to the upper lip's "
-          "edge (40, 39) next to the lip corner; thinner is positive",
-          "weak", "the dimple itself is texture and the corner's backward pull is depth the mesh infers, not "
-                  "measures; this sees only the tightening of the lips beside the corner"),
+    _Spec(14, "dimpler", True, ((-1, Y, (40, 39)), (1, Y, (91, 181)), (-1, Z, _CORNER), (1, Z, _CHEEK_BESIDE_CORNER)),
+          (((40, 39), (0, -1, 0)), ((91, 181), (0, 1, 0)), (_CORNER, (0, 0, -1))), "canonical",
+          "thinning of the lips beside the corner (minus the height from the lower (91, 181) to the upper lip's "
+          "edge (40, 39) next to the lip corner) plus the corner's depth behind the cheek beside it (61 behind "
+          "212): the corner tightened and pulled back into the cheek; thinner and deeper is positive",
+          "weak", "the dimple itself is texture, and the corner's depth is inferred by the mesh from the image, "
+                  "not measured"),
     _Spec(15, "lip_corner_depressor", True, ((-1, Y, _CORNER), (1, Y, (14,)), (0.5, OUT, _CORNER), (-0.5, OUT, (2,))),
           ((_CORNER, (0.5, -1, 0)),), "iod",
           "depth of the lip corner (61) below the middle of the lower lip's inner edge (14), where the lips meet, "

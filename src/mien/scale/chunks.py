@@ -47,7 +47,7 @@ from ..errors import MienError
 
 CHUNK_S = 60.0  # seconds of media per piece
 OVERLAP_S = 3.0  # warm-up before each piece's own start (see docs/scale.md for how long smoothing needs)
-PIECES_VERSION = 2
+PIECES_VERSION = 3
 WARMUP = "piece_warmup"  # helper columns of a piece's part, dropped when stitched
 RAW_PREFIX = "piece_raw_"
 NEUTRAL_SHARE = "piece_perceived_neutral"  # the unrounded share the baseline's neutral-looking test reads

@@ -30,7 +30,7 @@ from .decode import frames, probe, sequence_files
 from .sinks import AnnotatedVideo, FrameSink, ReportFaces
 from .summaries import action_unit_episodes, track_summary
 
-STATE_VERSION = 9
+STATE_VERSION = 10
 
 
 @dataclass(frozen=True)
