@@ -232,6 +232,14 @@ def _lower_lip_forwards(m):
     return m[:, list(_LOWER_LIP), Z].mean(1) - m[:, 2, Z]
 
 
+def _rise_share(ids):
+    """Rise of ``ids`` towards the nose base as a share of the nose-to-chin height (scored with size "iod")."""
+    return lambda m: (height(m, ids) - height(m, (2,))) / _lower_face(m) * iod(m)
+
+
+_CHIN_BOSS = (18, 200, 199, 83, 313, 201, 421, 208, 428)
+
+
 _AD, _S = ("anger", "disgust"), ("surprise",)
 SINCE_6B7D039 = tuple((n, c, label, f, size) for n, c, size, label, f in (
     (9, _AD, "cm", "6b7d039: nostril wings (98, 64, 327, 294) above the nasion",
@@ -322,6 +330,10 @@ SINCE_6B7D039 = tuple((n, c, label, f, size) for n, c, size, label, f in (
     (26, _S, "cm", "lip corners down to the chin", lambda m: height(m, (61, 291)) - height(m, _CHIN)),
     (26, _S, "cm", "lower lip's inner edge down to the chin", lambda m: height(m, (14, 87, 317)) - height(m, _CHIN)),
     (26, _S, "cm", "nose base down to the lower lip's inner edge", lambda m: height(m, (2,)) - height(m, (14, 87, 317))),
+    (26, _S, "cm", "nose base down to the chin boss (18, 200, 199, 83, 313, 201, 421, 208, 428)",
+     lambda m: height(m, (2,)) - height(m, _CHIN_BOSS)),
+    (26, _S, "cm", "nose base down to the chin boss's bottom row (199, 208, 428)",
+     lambda m: height(m, (2,)) - height(m, (199, 208, 428))),
     (4, _AD, "upper", "brow lowering towards the nose base (2)", lambda m: height(m, (2,)) - height(m, _BROW_LOWERING)),
     (4, _AD, "upper", "brow lowering towards the eye corners (33, 133)",
      lambda m: height(m, (33, 133)) - height(m, _BROW_LOWERING)),
@@ -362,6 +374,18 @@ SINCE_6B7D039 = tuple((n, c, label, f, size) for n, c, size, label, f in (
     (15, ("sadness",), "iod", "corner below the upper lip's inner edge (13)", _au15_below((13,))),
     (15, ("sadness",), "iod", "corner below the inner lips' middle (13, 82, 312, 14, 87, 317)",
      _au15_below((13, 82, 312, 14, 87, 317))),
+    (17, ("sadness",), "iod", "6b7d039: lower lip's edge (17, 84, 314) rising, as a share of the nose-to-chin height",
+     _rise_share(_LOWER_LIP)),
+    (17, ("sadness",), "iod", "chin boss's midline (18, 200, 199) rising, as a share", _rise_share((18, 200, 199))),
+    (17, ("sadness",), "iod", "chin boss's upper two rows (18, 200, 83, 313, 201, 421) rising, as a share",
+     _rise_share((18, 200, 83, 313, 201, 421))),
+    (17, ("sadness",), "iod", "chin boss's top row (18, 83, 313) rising, as a share", _rise_share((18, 83, 313))),
+    (17, ("sadness",), "iod", "chin boss's middle row (200, 201, 421) rising, as a share", _rise_share((200, 201, 421))),
+    (17, ("sadness",), "iod", "chin boss's bottom row (199, 208, 428) rising, as a share", _rise_share((199, 208, 428))),
+    (17, ("sadness",), "iod", "chin boss (18, 200) rising, as a share", _rise_share((18, 200))),
+    (17, ("sadness",), "iod", "chin boss (200) rising, as a share", _rise_share((200,))),
+    (17, ("sadness",), "iod", "lower lip's edge and the chin boss rising, as a share", _rise_share(_LOWER_LIP + _CHIN_BOSS)),
+    (17, ("sadness",), "cm", "chin boss rising, in canonical centimetres", lambda m: height(m, _CHIN_BOSS) - height(m, (2,))),
     (17, ("sadness",), "cm", "lower lip's edge pushed forwards (depth in front of the nose base)", _lower_lip_forwards),
     (17, ("sadness",), "iod", "lower lip's rise plus its forward push, as a share of the nose-to-chin height",
      lambda m: (_lower_lip_rise(m) + _lower_lip_forwards(m)) / _lower_face(m) * iod(m)),

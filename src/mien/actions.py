@@ -115,6 +115,8 @@ _UPPER_LIP_INNER = (13, 82, 312)
 _LOWER_LIP_INNER = (14, 87, 317)
 _LOWER_LIP = (17, 84, 314)
 _CHIN = (152, 175, 199)
+_CHIN_BOSS = (18, 200, 199, 83, 313, 201, 421, 208, 428)  # between the lower lip's edge and the chin's tip
+_CARRIED_BY_THE_JAW = tuple(dict.fromkeys(_CHIN + _CHIN_BOSS + _LOWER_LIP + _LOWER_LIP_INNER))  # moves when it drops
 _CORNER = (61,)
 _CORNER_L = (291,)
 _CHEEK_BESIDE_CORNER = (212,)  # the nearest cheek point beside the lip corner, at its height
@@ -190,13 +192,14 @@ _SPECS: tuple[_Spec, ...] = (
           "weak", "a chin raiser (AU17) pushes the lower lip up and so can read partly as AU15, parted lips lower "
                   "the reference and so hide part of it, and a lip stretcher (AU20) pulls the corners outwards, "
                   "which AU15 counts in part; AU15 and AU17 often come together"),
-    _Spec(17, "chin_raiser", False, ((1, Y, _LOWER_LIP), (-1, Y, (2,))), ((_LOWER_LIP, (0, 1, 0)),),
+    _Spec(17, "chin_raiser", False, ((1, Y, _CHIN_BOSS), (-1, Y, (2,))), ((_CHIN_BOSS, (0, 1, 0)),),
           "lower_face",
-          "rise of the lower lip's edge (17, 84, 314) towards the base of the nose (2), as a share of the "
+          "rise of the chin boss (the points between the lower lip's edge and the tip of the chin: 18, 200, 199, "
+          "83, 201, 208 and their mirror points) towards the base of the nose (2), as a share of the "
           "nose-to-chin height (2 to 152); up is positive",
-          "weak", "the chin boss's bulge and wrinkling are texture; the chin raiser is seen by the lower lip it "
-                  "pushes up, which also shortens the mouth (AU23, AU24) and lifts the lower lip above the corners "
-                  "(AU15)"),
+          "weak", "the chin boss's bulge and wrinkling are texture and its points are inferred where the chin "
+                  "leaves the picture; the chin raiser also pushes the lower lip up, which shortens the mouth "
+                  "(AU23, AU24) and lifts the lower lip above the corners (AU15)"),
     _Spec(20, "lip_stretcher", True, ((1, OUT, _CORNER), (-1, OUT, (2,)), (-1, Y, _CORNER), (1 - _JAW_SHARE, Y, (2,)),
                                       (_JAW_SHARE, Y, (152,))),
           ((_CORNER, (1, 0, 0)),), "iod",
@@ -220,10 +223,10 @@ _SPECS: tuple[_Spec, ...] = (
     _Spec(25, "lips_part", False, ((1, Y, _UPPER_LIP_INNER), (-1, Y, _LOWER_LIP_INNER)), ((_LOWER_LIP_INNER + _LOWER_LIP, (0, -1, 0)),), "canonical",
           "gap between the inner lips (13, 82, 312 to 14, 87, 317); apart is positive",
           "good", "the inner-lip landmarks follow the opening well on frontal faces"),
-    _Spec(26, "jaw_drop", False, ((1, Y, (2,)), (-1, Y, _CHIN)), ((_CHIN + _LOWER_LIP + _LOWER_LIP_INNER, (0, -1, 0)),), "canonical",
+    _Spec(26, "jaw_drop", False, ((1, Y, (2,)), (-1, Y, _CHIN)), ((_CARRIED_BY_THE_JAW, (0, -1, 0)),), "canonical",
           "distance from the base of the nose (2) down to the chin (152, 175, 199); longer is positive",
           "good", "jaw drop usually parts the lips (AU25) too"),
-    _Spec(27, "mouth_stretch", False, ((1, Y, _UPPER_LIP_INNER), (-1, Y, _LOWER_LIP_INNER)), ((_LOWER_LIP_INNER + _LOWER_LIP + _CHIN, (0, -1, 0)),),
+    _Spec(27, "mouth_stretch", False, ((1, Y, _UPPER_LIP_INNER), (-1, Y, _LOWER_LIP_INNER)), ((_CARRIED_BY_THE_JAW, (0, -1, 0)),),
           "mouth_width",
           "height of the mouth opening (13, 82, 312 to 14, 87, 317) divided by the mouth width (61 to 291): "
           "a tall, stretched opening",
