@@ -477,6 +477,18 @@ def main() -> None:
     jaw = sides(lambda m: height(m, (2,)) - height(m, (152,)), valid[surprise]).mean(1)
     slope = np.polyfit(jaw, corner, 1)[0]
     print(f"lip corners follow {-slope:.3f} of the jaw's drop ({surprise.sum()} Valid crowd-surprise faces)")
+    # The same jaw-following point with the chin boss (AU17's points) in place of the chin's tip (152), for AU12
+    # and AU20 (rejected after 6b7d039)
+    boss_drop = sides(lambda m: height(m, (2,)) - height(m, _CHIN_BOSS), valid[surprise]).mean(1)
+    share = -np.polyfit(boss_drop, corner, 1)[0]
+    point = lambda m: (1 - share) * height(m, (2,)) + share * height(m, _CHIN_BOSS)  # noqa: E731
+    for n, classes, f, size in ((12, ("happiness",), lambda m: 2 * height(m, (61,)) - point(m) - height(m, (0, 17)), "cm"),
+                                (20, ("fear",), lambda m: outwards(m, (61,)) - outwards(m, (2,)) - height(m, (61,))
+                                 + point(m), "iod")):
+        positive = np.isin(labels[kept], [CLASSES.index(c) for c in classes])
+        print(f"AU{n:<3} CK+ {auc_with_ci(np.maximum(sides(f, ck, size).max(1), 0), codes[n][ck_found])[0]:.3f}  "
+              f"Valid {'/'.join(classes)} {auc_with_ci(np.maximum(sides(f, valid, size).max(1)[kept], 0), positive)[0]:.3f}"
+              f"  with the point {share:.3f} of the way from the nose base to the chin boss")
     # AU15 mostly comes with AU17 in CK+: does the shipped AU15 separate within those faces?
     with17 = codes[17][ck_found]
     au15 = np.maximum(shipped(15)(ck).max(1), 0)
