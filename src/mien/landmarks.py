@@ -147,7 +147,7 @@ class FaceMesher:
         crops = np.zeros((n, MESH_INPUT, MESH_INPUT, 3), np.uint8)
         for i in range(n):
             crops[i] = crop_rotated(image, roi.centre[i], roi.side[i], roi.angle[i], MESH_INPUT)
-            points, flag = self._model((crops[i].astype(np.float32) * (1.0 / 255.0))[None])
+            points, flag = self._model(np.multiply(crops[i], np.float32(1.0 / 255.0), dtype=np.float32)[None])
             raw[i] = points.reshape(LANDMARK_COUNT, 3)
             presence[i] = 1.0 / (1.0 + np.exp(-float(flag.reshape(-1)[0])))
         return Meshes(tensor_to_image(raw, roi.centre, roi.side, roi.angle, MESH_INPUT), presence, crops)
