@@ -26,6 +26,7 @@ from .landmarks import FaceMesher, IrisLocator, Meshes, distinct_faces, roi_from
 from .perceived import CLASSES as PERCEIVED_CLASSES, PerceivedModel, aligned_face_crops, energy_score
 from .quality import QualityThresholds, assess
 from .small_faces import enlarge_small_image
+from .video.decode import Frame
 
 
 class Mode(str, enum.Enum):
@@ -160,8 +161,6 @@ class Analyzer:
         Raises ``InputError`` for pixels of the wrong type, dtype or shape and ``ImageReadError`` for
         a file that cannot be read (``analyze_file`` returns an error row instead).
         """
-        from .video.decode import Frame
-
         if isinstance(image, Frame):
             if self._video is None:
                 raise InputError("a video Frame needs Options(mode=Mode.VIDEO)")

@@ -57,7 +57,8 @@ def mesh_boxes(meshes: np.ndarray) -> np.ndarray:
     """(N, 4) x0, y0, x1, y1: the bounding boxes of (N, 468, 3) meshes."""
     if not len(meshes):
         return np.zeros((0, 4), np.float32)
-    return np.concatenate([meshes[:, :, :2].min(1), meshes[:, :, :2].max(1)], axis=1)
+    xy = np.ascontiguousarray(meshes[:, :, :2].transpose(0, 2, 1))  # numpy reduces a contiguous last axis 4x as fast
+    return np.concatenate([xy.min(2), xy.max(2)], axis=1)
 
 
 def roi_from_mesh(mesh: np.ndarray, boxes: np.ndarray | None = None) -> Roi:

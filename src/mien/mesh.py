@@ -23,7 +23,7 @@ def check_meshes(meshes, what: str = "meshes", dims: int = 3, points: int | None
     m = np.asarray(meshes)
     if m.ndim != 3 or (points is not None and m.shape[1] != points) or m.shape[2] < dims:
         raise InputError(f"{what}: expected an array shaped (N, {points or 'P'}, {dims}), got shape {m.shape}")
-    if not (np.issubdtype(m.dtype, np.floating) or np.issubdtype(m.dtype, np.integer)):
+    if m.dtype.kind not in "fiu":  # floating or integer
         raise InputError(f"{what}: expected real numbers, got dtype {m.dtype}")
     return m
 

@@ -77,12 +77,14 @@ class FaceTracker:
         self.min_presence = min_presence
         self.max_faces = max_faces
         self.state = TrackState()
+        self._last_boxes = (None, None)  # (state meshes, their mesh_boxes) as the last step left them
 
     def step(self, rgb: np.ndarray, time_s: float) -> TrackedFaces:
         """Track the faces of the next frame (at ``time_s`` seconds)."""
         s = self.state
         s.lost = [t for t in s.lost if time_s - t.time_s <= self.relink_s]
-        tracked_boxes = mesh_boxes(s.meshes)
+        meshes_then, boxes_then = self._last_boxes
+        tracked_boxes = boxes_then if meshes_then is s.meshes else mesh_boxes(s.meshes)
         tracked_rois = roi_from_mesh(s.meshes, tracked_boxes)
         ids = list(s.ids)
         scores = [np.nan] * len(ids)
@@ -111,14 +113,16 @@ class FaceTracker:
         all_ids = np.array(ids, np.int64)
         # Two tracks on one face (a second detection, or tracks that converged): the older one stays.
         keep = keep[distinct_faces(meshes.points[keep], -all_ids[keep].astype(np.float64))]
-        kept = meshes.take(keep)
+        kept = meshes if len(keep) == len(meshes.presence) else meshes.take(keep)  # keep is sorted and unique
         live = set(all_ids[keep].tolist())
         ended = [LostTrack(t, box, time_s) for t, box in zip(s.ids, tracked_boxes) if t not in live]
         s.lost = [t for t in s.lost if t.id not in live] + ended
         s.lost_last_frame = bool(ended)
         s.ids = all_ids[keep].tolist()
         s.meshes = kept.points
-        return TrackedFaces(all_ids[keep], mesh_boxes(kept.points), np.array(scores, np.float32)[keep], kept)
+        boxes = mesh_boxes(kept.points)
+        self._last_boxes = (s.meshes, boxes.copy())  # a copy: the caller gets ``boxes``
+        return TrackedFaces(all_ids[keep], boxes, np.array(scores, np.float32)[keep], kept)
 
     def _add_detections(self, det: Detections, tracked_boxes: np.ndarray, tracked_rois: Roi, ids: list[int],
                         scores: list[float]) -> Roi:
