@@ -320,7 +320,7 @@ def _column_names() -> tuple[tuple[str, ...], tuple[str, ...]]:
 
 def _check_meshes(meshes) -> np.ndarray:
     m = np.asarray(meshes)
-    return check_meshes(m[None] if m.ndim == 2 else m, "canonical-frame meshes").astype(np.float64)
+    return check_meshes(m[None] if m.ndim == 2 else m, "canonical-frame meshes").astype(np.float64, copy=False)
 
 
 def measures(canonical_meshes: np.ndarray) -> np.ndarray:

@@ -254,7 +254,9 @@ class Analyzer:
                 perceived = self._perceiver.from_logits(logits, reliable=quality.reliable)
             else:
                 # the energy score travels with the shares, so a held or smoothed value keeps its familiarity
-                measured = np.column_stack([self._perceiver.calibration(logits), energy_score(logits)]).astype(np.float32)
+                measured = np.full((len(logits), len(PERCEIVED_CLASSES) + 1), np.nan, np.float32)
+                if len(wanted):  # most video frames measure no face: the model runs at most perceived_hz a track
+                    measured[:] = np.column_stack([self._perceiver.calibration(logits), energy_score(logits)])
                 smoothed = smooth_perceived(measured)
                 shares = smoothed[:, :-1] / smoothed[:, :-1].sum(1, keepdims=True)
                 familiar = smoothed[:, -1] >= self._perceiver.min_energy
