@@ -89,12 +89,13 @@ def tensor_to_image(points: np.ndarray, centre: np.ndarray, side: np.ndarray, an
     return np.stack([x, y, points[..., 2] * k], axis=-1).astype(np.float32)
 
 
-def crop_rotated(image: np.ndarray, centre: np.ndarray, side: float, angle: float, size: int, mirror: bool = False) -> np.ndarray:
-    """A size x size crop of a square region (centre, side, angle in radians), optionally mirrored."""
+def crop_rotated(image: np.ndarray, centre: np.ndarray, side: float, angle: float, size: int, mirror: bool = False,
+                 out: np.ndarray | None = None) -> np.ndarray:
+    """A size x size crop of a square region (centre, side, angle in radians), optionally mirrored; into ``out`` if given."""
     matrix = roi_to_tensor_matrix(centre, side, angle, size)
     if mirror:
         matrix = np.array([[-1.0, 0.0, size], [0.0, 1.0, 0.0]], np.float32) @ np.vstack([matrix, [0, 0, 1]])
-    return cv2.warpAffine(image, matrix, (size, size), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
+    return cv2.warpAffine(image, matrix, (size, size), dst=out, flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
 
 
 SAME_FACE_IOD = 1.25
@@ -145,9 +146,9 @@ class FaceMesher:
         n = len(roi.side)
         raw = np.zeros((n, LANDMARK_COUNT, 3), np.float32)
         presence = np.zeros(n, np.float32)
-        crops = np.zeros((n, MESH_INPUT, MESH_INPUT, 3), np.uint8)
+        crops = np.empty((n, MESH_INPUT, MESH_INPUT, 3), np.uint8)
         for i in range(n):
-            crops[i] = crop_rotated(image, roi.centre[i], roi.side[i], roi.angle[i], MESH_INPUT)
+            crop_rotated(image, roi.centre[i], roi.side[i], roi.angle[i], MESH_INPUT, out=crops[i])
             points, flag = self._model(np.multiply(crops[i], np.float32(1.0 / 255.0), dtype=np.float32)[None])
             raw[i] = points.reshape(LANDMARK_COUNT, 3)
             presence[i] = 1.0 / (1.0 + np.exp(-float(flag.reshape(-1)[0])))
