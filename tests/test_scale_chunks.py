@@ -246,11 +246,13 @@ def analysed_frames(shared_data):
 def test_faces_rebuilt_from_a_frames_rows_draw_and_cut_as_the_measured_faces(analysed_frames):
     from mien.annotate import draw_video_faces
     from mien.results import to_frame
-    from mien.scale.pictures import PICTURE_COLUMNS, faces_from_rows
+    from mien.scale.pictures import PICTURE_COLUMNS, TableFaces, frame_spans
     from mien.video.sinks import apex_face, thumbnail_face
 
     measured = [faces for _, faces in analysed_frames]
-    rebuilt = [faces_from_rows(to_frame(faces)) for faces in measured]
+    table = to_frame(measured)
+    spans, rows = frame_spans(table["frame"].to_numpy(np.int64)), TableFaces(table[PICTURE_COLUMNS])
+    rebuilt = [rows.frame(*spans[frame.index]) for frame, _ in analysed_frames]
     pd.testing.assert_frame_equal(to_frame(rebuilt)[PICTURE_COLUMNS], to_frame(measured)[PICTURE_COLUMNS])
     assert sum(len(f) for f in rebuilt) > len(rebuilt)  # frames with several faces
     for (frame, faces), again in list(zip(analysed_frames, rebuilt))[::10]:

@@ -3,7 +3,7 @@
 Once the pieces are stitched, a second pass per piece, in parallel, decodes the piece's own frames
 again (no warm-up) and draws and cuts them from the stitched table's rows, so that the pictures
 show what the tables say: global track ids, whole-video baselines. Each frame's ``Faces`` are
-rebuilt from its rows (``faces_from_rows``) and given to the very code of a whole run: the
+rebuilt from its rows (``TableFaces``) and given to the very code of a whole run: the
 ``AnnotatedVideo`` sink draws and encodes the piece's video on the whole video's clock, and the
 pieces are joined without encoding again; the faces the report shows are chosen on the whole
 table by a whole run's rules (``sinks.keep_thumbnails``, ``report.apex_frames``) and cut by the
@@ -38,7 +38,7 @@ _UNITS = actions.columns()
 _PRESENT = [f"{u}_present" for u in _UNITS]
 _SHARES = [f"perceived_{c}" for c in perceived.CLASSES]
 _QUALITY = ["iod_px", "sharpness", "brightness", "clipped"]
-# the table's columns ``faces_from_rows`` reads
+# the table's columns ``TableFaces`` reads
 PICTURE_COLUMNS = (["source", "frame", "face", "track", "time_s", "au_baseline", "au_baseline_frames", "status", "error",
                     "note", "image_width", "image_height", "x", "y", "w", "h", "score", "track_score", "presence",
                     *_QUALITY, "reliable", "quality_reasons", *_UNITS, *_PRESENT, *_SHARES, "perceived_top",
@@ -97,11 +97,6 @@ class TableFaces:
                      actions=units if self.measured[at].any() else None, perceived=seen if self.seen[at].any() else None,
                      track_ids=self.tracks[at].astype(np.int64), au_baseline=tuple(self.baseline[at]),
                      au_baseline_frames=self.baseline_frames[at].astype(np.int64), track_scores=self.track_scores[at])
-
-
-def faces_from_rows(rows: pd.DataFrame) -> Faces:
-    """One frame's ``Faces`` from its table rows (see ``TableFaces.frame``)."""
-    return TableFaces(rows).frame(0, len(rows))
 
 
 def frame_spans(frames: np.ndarray) -> dict[int, tuple[int, int]]:
