@@ -165,12 +165,11 @@ class Spies:
 
     def __init__(self, monkeypatch, stop_at=None):
         from mien.scale import chunks, pictures, workers
-        from mien.video import sinks
 
         self.local, self.drawn, self.analysed, self.cut = set(), {}, 0, 0
         in_process = workers.run_tasks
         monkeypatch.setattr(workers, "run_tasks", lambda tasks, _workers, short=False: in_process(tasks, 1, short))
-        analyze, cut, draw = chunks.analyze_piece, pictures.cut_pictures, sinks.draw_video_faces
+        analyze, cut, draw = chunks.analyze_piece, pictures.cut_pictures, pictures.draw_video_faces
 
         def analyze_piece(analyzer, job):
             self.analysed += 1
@@ -192,7 +191,7 @@ class Spies:
 
         monkeypatch.setattr(chunks, "analyze_piece", analyze_piece)
         monkeypatch.setattr(pictures, "cut_pictures", cut_pictures)
-        monkeypatch.setattr(sinks, "draw_video_faces", draw_video_faces)
+        monkeypatch.setattr(pictures, "draw_video_faces", draw_video_faces)
 
 
 @pytest.fixture(scope="module")

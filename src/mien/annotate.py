@@ -300,6 +300,11 @@ def _encoder_options(codec: str) -> dict[str, str]:
     return {"bf": "0"}
 
 
+def video_path(stem: Path | str, codec: tuple[str, str] | None) -> Path:
+    """Where a video of ``codec`` (None: MPEG-4 Part 2) named ``stem`` is written: the stem plus the container's suffix."""
+    return Path(f"{stem}{(codec or FALLBACK_CODEC)[1]}")
+
+
 def clock_pts(last_pts: int, time_s: float, origin: float) -> int:
     """The timestamp (ms) of a frame shown at ``time_s`` seconds of the source, written after one
     at ``last_pts``, in a file whose clock counts from ``origin``: the source's clock, and always rising."""
@@ -323,7 +328,7 @@ class VideoSink:
         self.codec = browser_codec() if codec == "auto" else codec
         self.playable = self.codec is not None
         encoder, suffix = self.codec or FALLBACK_CODEC
-        self.path = Path(f"{stem}{suffix}")
+        self.path = video_path(stem, self.codec)
         scale = min(1.0, MAX_VIDEO_WIDTH / max(width, 1))
         # 4:2:0 video needs even sides
         self.size = (2 * max(1, round(width * scale / 2)), 2 * max(1, round(height * scale / 2)))

@@ -3,8 +3,8 @@
 Once the pieces are stitched, a second pass per piece, in parallel, decodes the piece's own frames
 again (no warm-up) and draws and cuts them from the stitched table's rows, so that the pictures
 show what the tables say: global track ids, whole-video baselines. Each frame's ``Faces`` are
-rebuilt from its rows (``TableFaces``) and given to the very code of a whole run: the
-``AnnotatedVideo`` sink draws and encodes the piece's video on the whole video's clock, and the
+rebuilt from its rows (``TableFaces``) and given to the very code of a whole run: drawn as the
+``AnnotatedVideo`` sink draws them, each piece's video is encoded on the whole video's clock and the
 pieces are joined without encoding again; the faces the report shows are chosen on the whole
 table by a whole run's rules (``sinks.keep_thumbnails``, ``report.apex_frames``) and cut by the
 piece that holds their frame. A finished pass is kept in the work folder until the report is
@@ -21,7 +21,7 @@ import pandas as pd
 
 from .. import actions, perceived
 from ..actions import ActionUnitResult
-from ..annotate import clock_pts, join_videos
+from ..annotate import VideoSink, clock_pts, draw_video_faces, join_videos, video_path
 from ..faces import Faces
 from ..io import atomic_path
 from ..mesh import LANDMARK_COUNT
@@ -139,10 +139,10 @@ class PicturePass:
         made = ("-report" if self.video.report else "") + ("-video" if self.video.annotated else "")
         return self.work / f"pictures{made}-{self.piece.number:05d}.npz"
 
-    def annotated(self) -> AnnotatedVideo:
-        """The sink that draws and encodes the piece's annotated video in the work folder."""
-        origin, first_pts = self.clock
-        return AnnotatedVideo(self.work / f"annotated-{self.piece.number:05d}", origin=origin, first_pts=first_pts)
+    @property
+    def annotated_stem(self) -> Path:
+        """Where the piece's annotated video goes in the work folder, less the container's suffix."""
+        return self.work / f"annotated-{self.piece.number:05d}"
 
 
 @dataclass(frozen=True)
@@ -194,12 +194,7 @@ def cut_pictures(_analyzer, job: PicturePass) -> Path:
     spans = frame_spans(job.rows["frame"].to_numpy(np.int64))
     times = job.rows["time_s"].to_numpy(np.float64)
     table = TableFaces(job.rows)
-    sink = job.annotated() if job.clock is not None else None
-    segments = job.work / f"annotated-{number:05d}.segments"
-    if sink is not None:
-        segments.mkdir(parents=True, exist_ok=True)
-        info = probe(job.video.path)
-        sink.open(segments, info, frame_rate(info, options))
+    sink = None  # the piece's annotated video, opened at its first decoded frame
     cut: dict[str, bytes] = {}
     seen = 0
     try:
@@ -209,9 +204,15 @@ def cut_pictures(_analyzer, job: PicturePass) -> Path:
                 raise SeamError(f"piece {number}: frame {frame.index} at {frame.time_s:.3f} s is not one the pieces analysed")
             seen += 1
             faces = table.frame(*span)
-            if sink is not None:
-                sink.add(frame, faces)
-            if frame.rgb is None or not len(faces):
+            if frame.rgb is None:
+                continue
+            if job.clock is not None:
+                if sink is None:
+                    info = probe(job.video.path)
+                    sink = VideoSink(job.annotated_stem, info.width, info.height, frame_rate(info, options),
+                                     origin=job.clock[0], segment=True, first_pts=job.clock[1])
+                sink.write(draw_video_faces(frame.rgb, faces), frame.time_s)
+            if not len(faces):
                 continue
             for i, track in enumerate(faces.track_ids.tolist()):
                 if (track, frame.index) in job.thumbnails:
@@ -222,8 +223,7 @@ def cut_pictures(_analyzer, job: PicturePass) -> Path:
             raise SeamError(f"piece {number}: {seen} frames decoded again, {len(spans)} analysed")
     finally:
         if sink is not None:
-            sink.finish(seen == len(spans))
-            shutil.rmtree(segments, ignore_errors=True)
+            sink.close(seen == len(spans))
     with atomic_path(job.faces_file) as tmp, open(tmp, "wb") as file:
         np.savez(file, **{name: np.frombuffer(jpeg, np.uint8) for name, jpeg in cut.items()})
     return job.faces_file
@@ -245,7 +245,7 @@ def finish_pictures(job: VideoJob, stitched: VideoTables, pictures: Pictures) ->
     video = None
     if job.annotated is not None:
         video = AnnotatedVideo(job.annotated.with_suffix(""), origin=pictures.origin)
-        parts = [p.annotated().path for p in pictures.passes if p.clock is not None and p.annotated().path.exists()]
+        parts = [path for p in pictures.passes if p.clock is not None and (path := video_path(p.annotated_stem, video.codec)).exists()]
         if parts:
             join_videos(parts, video.path)
         else:

@@ -20,7 +20,7 @@ from pathlib import Path
 import numpy as np
 
 from .. import actions
-from ..annotate import VideoSink, browser_codec, draw_video_faces, face_thumbnail, join_videos, pixel_boxes
+from ..annotate import VideoSink, browser_codec, draw_video_faces, face_thumbnail, join_videos, pixel_boxes, video_path
 from ..faces import Faces
 from .checkpoint import CheckpointUnusable
 from .decode import Frame, VideoInfo
@@ -278,17 +278,14 @@ class AnnotatedVideo(FrameSink):
 
     name = "annotated-video"
 
-    def __init__(self, stem: str | Path, codec: tuple[str, str] | None | str = "auto", origin: float | None = None,
-                 first_pts: int = 0):
+    def __init__(self, stem: str | Path, codec: tuple[str, str] | None | str = "auto", origin: float | None = None):
         """``codec``: (encoder, suffix), None for MPEG-4 Part 2, or "auto" (``annotate.browser_codec()``).
-        For one piece of a video whose pieces are joined later: ``origin``, the source time (seconds)
-        of the whole video's clock zero, and ``first_pts``, the timestamp (ms) of the piece's first frame
-        in that clock (see ``annotate.clock_pts``)."""
+        ``origin``: the source time (seconds) of the video's clock zero (None: its first frame's)."""
         self.stem = Path(stem)
         self.codec = browser_codec() if codec == "auto" else codec
         self.playable = self.codec is not None
-        self.path = Path(f"{self.stem}{self.codec[1] if self.codec else '.mp4'}")
-        self.origin, self.first_pts = origin, first_pts
+        self.path = video_path(self.stem, self.codec)
+        self.origin = origin
         self.first_time: float | None = origin
 
     def open(self, work: Path, info: VideoInfo, fps: float) -> None:
@@ -296,7 +293,7 @@ class AnnotatedVideo(FrameSink):
         self.work, self.info, self.fps = work, info, fps
         self.segments: list[str] = []
         self.first_time = self.origin
-        self.next_pts = self.first_pts  # the joined file's clock must go on rising from one segment to the next
+        self.next_pts = 0  # the joined file's clock must go on rising from one segment to the next
         self.joined = False
         self._segment = None
 
