@@ -1,6 +1,7 @@
 """The numpy parts of training/perceived_head.py: calibrators, ECE against votes, the Valid choice."""
 from __future__ import annotations
 
+import hashlib
 import sys
 from pathlib import Path
 
@@ -44,3 +45,35 @@ def test_choice_keeps_valid_accuracy_at_least_the_shipped_heads():
 def test_energy_is_log_sum_exp():
     z = np.array([[0.0, np.log(3.0)] + [-np.inf] * 6])
     assert H.energy(z)[0] == pytest.approx(np.log(4.0))
+
+
+def test_record_adds_a_cnn_with_its_chosen_head_and_keeps_the_others(tmp_path):
+    base = tmp_path / "plain.onnx"
+    base.write_bytes(b"cnn")
+    row = {"accuracy": 0.8, "uar": 0.7, "ece": 0.02}
+    report = {"chosen": "shipped + flip", "ideas": {"shipped": {}, "shipped + flip": row},
+              "ideas_crossval": {"shipped": {}, "shipped + flip": {"jaffe": row}}}
+    before = {"chosen": "old", "ideas": {"old": row}, "ideas_crossval": {"old": {"jaffe": row}},
+              "cnns": {"old": {"head": "shipped", "sha256": "x", "training": None}}}
+    kept = H.record_cnn(before, "new", report, base, {"epochs": 3}, shipped=False)
+    assert kept["chosen"] == "old" and set(kept["ideas"]) == {"old", "new"}
+    assert kept["ideas"]["new"] == row and kept["ideas_crossval"]["new"] == {"jaffe": row}
+    assert kept["cnns"]["new"] == {"head": "shipped + flip", "training": {"epochs": 3},
+                                   "sha256": hashlib.sha256(b"cnn").hexdigest()}
+    assert H.record_cnn(before, "new", report, base, None, shipped=True)["chosen"] == "new"
+
+
+def test_model_card_lists_each_cnn_with_its_head_and_marks_the_shipped_one():
+    import model_card
+
+    row = {"accuracy": 0.8, "uar": 0.7, "ece": 0.02}
+    training = {"init_onnx": "runs/main/plain.onnx", "epochs": 10, "lr": 0.01, "capture_aug": True, "threads": 1,
+                "median_epoch_seconds": 300.0, "wall_seconds": 3000.0, "last_epoch_valid_accuracy": 0.85}
+    record = {"selection": "rule", "chosen": "old", "ideas": {"old": row, "new": row},
+              "ideas_crossval": {"old": {"jaffe": row}, "new": {"jaffe": row}},
+              "cnns": {"old": {"head": "shipped + flip", "training": None}, "new": {"head": "balanced(0.5)", "training": training}}}
+    text = "\n".join(model_card.cnn_section(record))
+    assert "| old (shipped + flip) (chosen) | 80.00% | 70.00% | 0.020 | 80.0% / 70.0% / 0.020 |" in text
+    assert "| new (balanced(0.5)) | 80.00%" in text
+    assert "- new: fine-tuned from `plain.onnx`, 10 epochs, peak learning rate 0.01, with capture augmentation" in text
+    assert "5.0 min per epoch (50 min in all)" in text

@@ -2,6 +2,8 @@
 
     .venv-train/bin/python training/perceived_head.py --out training/runs/head       # try every idea, write the report
     .venv-train/bin/python training/perceived_head.py --out training/runs/head --install   # and install the chosen one
+    .venv-train/bin/python training/perceived_head.py --base training/runs/capture/plain.onnx --out training/runs/head-capture \
+        --record "capture-aug fine-tune"   # another CNN: its chosen head goes into training/perceived_cnn.json
 
 The CNN's 256 pooled features are read from the shipped ``perceived.onnx`` (its last Gemm's input).
 Ideas (each one's FERPlus Valid figures are written to ``<out>/ideas.json``; the crossval figures of
@@ -42,6 +44,7 @@ MODELS = ROOT / "src" / "mien" / "models"
 SIDECAR = MODELS / "perceived.json"
 BASE = ROOT / "training" / "runs" / "main" / "plain.onnx"  # the CNN as train_perceived.py exports it
 CACHE = ROOT / "cache" / "perceived"
+CNN_RECORD = ROOT / "training" / "perceived_cnn.json"  # one row per CNN tried, with its head chosen on Valid
 FEATURE = "/ReduceMean_3_output_0"
 K = 8
 ECE_BINS = 15
@@ -329,6 +332,45 @@ def install(out: Path) -> None:
     print(f"installed {out} into {models} (figures in training/perceived_head.json)")
 
 
+# ---- the record of CNNs tried ------------------------------------------------------------------------------------
+
+def convolutions(model_path: Path) -> list[np.ndarray]:
+    import onnx
+    from onnx import numpy_helper
+
+    return [numpy_helper.to_array(t) for t in onnx.load(str(model_path)).graph.initializer if len(t.dims) == 4]
+
+
+def same_cnn(a: Path, b: Path) -> bool:
+    """Whether two exports share every convolution (they may differ in the head and test-time flip)."""
+    ca, cb = convolutions(a), convolutions(b)
+    return len(ca) == len(cb) and all(x.shape == y.shape and np.array_equal(x, y) for x, y in zip(ca, cb))
+
+
+def training_summary(base: Path) -> dict | None:
+    """How the CNN was trained, from the calibration.json train_perceived.py writes beside it (None when absent)."""
+    path = base.parent / "calibration.json"
+    if not path.exists():
+        return None
+    t = json.loads(path.read_text())["training"]
+    keep = ("epochs", "lr", "batch", "seed", "threads", "init_onnx", "capture_aug", "wall_seconds")
+    return {k: t.get(k) for k in keep} | {"median_epoch_seconds": float(np.median([h["seconds"] for h in t["history"]])),
+                                          "last_epoch_valid_accuracy": t["history"][-1]["valid_accuracy"]}
+
+
+def record_cnn(record: dict, name: str, report: dict, base: Path, training: dict | None, shipped: bool) -> dict:
+    """``record`` with this CNN's chosen head under ``name``: its Valid and crossval figures (the rows of
+    ``ideas_table``), the CNN's sha256 and training; ``shipped`` makes it the record's ``chosen``."""
+    chosen = report["chosen"]
+    return {"selection": "per CNN, the head chosen on Valid by perceived_head.py; a CNN ships when its candidate beats "
+                        "the shipped one on Valid (accuracy at least, UAR higher) and does not worsen crossval",
+           "chosen": name if shipped else record.get("chosen"),
+           "ideas": record.get("ideas", {}) | {name: report["ideas"][chosen]},
+           "ideas_crossval": record.get("ideas_crossval", {}) | {name: report["ideas_crossval"][chosen]},
+           "cnns": record.get("cnns", {}) | {name: {"head": chosen, "sha256": hashlib.sha256(base.read_bytes()).hexdigest(),
+                                                      "training": training}}}
+
+
 # ---- main ------------------------------------------------------------------------------------------------------
 
 def main(argv=None) -> int:
@@ -336,6 +378,8 @@ def main(argv=None) -> int:
     ap.add_argument("--out", type=Path, required=True)
     ap.add_argument("--base", type=Path, default=BASE, help="the CNN without test-time flip (default: %(default)s)")
     ap.add_argument("--install", action="store_true", help="install the chosen head into src/mien/models")
+    ap.add_argument("--record", metavar="NAME", help="add this CNN and its chosen head to training/perceived_cnn.json "
+                    "(the model card's CNNs tried) under NAME")
     a = ap.parse_args(argv)
     import os
     os.environ.setdefault("OMP_NUM_THREADS", "1")
@@ -419,6 +463,13 @@ def main(argv=None) -> int:
     print("Test", {k: round(v, 4) for k, v in report["test"].items() if not isinstance(v, dict)})
     if a.install:
         install(a.out)
+    if a.record:
+        old = json.loads(CNN_RECORD.read_text()) if CNN_RECORD.exists() else {}
+        record = record_cnn(old, a.record, report, a.base, training_summary(a.base), same_cnn(a.base, MODELS / "perceived.onnx"))
+        tmp = CNN_RECORD.with_suffix(".tmp")
+        tmp.write_text(json.dumps(record, indent=1) + "\n")
+        tmp.replace(CNN_RECORD)
+        print(f"recorded {a.record} in {CNN_RECORD}")
     return 0
 
 

@@ -9,7 +9,9 @@ What it does, in order, with fixed seeds (numpy, torch, python: --seed, default 
    the 8 expressions (single votes dropped, unknown/NF removed, renormalised; images whose most-voted
    column is unknown/NF are dropped) and the 48x48 grey images;
 2. trains PerceivedNet (training/net.py) with soft-label cross-entropy, SGD + nesterov, one-cycle LR,
-   augmentation (random shift/scale/rotation, horizontal flip, brightness/contrast, small erasing);
+   augmentation (random shift/scale/rotation, horizontal flip, brightness/contrast, small erasing); with
+   --capture-aug also capture_augment (other capture conditions); with --init-onnx it fine-tunes an earlier export
+   instead of starting from scratch (e.g. --epochs 12 --lr 0.01 --threads 1, training/README.md step 5b);
 3. exports ONNX (with and without test-time flip averaging; flip is kept only if it is better on
    Valid and its one-thread latency stays under 1.3 ms), fits the temperature on Valid (NLL of the
    majority labels) and the abstention threshold on Valid (accuracy on answered faces >= 90%);
@@ -81,6 +83,112 @@ def augment(x: torch.Tensor, g: torch.Generator) -> torch.Tensor:
     return x
 
 
+def per_face_blur(x: torch.Tensor, sigma_long: torch.Tensor, sigma_short: torch.Tensor, angle: torch.Tensor) -> torch.Tensor:
+    """Blur each face of x (B,1,H,W) with its own 7x7 anisotropic Gaussian: equal sigmas give defocus blur,
+    a long and a short sigma along ``angle`` (radians) give motion blur."""
+    b = x.shape[0]
+    t = torch.arange(-3, 4, dtype=x.dtype)
+    yy, xx = torch.meshgrid(t, t, indexing="ij")
+    cos, sin = torch.cos(angle).view(b, 1, 1), torch.sin(angle).view(b, 1, 1)
+    along, across = xx * cos + yy * sin, -xx * sin + yy * cos
+    k = torch.exp(-0.5 * ((along / sigma_long.view(b, 1, 1)) ** 2 + (across / sigma_short.view(b, 1, 1)) ** 2))
+    k = (k / k.sum(dim=(1, 2), keepdim=True)).unsqueeze(1)
+    padded = TF.pad(x.reshape(1, b, *x.shape[2:]), (3, 3, 3, 3), mode="replicate")
+    return TF.conv2d(padded, k, groups=b).reshape(x.shape)
+
+
+def jpeg_reencode(x: torch.Tensor, quality: torch.Tensor) -> torch.Tensor:
+    """Each face of x (B,1,H,W, 0..255) encoded and decoded as JPEG at its own quality."""
+    import cv2
+
+    faces = x.squeeze(1).round().clamp(0, 255).to(torch.uint8).numpy()
+    out = [cv2.imdecode(cv2.imencode(".jpg", f, [cv2.IMWRITE_JPEG_QUALITY, int(q)])[1], cv2.IMREAD_GRAYSCALE)
+           for f, q in zip(faces, quality.tolist())]
+    return torch.from_numpy(np.stack(out)).to(x.dtype).unsqueeze(1)
+
+
+def capture_augment(x: torch.Tensor, g: torch.Generator, p: float = 0.2) -> torch.Tensor:
+    """Imitate other capture conditions on x (B,1,48,48) float 0..255; each step hits a face with probability p:
+    an occluding rectangle (10-24 x 10-30 px), a lighting gradient across the face (gain 1 ± 0.2-0.6 along a random
+    direction), gamma 0.6-1.6, defocus (sigma 0.4-1.4 px) or motion blur (sigma 0.8-2.2 px along a random angle),
+    a lower resolution (down to 16-36 px and back up), sensor noise (sigma 2-10) and JPEG re-encoding (quality 15-80).
+    Alignment jitter, small rotations and flips are augment's."""
+    b, _, h, w = x.shape
+    r = lambda lo, hi: torch.rand(b, generator=g) * (hi - lo) + lo  # noqa: E731
+    hit = lambda: torch.rand(b, generator=g) < p  # noqa: E731
+    x = x.clone()
+    for i in torch.nonzero(hit()).flatten().tolist():
+        rh, rw = (int(v) for v in (torch.randint(10, 25, (1,), generator=g), torch.randint(10, 31, (1,), generator=g)))
+        y0, x0 = int(torch.randint(0, h - rh + 1, (1,), generator=g)), int(torch.randint(0, w - rw + 1, (1,), generator=g))
+        x[i, :, y0:y0 + rh, x0:x0 + rw] = float(torch.rand(1, generator=g) * 255)
+    ys, xs = torch.meshgrid(torch.linspace(-1, 1, h), torch.linspace(-1, 1, w), indexing="ij")
+    direction = r(0, 2 * math.pi)
+    ramp = torch.cos(direction).view(b, 1, 1, 1) * xs + torch.sin(direction).view(b, 1, 1, 1) * ys
+    gain = torch.where(hit(), r(0.2, 0.6), torch.zeros(b)).view(b, 1, 1, 1)
+    x = (x * (1 + gain * ramp)).clamp(0, 255)
+    gamma = torch.where(hit(), torch.exp(r(math.log(0.6), math.log(1.6))), torch.ones(b)).view(b, 1, 1, 1)
+    x = 255 * (x / 255).clamp_min(1e-6) ** gamma
+    blur, motion = hit(), torch.rand(b, generator=g) < 0.5
+    if blur.any():
+        sigma = r(0.4, 1.4)
+        long, short = torch.where(motion, r(0.8, 2.2), sigma), torch.where(motion, torch.full((b,), 0.3), sigma)
+        x[blur] = per_face_blur(x[blur], long[blur], short[blur], r(0, math.pi)[blur])
+    sizes = torch.randint(16, 37, (b,), generator=g)
+    for i in torch.nonzero(hit()).flatten().tolist():
+        small = TF.interpolate(x[i:i + 1], size=int(sizes[i]), mode="area")
+        x[i:i + 1] = TF.interpolate(small, size=(h, w), mode="bilinear", align_corners=False)
+    noise = torch.where(hit(), r(2, 10), torch.zeros(b)).view(b, 1, 1, 1)
+    x = (x + noise * torch.randn(x.shape, generator=g)).clamp(0, 255)
+    jpeg, quality = hit(), torch.randint(15, 81, (b,), generator=g)
+    if jpeg.any():
+        x[jpeg] = jpeg_reencode(x[jpeg], quality[jpeg])
+    return x
+
+
+def load_folded_onnx(net: PerceivedNet, path: Path, images: np.ndarray) -> None:
+    """Start ``net`` from an ONNX export of PerceivedNet whose BatchNorms were folded into the convolutions.
+
+    Each convolution takes the folded weight; its BatchNorm gets the mean and variance of the convolution's output
+    on ``images`` as running statistics, and the scale and shift that undo them and add the folded bias. Eval mode
+    then reproduces the export, and train mode (batch statistics) starts close to it."""
+    import onnx
+    from onnx import numpy_helper
+
+    init = [(t.name, numpy_helper.to_array(t)) for t in onnx.load(str(path)).graph.initializer]
+    named = dict(init)
+    convs = [(name, v) for name, v in init if v.ndim == 4]
+    biases = [v for name, v in init if v.ndim == 1 and name.startswith("onnx::Conv")]
+    modules = list(net.modules())
+    pairs = [(m, modules[i + 1]) for i, m in enumerate(modules) if isinstance(m, torch.nn.Conv2d)]
+    if len(pairs) != len(convs) or len(biases) != len(convs) or any(
+            conv.weight.shape != tuple(w.shape) for (conv, _), (_, w) in zip(pairs, convs)):
+        raise ValueError(f"{path} is not an export of PerceivedNet{tuple(net.fc.weight.shape)}: "
+                         f"{len(convs)} convolutions, shapes {[tuple(w.shape) for _, w in convs]}")
+    moments = {bn: torch.zeros(3, bn.num_features, dtype=torch.float64) for _, bn in pairs}  # count, sum, sum of squares
+
+    def accumulate(bn, inputs, _output):
+        out = inputs[0].transpose(0, 1).flatten(1).double()
+        moments[bn] += torch.stack([torch.full_like(out[:, 0], out.shape[1]), out.sum(1), (out * out).sum(1)])
+
+    hooks = [bn.register_forward_hook(accumulate) for _, bn in pairs]
+    with torch.no_grad():
+        for (conv, bn), (_, w), bias in zip(pairs, convs, biases):
+            conv.weight.copy_(torch.from_numpy(w.copy()))
+            bn.running_mean.zero_(), bn.running_var.fill_(1 - bn.eps), bn.weight.fill_(1), bn.bias.copy_(torch.from_numpy(bias.copy()))
+        net.fc.weight.copy_(torch.from_numpy(named["fc.weight"].copy()))
+        net.fc.bias.copy_(torch.from_numpy(named["fc.bias"].copy()))
+        predict_logits(net, images)
+        for h in hooks:
+            h.remove()
+        for conv, bn in pairs:
+            count, total, squares = moments[bn]
+            mean = total / count
+            var = (squares / count - mean * mean).clamp_min(0).float()
+            bn.running_mean.copy_(mean.float()), bn.running_var.copy_(var)
+            bn.bias.add_(mean.float())
+            bn.weight.copy_(torch.sqrt(var + bn.eps))
+
+
 @torch.no_grad()
 def predict_logits(model: torch.nn.Module, images: np.ndarray, batch: int = 512) -> np.ndarray:
     model.eval()
@@ -135,6 +243,10 @@ def main(argv=None) -> int:
     ap.add_argument("--widths", default="32,64,128,256")
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--init-onnx", type=Path, help="fine-tune from this export of the same network (BatchNorms "
+                    "folded, e.g. training/runs/main/plain.onnx) instead of training from scratch")
+    ap.add_argument("--capture-aug", action="store_true", help="add augmentations that imitate other capture "
+                    "conditions (capture_augment: occlusion, lighting gradient, gamma, blur, resolution, noise, JPEG)")
     ap.add_argument("--subset", type=int, default=0, help="use only this many Train images (smoke test)")
     ap.add_argument("--install", action="store_true", help="copy the model into src/mien/models and evaluate on Test")
     a = ap.parse_args(argv)
@@ -165,6 +277,10 @@ def main(argv=None) -> int:
     net = PerceivedNet(widths)
     n_params = sum(p.numel() for p in net.parameters())
     log.info("PerceivedNet widths=%s params=%d", widths, n_params)
+    if a.init_onnx:
+        load_folded_onnx(net, a.init_onnx, tr_img[:4096])
+        gap = float(np.abs(predict_logits(net, va_img[:512]) - ort_logits(a.init_onnx, va_img[:512])).max())
+        log.info("started from %s: largest logit difference to it on 512 Valid faces %.2e", a.init_onnx, gap)
     decay = [p for n, p in net.named_parameters() if p.ndim > 1]
     no_decay = [p for n, p in net.named_parameters() if p.ndim <= 1]
     opt = torch.optim.SGD([{"params": decay, "weight_decay": a.wd}, {"params": no_decay, "weight_decay": 0}],
@@ -185,6 +301,8 @@ def main(argv=None) -> int:
         for bi in range(nb):
             idx = perm[bi * a.batch:(bi + 1) * a.batch]
             x = augment(X[idx], g)
+            if a.capture_aug:
+                x = capture_augment(x, g)
             loss = -(Y[idx] * torch.log_softmax(net(x), 1)).sum(1).mean()
             opt.zero_grad(set_to_none=True)
             loss.backward()
@@ -229,7 +347,8 @@ def main(argv=None) -> int:
     }
     log.info("calibration %s", json.dumps(cal))
     training = {"params": n_params, "widths": list(widths), "epochs": a.epochs, "batch": a.batch, "lr": a.lr,
-                "weight_decay": a.wd, "seed": a.seed, "threads": a.threads, "train_images": int(len(tr_names)),
+                "weight_decay": a.wd, "seed": a.seed,
+                "init_onnx": str(a.init_onnx) if a.init_onnx else None, "capture_aug": a.capture_aug, "threads": a.threads, "train_images": int(len(tr_names)),
                 "train_images_dropped_unknown_nf": int((~tr_ok).sum()), "subset": a.subset,
                 "torch": torch.__version__, "wall_seconds": time.time() - t0, "history": history}
     (a.out / "calibration.json").write_text(json.dumps({**cal, "training": training}, indent=1))
