@@ -73,7 +73,7 @@ def test_model_card_lists_each_cnn_with_its_head_and_marks_the_shipped_one():
               "ideas_crossval": {"old": {"jaffe": row}, "new": {"jaffe": row}},
               "cnns": {"old": {"head": "shipped + flip", "training": None}, "new": {"head": "balanced(0.5)", "training": training}}}
     text = "\n".join(model_card.cnn_section(record))
-    assert "| old (shipped + flip) (chosen) | 80.00% | 70.00% | 0.020 | 80.0% / 70.0% / 0.020 |" in text
-    assert "| new (balanced(0.5)) | 80.00%" in text
+    assert "| old; head: shipped + flip (chosen) | 80.00% | 70.00% | 0.020 | 80.0% / 70.0% / 0.020 |" in text
+    assert "| new; head: balanced(0.5) | 80.00%" in text
     assert "- new: fine-tuned from `plain.onnx`, 10 epochs, peak learning rate 0.01, with capture augmentation" in text
     assert "5.0 min per epoch (50 min in all)" in text
