@@ -77,3 +77,4 @@ def test_model_card_lists_each_cnn_with_its_head_and_marks_the_shipped_one():
     assert "| new; head: balanced(0.5) | 80.00%" in text
     assert "- new: fine-tuned from `plain.onnx`, 10 epochs, peak learning rate 0.01, with capture augmentation" in text
     assert "5.0 min per epoch (50 min in all)" in text
+    assert "- new against the shipped CNN: Valid accuracy +0.0, UAR +0.0 points; crossval accuracy / UAR jaffe +0.0 / +0.0" in text

@@ -208,6 +208,15 @@ def cnn_section(c: dict) -> list[str]:
                      f"{'with' if t['capture_aug'] else 'without'} capture augmentation, {t['threads']} thread(s), "
                      f"{t['median_epoch_seconds'] / 60:.1f} min per epoch ({t['wall_seconds'] / 60:.0f} min in all); "
                      f"Valid accuracy after the last epoch {pct(t['last_epoch_valid_accuracy'], 2)}.")
+    shipped = c.get("chosen")
+    for name in (k for k in c["ideas"] if shipped and k != shipped):
+        diff = lambda a, b: f"{100 * (a - b):+.1f}"  # noqa: E731
+        v, v0 = c["ideas"][name], c["ideas"][shipped]
+        L.append(f"- {name} against the shipped CNN: Valid accuracy {diff(v['accuracy'], v0['accuracy'])}, UAR "
+                 f"{diff(v['uar'], v0['uar'])} points; crossval accuracy / UAR " + ", ".join(
+                     f"{n} {diff(c['ideas_crossval'][name][n]['accuracy'], c['ideas_crossval'][shipped][n]['accuracy'])} / "
+                     f"{diff(c['ideas_crossval'][name][n]['uar'], c['ideas_crossval'][shipped][n]['uar'])}" for n in sets)
+                 + " points: not shipped.")
     return L + [""] if L[-1] else L
 
 
