@@ -210,7 +210,6 @@ def test_the_lower_lip_bulging_up_is_not_a_lip_corner_depressor():
     assert actions.analyse(bulge).intensity[0, k].max() == 0
 
 
-
 def test_the_chin_boss_pushed_up_is_a_chin_raiser():
     k = COLS.index("au17_chin_raiser")
     boss = [18, 200, 199, 83, 313, 201, 421, 208, 428]  # between the lower lip's edge and the chin's tip
@@ -218,6 +217,7 @@ def test_the_chin_boss_pushed_up_is_a_chin_raiser():
     raised = NEUTRAL.copy()
     raised[boss, 1] += 2 * REF.thresholds[k] * nose_to_chin  # the lower lip stays where it was
     assert actions.analyse(raised).intensity[0, k] == pytest.approx(2.0, abs=1e-6)
+
 
 def test_a_lip_corner_pulled_back_into_the_cheek_is_a_dimpler():
     k = [COLS.index("au14_dimpler_l"), COLS.index("au14_dimpler_r")]

@@ -192,7 +192,7 @@ CANDIDATES = tuple((n, c, "056c501", f, "iod") for n, c, f in SINCE_056C501) + (
 # After 6b7d039 (the commit before AU9 and AU14 changed): every candidate compared, kept or rejected
 Z = 2
 _LIPS_BESIDE_CORNER = ((91, 181), (40, 39))  # lower and upper lip's edge next to the corner (AU14 of 6b7d039)
-_UPPER_LIP = (0, 37, 39, 267, 269)
+_UPPER_LIP = actions._UPPER_LIP
 
 
 def _lips_thinning(m):
@@ -237,7 +237,7 @@ def _rise_share(ids):
     return lambda m: (height(m, ids) - height(m, (2,))) / _lower_face(m) * iod(m)
 
 
-_CHIN_BOSS = (18, 200, 199, 83, 313, 201, 421, 208, 428)
+_CHIN_BOSS = actions._CHIN_BOSS
 
 
 _AD, _S = ("anger", "disgust"), ("surprise",)

@@ -199,7 +199,10 @@ _SPECS: tuple[_Spec, ...] = (
           "nose-to-chin height (2 to 152); up is positive",
           "weak", "the chin boss's bulge and wrinkling are texture and its points are inferred where the chin "
                   "leaves the picture; the chin raiser also pushes the lower lip up, which shortens the mouth "
-                  "(AU23, AU24) and lifts the lower lip above the corners (AU15)"),
+                  "(AU23, AU24) and lifts the lower lip above the corners (AU15); resting faces differ in chin "
+                  "height more than a chin raise moves it, so the threshold (set on resting faces) is seldom "
+                  "crossed and `present` misses most chin raises that FACS coders mark: its intensity ranks them "
+                  "better than its `present` flags them"),
     _Spec(20, "lip_stretcher", True, ((1, OUT, _CORNER), (-1, OUT, (2,)), (-1, Y, _CORNER), (1 - _JAW_SHARE, Y, (2,)),
                                       (_JAW_SHARE, Y, (152,))),
           ((_CORNER, (1, 0, 0)),), "iod",
