@@ -92,3 +92,24 @@ def test_the_track_is_continued_within_half_a_second_and_not_after(astronaut):
         for k in range(back + 1):
             tracks[k] = video.analyze(blank if k in hidden else canvas, time_s=k / 30.0).track_ids.tolist()
         assert tracks[9] == [0] and tracks[back] == ([0] if continued else [1])
+
+
+
+def test_landmarks_changed_by_the_caller_change_nothing_the_tracker_does_next(astronaut):
+    patches = face_patches(astronaut, astronaut)[:1]
+
+    def run(caller_zeroes: bool) -> list:
+        video = Analyzer(Options(mode=Mode.VIDEO, iris=False, action_units=False, perceived=False, smooth=False,
+                                 detect_every=30))
+        seen = []
+        for k in range(20):
+            faces = video.analyze(Frame(k, k / 30.0, render(k, patches)))
+            seen.append((faces.track_ids.tolist(), faces.boxes.copy(), faces.landmarks.copy()))
+            if caller_zeroes:
+                faces.landmarks[:] = 0  # a caller reusing the array it was given
+        return seen
+
+    for (ids, boxes, points), (ids_0, boxes_0, points_0) in zip(run(False), run(True)):
+        assert ids == ids_0 and len(ids) == 1
+        np.testing.assert_array_equal(boxes_0, boxes)
+        np.testing.assert_array_equal(points_0, points)

@@ -119,7 +119,7 @@ class FaceTracker:
         s.lost = [t for t in s.lost if t.id not in live] + ended
         s.lost_last_frame = bool(ended)
         s.ids = all_ids[keep].tolist()
-        s.meshes = kept.points
+        s.meshes = kept.points.copy()  # the caller gets ``kept.points``; its boxes are cached for the next step
         boxes = mesh_boxes(kept.points)
         self._last_boxes = (s.meshes, boxes.copy())  # a copy: the caller gets ``boxes``
         return TrackedFaces(all_ids[keep], boxes, np.array(scores, np.float32)[keep], kept)
