@@ -309,3 +309,40 @@ def test_pieces_that_do_not_join_are_analysed_whole_and_leave_no_work_folder(lon
     table = run(long_clip, out, "--workers", "2", "--chunk", CHUNK)
     assert "analysing the video whole" in capsys.readouterr().err
     assert table["frame"].nunique() == 360 and not out.with_name(f".{out.name}.mien-pieces").exists()
+
+
+def _one_frame_short(frames):
+    return frames[:-1]
+
+
+def _one_frame_more(frames):
+    import dataclasses
+
+    return frames + [dataclasses.replace(frames[-1], index=frames[-1].index + 1000)]
+
+
+@pytest.mark.parametrize("decoded", [_one_frame_short, _one_frame_more])
+def test_a_picture_pass_cut_short_leaves_neither_its_video_nor_its_faces(long_clip, tmp_path, monkeypatch, decoded):
+    from mien.scale import pictures
+    from mien.scale.chunks import SeamError, stitch_video
+
+    options = Options(mode=Mode.VIDEO, iris=False)
+    job = VideoJob(long_clip, tmp_path / "clip.parquet", VideoOptions(), report=tmp_path / "clip.html",
+                   annotated=tmp_path / "long_annotated.mp4")
+    jobs = piece_jobs(job, options, chunk_s=4.0, workers=2)
+    analyzer = Analyzer(options)
+    for piece in jobs:
+        analyze_piece(analyzer, piece)
+    second = pictures.plan_pictures(job, jobs, stitch_video(job, jobs, options)).passes[1]
+    every_frame = pictures.piece_frames
+
+    def made():
+        return sorted(p.name for p in second.work.glob("*") if p.name.startswith(("annotated-", "pictures")))
+
+    monkeypatch.setattr(pictures, "piece_frames", lambda *args: iter(decoded(list(every_frame(*args)))))
+    with pytest.raises(SeamError):
+        pictures.cut_pictures(None, second)
+    assert made() == [] and not pictures.finished_pictures(second)
+    monkeypatch.undo()
+    pictures.cut_pictures(None, second)
+    assert len(made()) == 2 and pictures.finished_pictures(second)  # its video and its faces file

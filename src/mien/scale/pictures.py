@@ -3,9 +3,9 @@
 Once the pieces are stitched, a second pass per piece, in parallel, decodes the piece's own frames
 again (no warm-up) and draws and cuts them from the stitched table's rows, so that the pictures
 show what the tables say: global track ids, whole-video baselines. Each frame's ``Faces`` are
-rebuilt from its rows (``TableFaces``) and given to the very code of a whole run: drawn as the
-``AnnotatedVideo`` sink draws them, each piece's video is encoded on the whole video's clock and the
-pieces are joined without encoding again; the faces the report shows are chosen on the whole
+rebuilt from its rows (``TableFaces``) and drawn and cut by a whole run's functions
+(``annotate.draw_video_faces``, ``sinks.thumbnail_face``, ``sinks.apex_face``); each piece's video
+is encoded on the whole video's clock and the pieces are joined without encoding again; the faces the report shows are chosen on the whole
 table by a whole run's rules (``sinks.keep_thumbnails``, ``report.apex_frames``) and cut by the
 piece that holds their frame. A finished pass is kept in the work folder until the report is
 written, so a stopped run redoes only the others.
@@ -196,7 +196,7 @@ def cut_pictures(_analyzer, job: PicturePass) -> Path:
     table = TableFaces(job.rows)
     sink = None  # the piece's annotated video, opened at its first decoded frame
     cut: dict[str, bytes] = {}
-    seen = 0
+    seen, completed = 0, False
     try:
         for frame in piece_frames(job.video.path, job.piece.start_s, piece_end(job.piece, options), options.stride):
             span = spans.get(frame.index)
@@ -221,9 +221,10 @@ def cut_pictures(_analyzer, job: PicturePass) -> Path:
                     cut[f"apex-{track}-{frame.index}"] = apex_face(frame.rgb, faces, i)
         if seen != len(spans):
             raise SeamError(f"piece {number}: {seen} frames decoded again, {len(spans)} analysed")
+        completed = True
     finally:
         if sink is not None:
-            sink.close(seen == len(spans))
+            sink.close(completed)  # a pass cut short leaves no video behind
     with atomic_path(job.faces_file) as tmp, open(tmp, "wb") as file:
         np.savez(file, **{name: np.frombuffer(jpeg, np.uint8) for name, jpeg in cut.items()})
     return job.faces_file
