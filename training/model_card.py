@@ -194,7 +194,11 @@ def cnn_section(c: dict) -> list[str]:
          "augmentations that imitate other capture conditions, each on a random fifth of the faces: an occluding "
          "rectangle, a lighting gradient across the face, gamma, defocus or motion blur, a lower resolution (16-36 px and "
          "back), sensor noise and JPEG re-encoding; `--init-onnx` fine-tunes from an exported CNN (its folded BatchNorms "
-         f"re-opened). Selection: {c['selection']}.", ""]
+         f"re-opened). Selection: {c['selection']}. Every row was rescored on the pipeline crops of the day of its "
+         "record, so the shipped CNN's row may differ slightly from its row under 'Ideas tried', scored on an earlier "
+         "pipeline's crops; within this table the rows compare like with like. A candidate scored through the whole "
+         "pipeline (`benchmarks/perceived_crossval.py --candidate`, as 'How it holds on other datasets') gets other "
+         "figures again: compare candidates within one table.", ""]
     row = lambda name: f"{name}; head: {c['cnns'][name]['head']}"  # noqa: E731
     L += ideas_table({"ideas": {row(k): v for k, v in c["ideas"].items()},
                       "ideas_crossval": {row(k): v for k, v in c["ideas_crossval"].items()},

@@ -160,7 +160,8 @@ def load_folded_onnx(net: PerceivedNet, path: Path, images: np.ndarray) -> None:
     biases = [v for name, v in init if v.ndim == 1 and name.startswith("onnx::Conv")]
     modules = list(net.modules())
     pairs = [(m, modules[i + 1]) for i, m in enumerate(modules) if isinstance(m, torch.nn.Conv2d)]
-    if len(pairs) != len(convs) or len(biases) != len(convs) or any(
+    each_conv_normalised = all(isinstance(bn, torch.nn.BatchNorm2d) for _, bn in pairs)
+    if not each_conv_normalised or len(pairs) != len(convs) or len(biases) != len(convs) or any(
             conv.weight.shape != tuple(w.shape) for (conv, _), (_, w) in zip(pairs, convs)):
         raise ValueError(f"{path} is not an export of PerceivedNet{tuple(net.fc.weight.shape)}: "
                          f"{len(convs)} convolutions, shapes {[tuple(w.shape) for _, w in convs]}")
@@ -281,6 +282,8 @@ def main(argv=None) -> int:
         load_folded_onnx(net, a.init_onnx, tr_img[:4096])
         gap = float(np.abs(predict_logits(net, va_img[:512]) - ort_logits(a.init_onnx, va_img[:512])).max())
         log.info("started from %s: largest logit difference to it on 512 Valid faces %.2e", a.init_onnx, gap)
+        if gap > 1e-3:
+            raise SystemExit(f"{a.init_onnx}: the network loaded from it differs from it (logits up to {gap:.2e} apart)")
     decay = [p for n, p in net.named_parameters() if p.ndim > 1]
     no_decay = [p for n, p in net.named_parameters() if p.ndim <= 1]
     opt = torch.optim.SGD([{"params": decay, "weight_decay": a.wd}, {"params": no_decay, "weight_decay": 0}],
