@@ -5,8 +5,8 @@
 Stages: detect (short, full, both, and auto: short range, full range too where short range cannot
 see; on this frame's face, 0.15 of the longer side, auto runs both), landmarks (crop + mesh model),
 iris, pose + quality, and the whole `Analyzer.analyze` call with and without the iris model; and,
-for the default call, the time beyond its model invokes (everything but the detector, mesh, iris
-and perceived models themselves) and its share of the call, medians over the runs: the figure
+for the default call, the time beyond its model invokes (everything but the detector, mesh and
+iris models themselves and the perceived model with its input preparation) and its share of the call, medians over the runs: the figure
 that does not depend on how fast the machine runs the models. The process is pinned to one CPU
 core and the models run on one thread.
 """
