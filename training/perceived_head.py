@@ -358,12 +358,16 @@ def training_summary(base: Path) -> dict | None:
                                           "last_epoch_valid_accuracy": t["history"][-1]["valid_accuracy"]}
 
 
+CNN_SELECTION = ("per CNN, the head chosen on Valid by perceived_head.py (its temperature fitted on Valid); a CNN ships "
+                 "when its candidate beats the shipped one on Valid (accuracy at least, UAR higher) and is worse on no "
+                 "crossval set, where candidates are only scored and compared (issue 11 allows choosing there), never fitted")
+
+
 def record_cnn(record: dict, name: str, report: dict, base: Path, training: dict | None, shipped: bool) -> dict:
     """``record`` with this CNN's chosen head under ``name``: its Valid and crossval figures (the rows of
     ``ideas_table``), the CNN's sha256 and training; ``shipped`` makes it the record's ``chosen``."""
     chosen = report["chosen"]
-    return {"selection": "per CNN, the head chosen on Valid by perceived_head.py; a CNN ships when its candidate beats "
-                        "the shipped one on Valid (accuracy at least, UAR higher) and does not worsen crossval",
+    return {"selection": CNN_SELECTION,
            "chosen": name if shipped else record.get("chosen"),
            "ideas": record.get("ideas", {}) | {name: report["ideas"][chosen]},
            "ideas_crossval": record.get("ideas_crossval", {}) | {name: report["ideas_crossval"][chosen]},
