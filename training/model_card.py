@@ -224,8 +224,44 @@ def cnn_section(c: dict) -> list[str]:
     return L + [""] if L[-1] else L
 
 
+def quantize_section(q: dict, crossval: dict | None = None) -> list[str]:
+    """The shipped model in 8-bit integers against its float original, from training/perceived_quantize.json."""
+    f, v = q["float"]["valid"], q["valid"]
+    L = ["### In 8-bit integers",
+         "The shipped file is the float model that the head step chose, quantised by `training/quantize_perceived.py` "
+         f"({q['selection']}): {q['chosen']}. The tables above under 'Ideas tried' and 'Calibration' describe the float "
+         "model; the Test and crossval figures at the top of this card were measured on the shipped integer model. Its "
+         "temperature, abstention threshold and out-of-distribution threshold were fitted again on Train/Valid as the head "
+         f"step fits them: threshold {q['float_card']['abstain_threshold']:.4f} → {q['abstain_threshold']:.4f}, "
+         f"energy {q['float_card']['ood_min_energy']:.3f} → {q['ood_min_energy']:.3f}.", "",
+         "| model | Valid accuracy | Valid UAR | Valid NLL votes | Valid ECE votes | mean KL from float | same top class as float | ms per face (float, timed alternately) | file |",
+         "|---|---|---|---|---|---|---|---|---|",
+         f"| float (sha256 {q['float']['sha256'][:12]}) | {pct(f['accuracy'], 2)} | {pct(f['uar'], 2)} | {f['nll_votes']:.4f} | "
+         f"{f['ece_votes']:.3f} | – | – | – | – |"]
+    for name, c in q["candidates"].items():
+        lat = c["latency_ms"]
+        L.append(f"| {name}{' (chosen)' if name == q['chosen'] else ''} | {pct(c['accuracy'], 2)} | {pct(c['uar'], 2)} | "
+                 f"{c['nll_votes']:.4f} | {c['ece_votes']:.3f} | {c['kl_from_float']:.5f} | {pct(c['same_top_as_float'], 2)} | "
+                 f"{lat['candidate_median']:.2f} ({lat['base_median']:.2f}) | {c['bytes'] / 1e6:.2f} MB |")
+    L += ["", "Candidates' Valid figures use the float model's temperature; the chosen model's own, refitted: accuracy "
+          f"{pct(v['accuracy'], 2)}, UAR {pct(v['uar'], 2)}, NLL against votes {v['nll_votes']:.4f}, ECE against votes "
+          f"{v['ece_votes']:.3f}. Weights use 7 bits, as ONNX Runtime advises for x86 CPUs without VNNI instructions, "
+          "whose 8-bit kernels can saturate with full-range weights.", ""]
+    if q.get("float_crossval") and crossval:
+        L += ["The float model and the shipped integer model through `benchmarks/perceived_crossval.py` (the same cached "
+              "pipeline crops; reported, not used to choose): accuracy / UAR / ECE.", "",
+              "| set | float | shipped (8-bit) |", "|---|---|---|"]
+        for name, f0 in q["float_crossval"].items():
+            s1 = crossval["sets"].get(name)
+            if s1:
+                L.append(f"| {name} | {pct(f0['accuracy'])} / {pct(f0['uar'])} / {f0['ece']:.3f} | "
+                         f"{pct(s1['accuracy'])} / {pct(s1['uar'])} / {s1['ece']:.3f} |")
+        L.append("")
+    return L
+
+
 def render(m: dict, crossval: dict | None = None, head: dict | None = None, fusion: dict | None = None,
-           cnn: dict | None = None) -> str:
+           cnn: dict | None = None, quantize: dict | None = None) -> str:
     t, v, tr, mod, lat = m["test"], m["valid"], m["training"], m["model"], m["latency"]
     base = m["single_annotator_baseline"]
     L = []
@@ -404,6 +440,8 @@ def render(m: dict, crossval: dict | None = None, head: dict | None = None, fusi
         L.extend(crossval_section(crossval))
     if head:
         L.extend(head_section(head))
+    if quantize:
+        L.extend(quantize_section(quantize, crossval))
     if cnn:
         L.extend(cnn_section(cnn))
     if fusion:
@@ -427,17 +465,17 @@ def render(m: dict, crossval: dict | None = None, head: dict | None = None, fusi
 
 
 def write_card(metrics: dict, path: Path, crossval: dict | None = None, head: dict | None = None,
-               fusion: dict | None = None, cnn: dict | None = None) -> None:
+               fusion: dict | None = None, cnn: dict | None = None, quantize: dict | None = None) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_suffix(".tmp")
-    tmp.write_text(render(metrics, crossval, head, fusion, cnn))
+    tmp.write_text(render(metrics, crossval, head, fusion, cnn, quantize))
     tmp.replace(path)
 
 
 def write_card_from_files() -> None:
     """docs/perceived.md from training/perceived_metrics.json (and perceived_crossval.json, perceived_head.json,
-    perceived_fusion.json and perceived_cnn.json when present)."""
-    optional = [ROOT / "training" / f"perceived_{name}.json" for name in ("crossval", "head", "fusion", "cnn")]
+    perceived_fusion.json, perceived_cnn.json and perceived_quantize.json when present)."""
+    optional = [ROOT / "training" / f"perceived_{name}.json" for name in ("crossval", "head", "fusion", "cnn", "quantize")]
     write_card(json.loads((ROOT / "training" / "perceived_metrics.json").read_text()), ROOT / "docs" / "perceived.md",
                *(json.loads(p.read_text()) if p.exists() else None for p in optional))
 

@@ -1,0 +1,88 @@
+"""training/quantize_perceived.py: which layers stay in float, how close the integer model stays, the sidecar it writes."""
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+onnx = pytest.importorskip("onnx", reason="onnx is in the test extra (pip install -e .[test])")
+from onnx import TensorProto, helper, numpy_helper  # noqa: E402
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "training"))
+import quantize_perceived as Q  # noqa: E402
+
+
+def small_float_model(path: Path) -> None:
+    """A 48x48 grey face -> 8 logits network shaped like the shipped one: convolutions, pooling, one Gemm."""
+    rng = np.random.default_rng(0)
+    weights = {"w1": rng.normal(0, 0.3, (4, 1, 3, 3)), "b1": np.zeros(4), "w2": rng.normal(0, 0.3, (8, 4, 3, 3)),
+               "b2": np.zeros(8), "fc.weight": rng.normal(0, 0.5, (8, 8)), "fc.bias": np.zeros(8)}
+    nodes = [helper.make_node("Conv", ["face", "w1", "b1"], ["c1"], name="first", strides=[2, 2], pads=[1, 1, 1, 1]),
+             helper.make_node("Relu", ["c1"], ["r1"]),
+             helper.make_node("Conv", ["r1", "w2", "b2"], ["c2"], name="second", strides=[2, 2], pads=[1, 1, 1, 1]),
+             helper.make_node("Relu", ["c2"], ["r2"]),
+             helper.make_node("GlobalAveragePool", ["r2"], ["pooled"]),
+             helper.make_node("Flatten", ["pooled"], ["flat"]),
+             helper.make_node("Gemm", ["flat", "fc.weight", "fc.bias"], ["logits"], name="fc", transB=1)]
+    graph = helper.make_graph(nodes, "small", [helper.make_tensor_value_info("face", TensorProto.FLOAT, ["n", 1, 48, 48])],
+                              [helper.make_tensor_value_info("logits", TensorProto.FLOAT, ["n", 8])],
+                              [numpy_helper.from_array(v.astype(np.float32), k) for k, v in weights.items()])
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
+    model.ir_version = 8
+    onnx.save(model, str(path))
+
+
+def quantized_inputs(path: Path) -> dict[str, bool]:
+    """Per Conv/Gemm node: whether its weight comes through a DequantizeLinear (is stored in integers)."""
+    graph = onnx.load(str(path)).graph
+    dequantized = {o for n in graph.node if n.op_type == "DequantizeLinear" for o in n.output}
+    return {n.name: n.input[1] in dequantized for n in graph.node if n.op_type in ("Conv", "Gemm")}
+
+
+@pytest.fixture(scope="module")
+def faces() -> np.ndarray:
+    return (np.random.default_rng(1).random((200, 1, 48, 48)) * 255).astype(np.float32)
+
+
+def test_keeping_the_ends_leaves_the_first_convolution_and_the_logits_in_float(tmp_path, faces):
+    small_float_model(tmp_path / "float.onnx")
+    Q.quantize(tmp_path / "float.onnx", tmp_path / "int8.onnx", faces[:100], percentile=False, keep_ends=True)
+    Q.quantize(tmp_path / "float.onnx", tmp_path / "all.onnx", faces[:100], percentile=False, keep_ends=False)
+    assert quantized_inputs(tmp_path / "int8.onnx") == {"first": False, "second": True, "fc": False}
+    assert all(quantized_inputs(tmp_path / "all.onnx").values())
+
+
+def test_the_integer_model_stays_close_to_the_float_one(tmp_path, faces):
+    small_float_model(tmp_path / "float.onnx")
+    Q.quantize(tmp_path / "float.onnx", tmp_path / "int8.onnx", faces[:100], percentile=False, keep_ends=True)
+    z_float, z_int = Q.logits(tmp_path / "float.onnx", faces[100:]), Q.logits(tmp_path / "int8.onnx", faces[100:])
+    assert not np.array_equal(z_float, z_int)  # it really runs in integers
+    assert np.abs(z_int - z_float).max() < 0.05 * np.abs(z_float).max()
+    assert Q.mean_kl(Q.PH.softmax(z_float), Q.PH.softmax(z_int)) < 1e-3
+
+
+def test_card_calibration_reads_both_forms_of_the_sidecar():
+    kind, matrix, bias = Q.card_calibration({"temperature": 2.0})
+    assert kind == "temperature" and np.allclose(matrix, np.eye(8) / 2.0) and not bias.any()
+    card = {"calibration": {"kind": "vector", "matrix": np.diag(np.arange(1.0, 9.0)).tolist(), "bias": [0.5] * 8}}
+    kind, matrix, bias = Q.card_calibration(card)
+    assert kind == "vector" and matrix[7, 7] == 8.0 and bias[0] == 0.5
+
+
+def test_the_sidecar_carries_the_refitted_rules_and_the_recipe():
+    card = {"sha256": "old", "bytes": 1, "temperature": 1.0, "abstain_threshold": 0.5, "ood_min_energy": 3.0}
+    data = b"model bytes"
+    new = Q.sidecar(card, data, "temperature", np.eye(8) / 0.8, np.zeros(8), 0.45, 2.5, "all layers")
+    assert new["temperature"] == pytest.approx(0.8) and new["abstain_threshold"] == 0.45 and new["ood_min_energy"] == 2.5
+    assert new["bytes"] == len(data) and new["sha256"] != "old" and new["quantization"]["recipe"] == "all layers"
+    assert card["sha256"] == "old"  # the float card is left as it was
+    json.dumps(new)
+
+
+def test_the_shipped_sidecar_says_how_the_model_was_quantised():
+    from mien.perceived import model_card
+
+    assert "quantize_perceived.py" in model_card()["quantization"]["by"]
