@@ -86,3 +86,4 @@ def test_the_shipped_sidecar_says_how_the_model_was_quantised():
     from mien.perceived import model_card
 
     assert "quantize_perceived.py" in model_card()["quantization"]["by"]
+
