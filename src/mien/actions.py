@@ -288,7 +288,20 @@ def _tables():
             units.append(ActionUnit(s.number, s.name, side, ids, tuple(moves), s.definition, s.reliability, s.note))
             numerators.append(w.reshape(-1))
             denominators.append(DENOMINATORS.index(s.denominator))
-    return tuple(units), np.stack(numerators, 1), np.array(denominators)
+    return tuple(units), _sparse_columns(np.stack(numerators, 1)), np.array(denominators)
+
+
+def _sparse_columns(matrix: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """A (P, K) matrix with few non-zeros per column as (K, L) row indices and weights (zero-padded),
+    so that ``(np.take(x, index, axis=1) * weights).sum(2)`` is ``x @ matrix``: each row summed alike whatever the
+    number of rows (BLAS sums a single row another way), and without the zeros."""
+    per_column = [np.flatnonzero(column) for column in matrix.T]
+    width = max(len(rows) for rows in per_column)
+    index = np.zeros((len(per_column), width), np.intp)
+    weights = np.zeros((len(per_column), width))
+    for k, rows in enumerate(per_column):
+        index[k, :len(rows)], weights[k, :len(rows)] = rows, matrix[rows, k]
+    return index, weights
 
 
 def movement(unit: ActionUnit | int | str) -> np.ndarray:
@@ -332,9 +345,8 @@ def measures(canonical_meshes: np.ndarray) -> np.ndarray:
     centimetres or IOD units (AU1, AU2, AU4, AU5, AU17, AU27, AU43: ratios). A (468, 3) mesh is
     treated as a batch of one."""
     m = _check_meshes(canonical_meshes)
-    _, numerators, denominators = _tables()
-    flat = m.reshape(len(m), LANDMARK_COUNT * 3)
-    num = flat @ numerators
+    _, (terms, weights), denominators = _tables()
+    num = (np.take(m.reshape(len(m), LANDMARK_COUNT * 3), terms, axis=1) * weights).sum(2)  # take: C order, as summed
     iod = interocular_distance(m, dims=3)
     width = m[:, 291, X] - m[:, 61, X]
     lower_face = m[:, 2, Y] - m[:, 152, Y]

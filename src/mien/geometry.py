@@ -133,7 +133,8 @@ def rotation_from_euler(yaw: float, pitch: float, roll: float) -> np.ndarray:
 def head_pose(meshes: np.ndarray) -> Pose:
     """Head pose of (N, 468, 3) image-frame meshes from a weighted fit of the canonical face."""
     used, source = _canonical_source()
-    camera = check_meshes(meshes)[:, used].astype(np.float64) * IMAGE_TO_CAMERA
+    # contiguous: numpy multiplies strided stacks another way, and the layout of this selection depends on N
+    camera = np.ascontiguousarray(check_meshes(meshes)[:, used], np.float64) * IMAGE_TO_CAMERA
     scale, rotation, translation = weighted_procrustes(source, camera)
     yaw, pitch, roll = euler_from_rotation(rotation)
     return Pose(rotation, scale, translation, yaw, pitch, roll)

@@ -148,7 +148,8 @@ class Calibration:
 
     def __call__(self, logits: np.ndarray) -> np.ndarray:
         z = np.asarray(logits, np.float64)
-        z = log_softmax(z) @ self.matrix.T + self.bias
+        # a product and a sum per row rather than a matrix product, which BLAS sums another way for a single row
+        z = (log_softmax(z)[:, None, :] * self.matrix).sum(2) + self.bias
         return np.exp(log_softmax(z))
 
 
