@@ -6,6 +6,7 @@ and compared with a documented threshold; ``reliable`` is true when all of them 
 """
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import cv2
@@ -86,10 +87,11 @@ def crop_measures(crop: np.ndarray) -> tuple[float, float, float]:
     return float(lap_sd[0, 0] / max(sd[0, 0], 1.0)), float(mean[0, 0] / 255.0), clipped
 
 
-def assess(meshes: np.ndarray, crops: np.ndarray, presence: np.ndarray, yaw: np.ndarray, pitch: np.ndarray,
+def assess(meshes: np.ndarray, crops: Sequence[np.ndarray], presence: np.ndarray, yaw: np.ndarray, pitch: np.ndarray,
            thresholds: QualityThresholds = QualityThresholds()) -> Quality:
-    """Quality of N faces from their meshes (pixels), the crops the landmark model saw, presence and pose:
-    each measure, the checks in ``CHECKS`` against ``thresholds``, and the failed ones per face."""
+    """Quality of N faces from their meshes (pixels), the crops the landmark model saw (an array, or a
+    list of crops), presence and pose: each measure, the checks in ``CHECKS`` against ``thresholds``,
+    and the failed ones per face."""
     iod = interocular_distance(check_meshes(meshes))
     measures = np.array([crop_measures(c) for c in crops], np.float64).reshape(-1, 3)
     sharp, bright, clipped = measures.T

@@ -39,7 +39,7 @@ from ..faces import Faces
 from ..io import atomic_path
 from ..results import COLUMNS, to_frame
 from ..video import Frame, probe
-from ..video.analysis import VideoTables, write_video_tables
+from ..video.analysis import BATCH_FRAMES, VideoTables, frame_batches, write_video_tables
 from ..video.baseline import BaselineRule, TrackBaselines
 from ..video.tracking import MATCH_IOU
 from .tasks import VideoJob, VideoOutcome
@@ -160,13 +160,11 @@ def analyze_piece(analyzer: Analyzer, job: PieceJob) -> PieceOutcome:
     warmup: list[bool] = []
     source = str(job.video.path)
     units = len(actions.columns())
-    for frame in piece_frames(job.video.path, piece.warmup_s, piece_end(piece, o), o.stride):
+    for frames in frame_batches(piece_frames(job.video.path, piece.warmup_s, piece_end(piece, o), o.stride), BATCH_FRAMES):
         if not batches:  # the detector runs where a whole run would run it
-            analyzer.video_state.tracker.frames_seen = (frame.index - job.first_index) // o.stride
-        faces = analyzer.analyze(frame, source=source)
-        own = frame.time_s >= piece.start_s - 1e-9
-        batches.append(faces)
-        warmup.append(not own)
+            analyzer.video_state.tracker.frames_seen = (frames[0].index - job.first_index) // o.stride
+        batches += analyzer.analyze_batch(frames, source=source)
+        warmup += [frame.time_s < piece.start_s - 1e-9 for frame in frames]
     table = to_frame(batches, landmarks=job.video.landmarks)
     table[WARMUP] = np.repeat(np.array(warmup, bool), [max(len(b), 1) for b in batches])
     raw = _per_row(batches, lambda b: b.actions.raw if len(b) and b.actions is not None else np.full((max(len(b), 1), units), np.nan))
