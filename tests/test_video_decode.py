@@ -174,3 +174,16 @@ def test_a_sequence_whose_first_image_is_broken_still_runs(tmp_path, astronaut, 
     assert main(["analyze", ".", "-o", str(tmp_path / "out"), "--format", "csv", "--sequence", "25"]) == 1
     table = pd.read_csv(tmp_path / "out" / "takes.csv")  # "." is named after the folder it is
     assert table["status"].tolist()[0] == "error" and (table["status"] == "ok").sum() == 2
+
+
+def test_decoded_frames_reuse_the_memory_of_frames_let_go_and_never_of_frames_still_held(shared_data):
+    stream = frames(shared_data / "demo/openmpf/video_01.mp4")
+    first = next(stream)
+    corner = first.rgb[:40, :40]  # a view held without its frame
+    expected = corner.copy()
+    del first
+    memories = [frame.rgb.base for frame, _ in zip(stream, range(60))]  # each frame let go of at once
+    assert all(isinstance(m, bytearray) for m in memories)
+    assert len({id(m) for m in memories}) <= 2  # one slot, and one more while a frame is being replaced
+    assert np.array_equal(corner, expected)
+    assert all(m is not corner.base.base for m in memories)

@@ -39,6 +39,7 @@ from ..faces import Faces
 from ..io import atomic_path
 from ..results import COLUMNS, to_frame
 from ..video import Frame, probe
+from ..video.decode import PixelMemory
 from ..video.analysis import BATCH_FRAMES, VideoTables, frame_batches, write_video_tables
 from ..video.baseline import BaselineRule, TrackBaselines
 from ..video.tracking import MATCH_IOU
@@ -115,6 +116,7 @@ def _capture(path: Path) -> cv2.VideoCapture:
 def piece_frames(path: Path, from_s: float, to_s: float | None, stride: int = 1) -> Iterator[Frame]:
     """Frames with ``from_s <= time < to_s``, with the whole video's indices, every ``stride``-th by index."""
     cap = _capture(path)
+    memory = PixelMemory()
     try:
         if from_s > 0:
             cap.set(cv2.CAP_PROP_POS_MSEC, from_s * 1000.0)
@@ -127,7 +129,7 @@ def piece_frames(path: Path, from_s: float, to_s: float | None, stride: int = 1)
                 return
             ok, bgr = cap.retrieve()
             if ok and bgr is not None:
-                yield Frame(index, time_s, cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB))
+                yield Frame(index, time_s, memory.rgb(bgr))
             else:
                 yield Frame(index, time_s, None, "frame could not be decoded")
     finally:
