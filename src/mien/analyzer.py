@@ -223,9 +223,9 @@ class Analyzer:
         decoded = [f for f in frames if f.rgb is not None]
         pixels = [to_rgb(f.rgb) for f in decoded]
         self._check_times([f.time_s for f in decoded])
-        measured = iter(self._video.process([(rgb, float(f.time_s), f.index) for f, rgb in zip(decoded, pixels)]))
-        described = iter([self._describe(next(measured), rgb, source, f.index, float(f.time_s))
-                          for f, rgb in zip(decoded, pixels)])
+        measured = self._video.process([(rgb, float(f.time_s), f.index) for f, rgb in zip(decoded, pixels)])
+        described = iter([self._describe(faces, rgb, source, f.index, float(f.time_s))
+                          for faces, f, rgb in zip(measured, decoded, pixels)])
         return [next(described) if f.rgb is not None else Faces.failed(source, f.error, f.index, f.time_s) for f in frames]
 
     def _check_times(self, times: list[float | None]) -> None:

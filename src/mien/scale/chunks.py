@@ -167,6 +167,7 @@ def analyze_piece(analyzer: Analyzer, job: PieceJob) -> PieceOutcome:
             analyzer.video_state.tracker.frames_seen = (frames[0].index - job.first_index) // o.stride
         batches += analyzer.analyze_batch(frames, source=source)
         warmup += [frame.time_s < piece.start_s - 1e-9 for frame in frames]
+        del frames  # let go of before the next batch is decoded (which then reuses their memory)
     table = to_frame(batches, landmarks=job.video.landmarks)
     table[WARMUP] = np.repeat(np.array(warmup, bool), [max(len(b), 1) for b in batches])
     raw = _per_row(batches, lambda b: b.actions.raw if len(b) and b.actions is not None else np.full((max(len(b), 1), units), np.nan))

@@ -33,10 +33,10 @@ from .sinks import AnnotatedVideo, FrameSink, ReportFaces
 from .summaries import action_unit_episodes, track_summary
 
 STATE_VERSION = 10
-# Frames analysed together (Analyzer.analyze_batch), their faces measured in one go: on the default
-# analysis of new_face_video-90.mp4, 3.7 ms a frame against 4.2-4.7 frame by frame, 4 to 8 frames
-# a batch in between and 32 no better than 16 (benchmarks/video_batch_size.py, CPU time, medians of
-# 7 and of 11 repeats). A batch holds its frames' pixels: 16 frames of 1280x720 are 44 MB.
+# Frames analysed together (Analyzer.analyze_batch), their faces measured in one go. Default analysis
+# of new_face_video-90.mp4 (benchmarks/video_batch_size.py, CPU time, medians of three runs of 7 to
+# 11 repeats): 3.7-3.9 ms a frame against 4.2-4.8 frame by frame; 4 or 8 frames a batch near 16; 32
+# 0.2 ms less in two runs of three, but a batch holds its frames' pixels: 16 of 1280x720 are 44 MB.
 BATCH_FRAMES = 16
 
 
@@ -86,6 +86,7 @@ def analyze_frames(path: str | Path, analyzer: Analyzer, options: VideoOptions =
     analyzer.reset()
     for batch in frame_batches(read_video(path, options), BATCH_FRAMES):
         yield from analyzer.analyze_batch(batch, source=str(path))
+        del batch  # its frames let go of before the next batch is decoded (which then reuses their memory)
 
 
 def frame_batches(stream: Iterable[Frame], size: int) -> Iterator[list[Frame]]:
@@ -296,6 +297,7 @@ def _run_video(path: Path, out: Path, analyzer: Analyzer, options: VideoOptions,
                     buffer.append(faces)
                     if on_frame is not None:
                         on_frame(frame, info)
+                del batch, frame  # let go of before the next batch is decoded (which then reuses their memory)
                 if len(buffer) >= checkpoint_every or stop:
                     checkpoint()
                 if stop:

@@ -173,16 +173,14 @@ class PixelMemory:
 
     def _empty(self, shape: tuple[int, ...]) -> np.ndarray:
         size = int(np.prod(shape))
-        free = next((k for k, (memory, held) in enumerate(self._slots) if len(memory) == size and held() is None), None)
-        if free is None and len(self._slots) >= self._most:
-            return np.empty(shape, np.uint8)
-        if free is None:
-            self._slots.append((bytearray(size), lambda: None))
-            free = len(self._slots) - 1
-        memory = self._slots[free][0]
-        # the array's base is the bytearray, so every view of it keeps it (not just the memory) alive
+        memory = next((m for m, held in self._slots if len(m) == size and held() is None), None)
+        if memory is None:
+            if len(self._slots) >= self._most:
+                return np.empty(shape, np.uint8)
+            memory = bytearray(size)
+        # the array's base is the bytearray, so every view of it keeps the array (not just the memory) alive
         pixels = np.ndarray(shape, np.uint8, buffer=memory)
-        self._slots[free] = (memory, weakref.ref(pixels))
+        self._slots = [(m, held) for m, held in self._slots if m is not memory] + [(memory, weakref.ref(pixels))]
         return pixels
 
 
