@@ -79,6 +79,15 @@ def crossval_failures(cv: dict) -> list[str]:
                           else "the mean top share is close to the accuracy")
             L.append(f"- {SET_TITLES[name]}, whole pipeline: recall below 50% for " + "; ".join(parts) + ". Overall accuracy "
                      f"{pct(r['accuracy'])}, mean top share {r['mean_top_share']:.3f}, ECE {r['ece']:.3f}: {confidence}.")
+    pipeline = cv["sets"].get("ferplus_test_pipeline")
+    if pipeline and pipeline["no_face"]:
+        missed = [(c, row[-1], sum(row)) for c, row in zip(CLASSES, pipeline["confusion"]) if sum(row)]
+        worst = [f"{c} {n} of {total} ({pct(n / total, 0)})" for c, n, total in missed if n >= 0.05 * total]
+        L.append(f"- FERPlus Test through the whole pipeline: {pipeline['no_face']} of {pipeline['n']} images give no face, "
+                 "which is most of the gap to the 48x48 files scored directly" + (": " + "; ".join(worst) if worst else "")
+                 + ". Looking at the Valid images without a face, most are profiles, faces half covered by a hand or "
+                 "tightly cropped wide-open mouths: the detector often finds them, but the landmark model's presence check "
+                 "(`min_presence`) does not confirm them, and mien reports no face rather than a mesh it does not trust.")
     return L
 
 
