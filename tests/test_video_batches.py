@@ -66,3 +66,27 @@ def test_a_batch_whose_time_goes_backwards_is_refused_before_any_frame_is_analys
     with pytest.raises(TimestampError, match="time went backwards"):
         analyzer.analyze_batch([clip_frames[3], clip_frames[5], clip_frames[4]])
     assert analyzer.video_state.frames_seen == 3
+
+
+
+def test_a_batch_is_let_go_of_before_the_next_one_is_read():
+    import gc
+    import weakref
+
+    first: list[weakref.ref] = []
+    alive_when_reading_the_next: list[bool] = []
+
+    def frames():
+        for i in range(6):
+            if i == 3:
+                gc.collect()
+                alive_when_reading_the_next.append(any(r() is not None for r in first))
+            rgb = np.zeros((4, 4, 3), np.uint8)
+            if i < 3:
+                first.append(weakref.ref(rgb))
+            yield Frame(i, i / 30, rgb)
+            del rgb
+
+    for batch in frame_batches(frames(), 3):  # the caller keeps nothing of a batch it is done with
+        del batch
+    assert alive_when_reading_the_next == [False]

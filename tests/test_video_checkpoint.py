@@ -261,3 +261,16 @@ def test_an_annotated_videos_malformed_state_is_refused(meta):
     sink = AnnotatedVideo("/tmp/never-written", codec=("libx264", ".mp4"))
     with pytest.raises(CheckpointUnusable):
         sink.restore({"codec": ["libx264", ".mp4"], **meta}, {})
+
+
+@pytest.mark.parametrize("every", [0, -5])
+def test_checkpoints_less_often_than_every_frame_is_refused_before_anything_runs(tmp_path, capsys, every):
+    from mien import Analyzer, Mode, Options, run_video
+    from mien.errors import OptionsError
+
+    video = tmp_path / "clip.mp4"  # never opened: the value is refused first
+    with pytest.raises(OptionsError, match="checkpoint_every must be at least 1"):
+        run_video(video, tmp_path / "out.csv", Analyzer(Options(mode=Mode.VIDEO)), checkpoint_every=every)
+    assert main(["analyze", str(video), "-o", str(tmp_path / "out"), "--checkpoint-every", str(every)]) == 2
+    assert "--checkpoint-every must be at least 1 frame" in capsys.readouterr().err
+    assert not any(tmp_path.glob("out*"))

@@ -179,6 +179,8 @@ def run_analyze(args: argparse.Namespace) -> int:
     try:
         if args.workers is not None and args.workers < 1:
             raise ValueError(f"--workers must be at least 1, not {args.workers}")
+        if args.checkpoint_every < 1:
+            raise ValueError(f"--checkpoint-every must be at least 1 frame, not {args.checkpoint_every}")
         plan = plan_outputs(args, images, videos)
         video_options = VideoOptions(stride=args.stride, target_fps=args.fps, start_s=args.start, end_s=args.end,
                                      sequence_fps=30.0 if args.sequence is None else args.sequence,

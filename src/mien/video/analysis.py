@@ -94,6 +94,7 @@ def frame_batches(stream: Iterable[Frame], size: int) -> Iterator[list[Frame]]:
     stream = iter(stream)
     while batch := list(islice(stream, size)):
         yield batch
+        del batch  # not held here while the next batch is decoded (its memory is then reused)
 
 
 def _require_video_mode(analyzer: Analyzer) -> None:
@@ -193,8 +194,10 @@ def run_video(path: str | Path, out: str | Path, analyzer: Analyzer, options: Vi
     between checkpoints (a stopped run resumes from the last one); ``landmarks``: add the 468
     landmarks to the per-frame table. Returns a ``VideoRunResult`` (the tables written and the
     counts). Raises ``RunLocked`` when another run is writing the same ``out``, OptionsError when
-    two sinks share a name."""
+    two sinks share a name or ``checkpoint_every`` is below 1."""
     _require_video_mode(analyzer)
+    if checkpoint_every < 1:
+        raise OptionsError(f"checkpoint_every must be at least 1 frame, not {checkpoint_every}")
     path, out = Path(path), Path(out)
     sinks = list(sinks)
     if report is not None:
