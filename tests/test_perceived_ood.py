@@ -26,5 +26,16 @@ def test_warning_scores_grow_as_the_model_grows_unsure():
     sure, unsure = np.array([[3.0, 0, 0, 0]]), np.array([[0.1, 0.1, 0, 0]])
     s = {"x": np.vstack([sure, unsure]), "x_flip": np.vstack([sure, unsure])}
     means, precision = np.zeros((8, 4)), np.eye(4)
-    scores, _ = O.warning_scores(s, w, b, 1.0, means, precision)
+    scores, _ = O.warning_scores(s, w, b, (np.eye(8), np.zeros(8)), means, precision)
     assert scores["top share"][1] > scores["top share"][0] and scores["energy"][1] > scores["energy"][0]
+
+
+def test_the_card_lists_every_score_for_every_set():
+    import model_card
+
+    record = {"tail": 0.05, "train_cut_offs": {"energy": -3.9, "feature density": 470.0},
+              "sets": {name: {"faces": 10, "error": 0.3, "auc_wrong": {"top share": 0.8, "energy": 0.7, "feature density": 0.5},
+                              "flagged": {"energy": 0.05, "feature density": 0.1}} for name in ("valid", "ckplus48")}}
+    text = "\n".join(model_card.ood_section(record))
+    assert "| set | faces | error | AUC top share | AUC energy | AUC feature density | flagged by energy | flagged by feature density |" in text
+    assert "| ckplus48 | 10 | 30.0% | 0.800 | 0.700 | 0.500 | 5.0% | 10.0% |" in text

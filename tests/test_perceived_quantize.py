@@ -82,8 +82,29 @@ def test_the_sidecar_carries_the_refitted_rules_and_the_recipe():
     json.dumps(new)
 
 
-def test_the_shipped_sidecar_says_how_the_model_was_quantised():
+def test_the_shipped_sidecar_carries_the_rules_the_quantisation_record_refitted():
     from mien.perceived import model_card
 
-    assert "quantize_perceived.py" in model_card()["quantization"]["by"]
+    card, record = model_card(), json.loads(Q.RECORD.read_text())
+    assert "quantize_perceived.py" in card["quantization"]["by"] and card["quantization"]["recipe"] == record["chosen"]
+    assert (card["temperature"], card["abstain_threshold"], card["ood_min_energy"]) == (
+        record["temperature"], record["abstain_threshold"], record["ood_min_energy"])
 
+
+
+def test_the_card_marks_the_chosen_candidate_and_sets_float_beside_shipped():
+    import model_card
+
+    figures = {"accuracy": 0.87, "uar": 0.72, "nll_votes": 0.62, "ece_votes": 0.01}
+    row = lambda kl: figures | {"kl_from_float": kl, "same_top_as_float": 0.99, "bytes": 1_300_000,  # noqa: E731
+                                "latency_ms": {"candidate_median": 1.5, "base_median": 2.5}}
+    record = {"float": {"sha256": "e3f871166964" + "0" * 52, "valid": figures}, "selection": "closest to float",
+              "candidates": {"all layers": row(0.002), "ends in float": row(0.0007)}, "chosen": "ends in float",
+              "float_card": {"temperature": 0.975, "abstain_threshold": 0.49, "ood_min_energy": 3.88},
+              "temperature": 0.972, "abstain_threshold": 0.492, "ood_min_energy": 3.87, "valid": figures,
+              "float_crossval": {"jaffe": {"n": 42, "no_face": 0, "accuracy": 0.5, "uar": 0.5, "ece": 0.4}}}
+    crossval = {"sets": {"jaffe": {"accuracy": 0.476, "uar": 0.476, "ece": 0.39}}}
+    text = "\n".join(model_card.quantize_section(record, crossval))
+    assert "| ends in float (chosen) |" in text and "| all layers |" in text
+    assert "temperature 0.9750 → 0.9720" in text and "threshold 0.4900 → 0.4920" in text
+    assert "| jaffe | 50.0% / 50.0% / 0.400 | 47.6% / 47.6% / 0.390 |" in text

@@ -26,6 +26,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "training"))
 sys.path.insert(0, str(ROOT / "benchmarks"))
 import perceived_head as PH  # noqa: E402
+from quantize_perceived import card_calibration  # noqa: E402
 from action_units import auc_with_ci  # noqa: E402
 
 RECORD = ROOT / "training" / "perceived_ood.json"
@@ -48,11 +49,13 @@ def mahalanobis_to_nearest_class(x: np.ndarray, means: np.ndarray, precision: np
     return np.min([np.einsum("nd,de,ne->n", x - m, precision, x - m) for m in means], axis=0)
 
 
-def warning_scores(s: dict, w: np.ndarray, b: np.ndarray, temperature: float, means, precision) -> dict[str, np.ndarray]:
-    """Per face, each score with larger meaning 'more likely wrong'."""
+def warning_scores(s: dict, w: np.ndarray, b: np.ndarray, calibration: tuple[np.ndarray, np.ndarray], means,
+                   precision) -> dict[str, np.ndarray]:
+    """Per face, each score with larger meaning 'more likely wrong'; ``calibration``: (matrix, bias) as
+    ``perceived_head.calibrate`` takes them."""
     x = pooled(s)
     z = x @ w.T + b
-    return {"top share": -PH.softmax(z / temperature).max(1), "energy": -PH.energy(z),
+    return {"top share": -PH.calibrate(z, *calibration).max(1), "energy": -PH.energy(z),
             "feature density": mahalanobis_to_nearest_class(x, means, precision)}, z
 
 
@@ -66,14 +69,14 @@ def main(argv=None) -> int:
     sets = {"valid": PH.split("Valid", a.base, session), "test": PH.split("Test", a.base, session)}
     sets |= PH.crossval_sets(a.base, session)
     w, b = PH.gemm_weights(a.float_dir / "perceived.onnx")
-    temperature = json.loads((a.float_dir / "perceived.json").read_text())["temperature"]
+    _, *calibration = card_calibration(json.loads((a.float_dir / "perceived.json").read_text()))
     fit = tr["usable"] & (tr["labels"] >= 0)
     means, precision = class_gaussians(pooled(tr)[fit], tr["labels"][fit])
-    train_scores, _ = warning_scores(tr, w, b, temperature, means, precision)
+    train_scores, _ = warning_scores(tr, w, b, calibration, means, precision)
     cut = {name: float(np.quantile(train_scores[name][tr["usable"]], 1 - TAIL)) for name in ("energy", "feature density")}
     report = {"model": str(a.float_dir / "perceived.onnx"), "train_cut_offs": cut, "tail": TAIL, "sets": {}}
     for name, s in sets.items():
-        scores, z = warning_scores(s, w, b, temperature, means, precision)
+        scores, z = warning_scores(s, w, b, calibration, means, precision)
         faces = (s["labels"] >= 0) & s.get("found", True)
         wrong = z.argmax(1)[faces] != s["labels"][faces]
         row = {"faces": int(faces.sum()), "error": float(wrong.mean()),

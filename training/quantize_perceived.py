@@ -200,6 +200,7 @@ def main(argv=None) -> int:
     for path in made.values():
         path.unlink()
     report |= {"chosen": chosen, "calibration_kind": kind, "abstain_threshold": threshold, "ood_min_energy": min_energy,
+               "temperature": new_card.get("temperature"),
                "float_card": {k: card.get(k) for k in ("temperature", "abstain_threshold", "ood_min_energy")},
                "valid": PH.figures(pv, va["labels"], va["crowd"]), "wall_seconds": time.time() - t0}
     scored = a.float_dir / "crossval.json"
