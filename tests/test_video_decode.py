@@ -187,3 +187,15 @@ def test_decoded_frames_reuse_the_memory_of_frames_let_go_and_never_of_frames_st
     assert len({id(m) for m in memories}) <= 2  # one slot, and one more while a frame is being replaced
     assert np.array_equal(corner, expected)
     assert all(m is not corner.base.base for m in memories)
+
+
+def test_frame_memory_is_reused_again_after_the_frames_change_size():
+    from mien.video.decode import PixelMemory
+
+    memory = PixelMemory(most=2)
+    for _ in range(2):  # two slots of the first size, both let go of
+        memory.rgb(np.zeros((4, 4, 3), np.uint8))
+    held = memory.rgb(np.zeros((8, 8, 3), np.uint8))  # the new size takes a free slot's place
+    assert isinstance(held.base, bytearray)
+    again = [memory.rgb(np.zeros((8, 8, 3), np.uint8)).base for _ in range(3)]  # and is reused from then on
+    assert all(isinstance(m, bytearray) for m in again) and len({id(m) for m in again}) == 1

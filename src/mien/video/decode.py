@@ -161,7 +161,8 @@ class PixelMemory:
     Frames analysed in batches are let go of together, and malloc hands that much memory back to
     the system, so that every page of the next batch's frames would be faulted in again: 1 ms a
     frame at 1280x720. Each array handed out owns its slot until it, and every view of it, is
-    gone; up to ``most`` slots are kept, frames beyond that get memory of their own."""
+    gone; up to ``most`` slots are kept, frames beyond that get memory of their own. When the
+    frames' size changes, free slots of another size make room for the new one."""
 
     def __init__(self, most: int = REUSED_FRAMES):
         self._most = most
@@ -176,7 +177,10 @@ class PixelMemory:
         memory = next((m for m, held in self._slots if len(m) == size and held() is None), None)
         if memory is None:
             if len(self._slots) >= self._most:
-                return np.empty(shape, np.uint8)
+                free = [m for m, held in self._slots if held() is None]  # all of another size
+                if not free:
+                    return np.empty(shape, np.uint8)
+                self._slots = [(m, held) for m, held in self._slots if m is not free[0]]
             memory = bytearray(size)
         # the array's base is the bytearray, so every view of it keeps the array (not just the memory) alive
         pixels = np.ndarray(shape, np.uint8, buffer=memory)
