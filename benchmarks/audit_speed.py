@@ -21,10 +21,10 @@ import tempfile  # noqa: E402
 import time  # noqa: E402
 from pathlib import Path  # noqa: E402
 
-import cv2  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "src"))
+from one_core import pin_to_one_core  # noqa: E402
 from mien.audit import load_dataset, load_model, run_audit, write_card  # noqa: E402
 
 FER_TEST = ROOT.parent / "shared" / "data" / "ferplus" / "data" / "FER2013Test"
@@ -36,9 +36,7 @@ def main(argv=None) -> int:
     ap.add_argument("--model", default="mien")
     ap.add_argument("--dataset", default=str(FER_TEST))
     args = ap.parse_args(argv)
-    if hasattr(os, "sched_setaffinity"):
-        os.sched_setaffinity(0, {sorted(os.sched_getaffinity(0))[0]})
-    cv2.setNumThreads(1)
+    pin_to_one_core()
     t0 = time.perf_counter()
     ds = load_dataset(args.dataset)
     model = load_model(args.model, num_threads=1)

@@ -23,6 +23,7 @@ from importlib import resources  # noqa: E402
 import cv2  # noqa: E402
 import numpy as np  # noqa: E402
 
+from one_core import pin_to_one_core  # noqa: E402
 from mien.analyzer import Analyzer, Options  # noqa: E402
 from mien.detect import FaceDetector  # noqa: E402
 from mien.geometry import head_pose  # noqa: E402
@@ -86,8 +87,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--runs", type=int, default=300)
     runs = parser.parse_args().runs
-    os.sched_setaffinity(0, {min(os.sched_getaffinity(0))})
-    cv2.setNumThreads(1)
+    pin_to_one_core()
     rgb = frame_640x480()
     lean = Analyzer(Options(detector="short", iris=False, action_units=False, perceived=False))
     full = Analyzer(Options(detector="auto", iris=True))

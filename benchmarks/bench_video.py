@@ -31,9 +31,9 @@ import time  # noqa: E402
 from collections import defaultdict  # noqa: E402
 from pathlib import Path  # noqa: E402
 
-import cv2  # noqa: E402
 import numpy as np  # noqa: E402
 
+from one_core import pin_to_one_core  # noqa: E402
 from mien.analyzer import Analyzer, Mode, Options  # noqa: E402
 from mien.perceived import CLASSES, PerceivedModel  # noqa: E402
 from mien.results import to_frame  # noqa: E402
@@ -88,9 +88,7 @@ def main() -> None:
     args = parser.parse_args()
     global clock
     clock = time.process_time if args.cpu_time else time.perf_counter
-    core = min(os.sched_getaffinity(0))
-    os.sched_setaffinity(0, {core})
-    cv2.setNumThreads(1)
+    core = pin_to_one_core()
     configs = {"default (perceived <= 10 Hz)": Analyzer(Options(mode=Mode.VIDEO, iris=False)),
                "perceived every frame": Analyzer(Options(mode=Mode.VIDEO, iris=False, perceived_hz=None))}
     decode: list[float] = []

@@ -18,8 +18,8 @@ import statistics  # noqa: E402
 import time  # noqa: E402
 from pathlib import Path  # noqa: E402
 
-import cv2  # noqa: E402
 
+from one_core import pin_to_one_core  # noqa: E402
 from mien.analyzer import Analyzer, Mode, Options  # noqa: E402
 from mien.video.analysis import frame_batches, read_video  # noqa: E402
 
@@ -32,9 +32,7 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=7)
     parser.add_argument("--sizes", default="1,4,8,16,32", help="frames per batch, comma-separated")
     args = parser.parse_args()
-    core = min(os.sched_getaffinity(0))
-    os.sched_setaffinity(0, {core})
-    cv2.setNumThreads(1)
+    core = pin_to_one_core()
     sizes = [int(s) for s in args.sizes.split(",")]
     analyzer = Analyzer(Options(mode=Mode.VIDEO, iris=False))
     frames = list(read_video(args.video))

@@ -61,7 +61,7 @@ def test_the_integer_model_stays_close_to_the_float_one(tmp_path, faces):
     z_float, z_int = Q.logits(tmp_path / "float.onnx", faces[100:]), Q.logits(tmp_path / "int8.onnx", faces[100:])
     assert not np.array_equal(z_float, z_int)  # it really runs in integers
     assert np.abs(z_int - z_float).max() < 0.05 * np.abs(z_float).max()
-    assert Q.mean_kl(Q.PH.softmax(z_float), Q.PH.softmax(z_int)) < 1e-3
+    assert Q.FP.mean_kl(Q.PH.softmax(z_float), Q.PH.softmax(z_int)) < 1e-3
 
 
 def test_card_calibration_reads_both_forms_of_the_sidecar():

@@ -50,9 +50,9 @@ def mahalanobis_to_nearest_class(x: np.ndarray, means: np.ndarray, precision: np
 
 
 def warning_scores(s: dict, w: np.ndarray, b: np.ndarray, calibration: tuple[np.ndarray, np.ndarray], means,
-                   precision) -> dict[str, np.ndarray]:
-    """Per face, each score with larger meaning 'more likely wrong'; ``calibration``: (matrix, bias) as
-    ``perceived_head.calibrate`` takes them."""
+                   precision) -> tuple[dict[str, np.ndarray], np.ndarray]:
+    """Per face, each score with larger meaning 'more likely wrong', and the logits; ``calibration``:
+    (matrix, bias) as ``perceived_head.calibrate`` takes them."""
     x = pooled(s)
     z = x @ w.T + b
     return {"top share": -PH.calibrate(z, *calibration).max(1), "energy": -PH.energy(z),

@@ -39,6 +39,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "training"))
 import ferplus as FP  # noqa: E402
 import perceived_head as PH  # noqa: E402
+from mien.runtime import onnx_session  # noqa: E402
 
 CALIBRATION_IMAGES = 1000
 ENDS = ("first convolution", "last layer")
@@ -85,11 +86,7 @@ def quantize(float_path: Path, out_path: Path, faces: np.ndarray, percentile: bo
 
 
 def logits(model_path: Path, faces: np.ndarray, batch: int = 256) -> np.ndarray:
-    import onnxruntime as ort
-
-    so = ort.SessionOptions()
-    so.intra_op_num_threads = 1
-    session = ort.InferenceSession(str(model_path), so, providers=["CPUExecutionProvider"])
+    session = onnx_session(model_path, num_threads=1)
     return np.concatenate([session.run(None, {"face": faces[i:i + batch]})[0] for i in range(0, len(faces), batch)]).astype(np.float64)
 
 
@@ -98,10 +95,6 @@ def split_faces(name: str) -> dict:
     crowd_all, usable = FP.soft_targets(votes)
     return {"faces": FP.read_images(name, names).astype(np.float32)[:, None], "labels": FP.majority_labels(votes),
             "crowd": FP.crowd_distribution(votes).astype(np.float64), "usable": usable}
-
-
-def mean_kl(p: np.ndarray, q: np.ndarray) -> float:
-    return float((p * (np.log(np.clip(p, 1e-12, 1)) - np.log(np.clip(q, 1e-12, 1)))).sum(1).mean())
 
 
 def card_calibration(card: dict) -> tuple[str, np.ndarray, np.ndarray]:
@@ -175,18 +168,18 @@ def main(argv=None) -> int:
               "selection": "the candidate closest to the float model on FERPlus Valid (mean KL from its shares)",
               "candidates": {}}
     made = candidates(float_model, a.out, calibration_faces())
+    valid_logits = {name: logits(path, va["faces"]) for name, path in made.items()}
     for name, path in made.items():
-        z = logits(path, va["faces"])
+        z = valid_logits[name]
         row = PH.figures(PH.calibrate(z, matrix, bias), va["labels"], va["crowd"])
-        row |= {"kl_from_float": mean_kl(p_float, PH.softmax(z)), "same_top_as_float": float((z.argmax(1) == z_float.argmax(1)).mean()),
+        row |= {"kl_from_float": FP.mean_kl(p_float, PH.softmax(z)), "same_top_as_float": float((z.argmax(1) == z_float.argmax(1)).mean()),
                 "latency_ms": PH.interleaved_latency(float_model, path), "bytes": path.stat().st_size}
         report["candidates"][name] = row
         print(f"{name}: Valid acc {row['accuracy']:.4f} UAR {row['uar']:.4f} KL {row['kl_from_float']:.5f} "
               f"same top {row['same_top_as_float']:.4f} ms {row['latency_ms']['candidate_median']:.3f} "
               f"(float {row['latency_ms']['base_median']:.3f})", flush=True)
     chosen = min(report["candidates"], key=lambda k: report["candidates"][k]["kl_from_float"])
-    chosen_path = made[chosen]
-    zv = logits(chosen_path, va["faces"])
+    chosen_path, zv = made[chosen], valid_logits[chosen]
     matrix, bias = PH.fit_calibration(zv, va["crowd"], kind)
     pv = PH.calibrate(zv, matrix, bias)
     keep = va["labels"] >= 0
