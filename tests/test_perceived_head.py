@@ -78,3 +78,44 @@ def test_model_card_lists_each_cnn_with_its_head_and_marks_the_shipped_one():
     assert "- new: fine-tuned from `plain.onnx`, 10 epochs, peak learning rate 0.01, with capture augmentation" in text
     assert "5.0 min per epoch (50 min in all)" in text
     assert "- new against the shipped CNN: Valid accuracy +0.0, UAR +0.0 points; crossval accuracy / UAR jaffe +0.0 / +0.0" in text
+
+
+def test_model_card_says_how_a_cnn_was_distilled_and_where_it_was_trained():
+    import model_card
+
+    row = {"accuracy": 0.8, "uar": 0.7, "ece": 0.02}
+    base = {"init_onnx": None, "epochs": 42, "lr": 0.1, "capture_aug": False, "threads": 2, "median_epoch_seconds": 6.0,
+            "wall_seconds": 300.0, "last_epoch_valid_accuracy": 0.87}
+    record = {"selection": "rule", "chosen": "old", "ideas": {"old": row, "taught": row, "views": row},
+              "ideas_crossval": {"old": {"jaffe": row}, "taught": {"jaffe": row}, "views": {"jaffe": row}},
+              "cnns": {"old": {"head": "shipped", "training": base},
+                       "taught": {"head": "shipped", "training": base | {"teacher_weight": 0.5, "device": "cuda"}},
+                       "views": {"head": "shipped", "training": base | {"teacher_weight": 0.0, "device": "cpu"}}}}
+    text = "\n".join(model_card.cnn_section(record))
+    assert "- old: trained from scratch, 42 epochs, peak learning rate 0.1, without capture augmentation, 2 thread(s)," in text
+    assert "distilled with teacher weight 0.5 (`--teacher`), on the GPU machine (`--device cuda`)" in text
+    assert "with the crowd votes alone (`--teacher`, weight 0), 2 thread(s)" in text
+
+
+def test_model_card_sets_the_teacher_beside_the_shipped_cnn_and_states_the_spread_of_its_members():
+    import model_card
+
+    def row(acc: float, jaffe: float) -> dict:
+        return {"valid": {"accuracy": acc, "uar": 0.7, "ece": 0.02},
+                "crossval": {"jaffe": {"accuracy": jaffe, "uar": jaffe, "ece": 0.1}}}
+
+    teacher = {"teacher": {"device": "GPU", "torch": "2", "parameters_per_member": 11_000_000, "views": 24,
+                           "members": [{"index": k, "epochs": 40, "mixup": k == 1, "train_seconds": 200.0} for k in range(2)]},
+               "rows": {"member 0 adjusted(0.2)": row(0.88, 0.50), "member 1 adjusted(0.2)": row(0.89, 0.45),
+                        "ensemble adjusted(0.2)": row(0.90, 0.55)},
+               "disagreement": {"jaffe": {"faces": 42, "error": 0.5, "auc_wrong_disagreement": 0.61,
+                                          "auc_wrong_top_share": 0.8, "flagged_by_disagreement": 0.02}}}
+    cnn = {"chosen": "shipped", "ideas": {"shipped": {"accuracy": 0.87, "uar": 0.72, "ece": 0.02}},
+           "ideas_crossval": {"shipped": {"jaffe": {"accuracy": 0.5, "uar": 0.5, "ece": 0.4}}}}
+    text = "\n".join(model_card.teacher_section(teacher, cnn))
+    assert "| ensemble adjusted(0.2) | 90.00% | 70.00% | 0.020 | 55.0% / 55.0% / 0.100 |" in text
+    assert "member 1: 40 epochs, mixup, 200 s" in text
+    assert "against the shipped CNN with its head (its row under 'Retraining the CNN'): Valid accuracy +3.0, UAR -2.0" in text
+    assert "jaffe +5.0 / +5.0 points" in text
+    assert "differ among themselves by jaffe 5.0 points of crossval accuracy, and by 1.0 on Valid" in text
+    assert "| jaffe | 42 | 50.0% | 0.610 | 0.800 | 2.0% |" in text

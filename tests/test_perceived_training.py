@@ -1,4 +1,5 @@
-"""training/train_perceived.py's capture augmentation and its start from an exported CNN (needs the training venv's torch)."""
+"""training/train_perceived.py: augmentation, distillation views and targets, capture augmentation and the start from an
+exported CNN (needs the training venv's torch)."""
 from __future__ import annotations
 
 import math
@@ -61,3 +62,61 @@ def test_a_folded_export_is_reopened_with_the_same_logits(tmp_path):
     assert float(bn.running_var.min()) > 0 and not torch.allclose(bn.running_var, torch.ones_like(bn.running_var))
     with pytest.raises(ValueError, match="not an export of PerceivedNet"):
         T.load_folded_onnx(PerceivedNet((4, 8, 8, 16)), path, images)
+
+
+def identity(n: int) -> dict[str, torch.Tensor]:
+    return {"angle": torch.zeros(n), "scale": torch.ones(n), "flip": torch.ones(n), "shift_x": torch.zeros(n),
+            "shift_y": torch.zeros(n), "contrast": torch.ones(n), "brightness": torch.zeros(n),
+            "erase": torch.zeros(n, dtype=torch.bool), "erase_size": torch.full((n,), 8), "erase_x": torch.zeros(n),
+            "erase_y": torch.zeros(n), "erase_grey": torch.full((n,), 7.0)}
+
+
+def test_augment_with_identity_parameters_keeps_faces_and_erases_only_its_square():
+    x = faces(4)
+    np.testing.assert_allclose(T.augment(x, identity(4)), x, atol=1e-3)
+    p = identity(4)
+    p["erase"][1] = True
+    p["erase_x"][1], p["erase_y"][1] = 1.0, 0.0  # the right-most place a square of 8 fits: columns 40..47
+    y = T.augment(x, p)
+    assert bool((y[1, 0, :8, 40:] == 7.0).all())
+    np.testing.assert_allclose(y[1, 0, 8:], x[1, 0, 8:], atol=1e-3)
+    np.testing.assert_allclose(y[1, 0, :8, :40], x[1, 0, :8, :40], atol=1e-3)
+    np.testing.assert_allclose(y[[0, 2, 3]], x[[0, 2, 3]], atol=1e-3)
+
+
+def test_a_flip_mirrors_the_face():
+    x = faces(2)
+    p = identity(2)
+    p["flip"] = torch.tensor([-1.0, 1.0])
+    np.testing.assert_allclose(T.augment(x, p)[0], torch.flip(x[0], dims=[2]), atol=1e-3)
+
+
+def test_distillation_views_are_fixed_per_view_and_differ_between_views():
+    a, b, c = T.view_augmentation(50, 3), T.view_augmentation(50, 3), T.view_augmentation(50, 4)
+    assert all(torch.equal(a[k], b[k]) for k in a)
+    assert not torch.equal(a["angle"], c["angle"])
+
+
+def test_teacher_targets_follow_the_faces_by_name(tmp_path):
+    names = np.array([f"fer{i:07d}.png" for i in range(6)])
+    logits = np.random.default_rng(0).normal(size=(2, 6, 8)).astype(np.float16)
+    path = tmp_path / "teacher_views.npz"
+    np.savez(path, names=names, logits=logits, record="{}")
+    shares, views = T.teacher_targets(path, names[[4, 1]])
+    np.testing.assert_allclose(shares[1, 0], torch.softmax(torch.from_numpy(logits[1, 4].astype(np.float32)), -1))
+    assert torch.equal(views[0]["angle"], T.view_augmentation(6, 0)["angle"][[4, 1]])
+    with pytest.raises(SystemExit, match="no teacher outputs for 1"):
+        T.teacher_targets(path, np.array(["fer0000001.png", "elsewhere.png"]))
+
+
+def test_the_teacher_gives_each_member_s_logits_for_every_face():
+    import teacher
+    from net import TeacherNet
+
+    nets = [TeacherNet((4, 8, 8, 8)).eval() for _ in range(2)]
+    x, x_flip = teacher.with_mirror(np.random.default_rng(0).integers(0, 256, (5, 48, 48)).astype(np.uint8), torch.device("cpu"))
+    got = teacher.member_logits(nets, x, batch=2)
+    assert got.shape == (2, 5, 8)
+    with torch.no_grad():
+        np.testing.assert_allclose(got[1], nets[1](x).numpy(), atol=1e-5)
+    assert torch.equal(x_flip, torch.flip(x, dims=[3]))

@@ -63,3 +63,17 @@ class FlipAveraged(nn.Module):
         n = x.shape[0]
         logits = self.net(torch.cat([x, torch.flip(x, dims=[3])], 0))
         return 0.5 * (logits[:n] + logits[n:])
+
+
+class TeacherNet(PerceivedNet):
+    """A larger network to distil from (training/teacher.py): full-resolution stem and two blocks per stage,
+    48 -> 48 -> 24 -> 12 -> 6; the same input, standardisation and 8 logits as PerceivedNet."""
+
+    def __init__(self, widths=(64, 128, 256, 512), dropout: float = 0.3):
+        super().__init__(widths, dropout)
+        w = widths
+        self.stem = conv_bn(1, w[0])
+        self.stages = nn.Sequential(Block(w[0], w[0], 1), Block(w[0], w[0], 1),
+                                    Block(w[0], w[1], 2), Block(w[1], w[1], 1),
+                                    Block(w[1], w[2], 2), Block(w[2], w[2], 1),
+                                    Block(w[2], w[3], 2), Block(w[3], w[3], 1))

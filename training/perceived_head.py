@@ -216,7 +216,8 @@ def crossval_sets(base: Path, session) -> dict:
         paths, labels = CV.labelled_images(name)
         cached = CV.CACHE / f"{name}-{CV.pipeline_key()}.npz"
         if not cached.exists():
-            continue
+            raise SystemExit(f"{cached} is missing (the pipeline's code changed since its crops were cached): run "
+                             "benchmarks/perceived_crossval.py first, so that every candidate is scored on crossval")
         with np.load(cached) as z:
             found, crops = z["found"], z["crops"]
         x, x_flip = cached_features(f"{name}-{CV.pipeline_key()}", base, session, crops)
@@ -353,7 +354,7 @@ def training_summary(base: Path) -> dict | None:
     if not path.exists():
         return None
     t = json.loads(path.read_text())["training"]
-    keep = ("epochs", "lr", "batch", "seed", "threads", "init_onnx", "capture_aug", "wall_seconds")
+    keep = ("epochs", "lr", "batch", "seed", "threads", "init_onnx", "capture_aug", "teacher_weight", "device", "wall_seconds")
     return {k: t.get(k) for k in keep} | {"median_epoch_seconds": float(np.median([h["seconds"] for h in t["history"]])),
                                           "last_epoch_valid_accuracy": t["history"][-1]["valid_accuracy"]}
 

@@ -47,6 +47,7 @@ from net import FlipAveraged, PerceivedNet  # noqa: E402
 log = logging.getLogger("train_perceived")
 ABSTAIN_TARGET = 0.90  # Valid accuracy on answered faces that fixes the abstention threshold
 MAX_FLIP_LATENCY_MS = 1.3
+VIEW_SEED = 1000  # distillation view v is augmented with torch seed VIEW_SEED + v
 
 
 def seed_everything(seed: int) -> None:
@@ -55,32 +56,45 @@ def seed_everything(seed: int) -> None:
     torch.manual_seed(seed)
 
 
-def augment(x: torch.Tensor, g: torch.Generator) -> torch.Tensor:
-    """x: (B,1,48,48) float 0..255. Random affine (shift ±10%, scale 0.9-1.1, rotation ±12°, flip),
-    brightness/contrast jitter and a small random erase."""
-    b = x.shape[0]
-    r = lambda lo, hi: torch.rand(b, generator=g) * (hi - lo) + lo
-    ang = r(-12, 12) * math.pi / 180
-    sc = r(0.9, 1.1)
-    flip = torch.where(torch.rand(b, generator=g) < 0.5, -1.0, 1.0)
-    tx, ty = r(-0.1, 0.1) * 2, r(-0.1, 0.1) * 2
-    cos, sin = torch.cos(ang) / sc, torch.sin(ang) / sc
-    theta = torch.stack([torch.stack([cos * flip, -sin, tx], 1), torch.stack([sin * flip, cos, ty], 1)], 1)
+def sample_augmentation(n: int, g: torch.Generator) -> dict[str, torch.Tensor]:
+    """Parameters of ``augment`` for n faces: shift ±10%, scale 0.9-1.1, rotation ±12°, horizontal flip, contrast
+    0.7-1.3, brightness ±25, and on 25% of faces an 8-16 px square erased to one random grey."""
+    r = lambda lo, hi: torch.rand(n, generator=g) * (hi - lo) + lo  # noqa: E731
+    return {"angle": r(-12, 12) * math.pi / 180, "scale": r(0.9, 1.1),
+            "flip": torch.where(torch.rand(n, generator=g) < 0.5, -1.0, 1.0),
+            "shift_x": r(-0.2, 0.2), "shift_y": r(-0.2, 0.2), "contrast": r(0.7, 1.3), "brightness": r(-25, 25),
+            "erase": torch.rand(n, generator=g) < 0.25, "erase_size": torch.randint(8, 17, (n,), generator=g),
+            "erase_x": torch.rand(n, generator=g), "erase_y": torch.rand(n, generator=g),
+            "erase_grey": torch.rand(n, generator=g) * 255}
+
+
+def view_augmentation(n: int, view: int) -> dict[str, torch.Tensor]:
+    """The fixed augmentation of distillation view ``view`` for the n Train faces: the teacher's outputs on these
+    views are kept as training data (training/teacher.py), so the student sees exactly the faces they describe."""
+    return sample_augmentation(n, torch.Generator().manual_seed(VIEW_SEED + view))
+
+
+def pick(params: dict[str, torch.Tensor], idx: torch.Tensor, device: torch.device | str = "cpu") -> dict[str, torch.Tensor]:
+    return {k: v[idx].to(device) for k, v in params.items()}
+
+
+def augment(x: torch.Tensor, p: dict[str, torch.Tensor]) -> torch.Tensor:
+    """x: (B,1,H,W) float 0..255 augmented with the parameters ``p`` of ``sample_augmentation`` (on x's device)."""
+    b, _, h, w = x.shape
+    cos, sin = torch.cos(p["angle"]) / p["scale"], torch.sin(p["angle"]) / p["scale"]
+    theta = torch.stack([torch.stack([cos * p["flip"], -sin, p["shift_x"]], 1),
+                         torch.stack([sin * p["flip"], cos, p["shift_y"]], 1)], 1)
     grid = TF.affine_grid(theta, list(x.shape), align_corners=False)
     x = TF.grid_sample(x, grid, mode="bilinear", padding_mode="border", align_corners=False)
-    c = r(0.7, 1.3).view(b, 1, 1, 1)
-    br = r(-25, 25).view(b, 1, 1, 1)
     m = x.mean(dim=(1, 2, 3), keepdim=True)
-    x = ((x - m) * c + m + br).clamp(0, 255)
-    # random erasing of a 8-16 px square on 25% of faces
-    er = torch.rand(b, generator=g) < 0.25
-    if er.any():
-        idx = torch.nonzero(er).flatten()
-        for i in idx.tolist():
-            s = int(torch.randint(8, 17, (1,), generator=g))
-            y0, x0 = (int(v) for v in torch.randint(0, 48 - s, (2,), generator=g))
-            x[i, :, y0:y0 + s, x0:x0 + s] = float(torch.rand(1, generator=g) * 255)
-    return x
+    x = ((x - m) * p["contrast"].view(b, 1, 1, 1) + m + p["brightness"].view(b, 1, 1, 1)).clamp(0, 255)
+    size = p["erase_size"].view(b, 1, 1)
+    top = torch.floor(p["erase_y"].view(b, 1, 1) * (h - size))
+    left = torch.floor(p["erase_x"].view(b, 1, 1) * (w - size))
+    rows = torch.arange(h, device=x.device).view(1, h, 1)
+    cols = torch.arange(w, device=x.device).view(1, 1, w)
+    erased = (p["erase"].view(b, 1, 1) & (rows >= top) & (rows < top + size) & (cols >= left) & (cols < left + size))
+    return torch.where(erased.unsqueeze(1), p["erase_grey"].view(b, 1, 1, 1), x)
 
 
 def per_face_blur(x: torch.Tensor, sigma_long: torch.Tensor, sigma_short: torch.Tensor, angle: torch.Tensor) -> torch.Tensor:
@@ -193,10 +207,11 @@ def load_folded_onnx(net: PerceivedNet, path: Path, images: np.ndarray) -> None:
 @torch.no_grad()
 def predict_logits(model: torch.nn.Module, images: np.ndarray, batch: int = 512) -> np.ndarray:
     model.eval()
+    device = next(model.parameters()).device
     out = []
     for i in range(0, len(images), batch):
-        x = torch.from_numpy(images[i:i + batch]).float().unsqueeze(1)
-        out.append(model(x).numpy())
+        x = torch.from_numpy(images[i:i + batch]).float().unsqueeze(1).to(device)
+        out.append(model(x).float().cpu().numpy())
     return np.concatenate(out)
 
 
@@ -228,6 +243,26 @@ def ort_logits(path: Path, images: np.ndarray) -> np.ndarray:
                            for i in range(0, len(images), 512)])
 
 
+def teacher_targets(path: Path, names: np.ndarray) -> tuple[torch.Tensor, list[dict]]:
+    """The teacher's shares (V, N, 8) on the V kept views of the Train faces ``names``, and each view's
+    augmentation parameters (drawn for all the faces the teacher kept, so that each face gets its own view)."""
+    with np.load(path) as z:
+        kept_names, logits = z["names"], z["logits"]
+    position = {name: i for i, name in enumerate(kept_names)}
+    missing = [name for name in names if name not in position]
+    if missing:
+        raise SystemExit(f"{path}: no teacher outputs for {len(missing)} of this run's Train faces (e.g. {missing[0]})")
+    rows = np.array([position[name] for name in names])
+    views = [pick(view_augmentation(len(kept_names), view), torch.from_numpy(rows)) for view in range(len(logits))]
+    return torch.softmax(torch.from_numpy(logits[:, rows].astype(np.float32)), -1), views
+
+
+def teacher_record(path: Path) -> dict:
+    with np.load(path) as z:
+        return {"file": path.name, "sha256": hashlib.sha256(path.read_bytes()).hexdigest(), "views": int(z["logits"].shape[0]),
+                "teacher": json.loads(str(z["record"]))}
+
+
 def export(model: torch.nn.Module, path: Path) -> None:
     model.eval()
     torch.onnx.export(model, torch.zeros(1, 1, 48, 48), str(path), input_names=["face"], output_names=["logits"],
@@ -248,7 +283,12 @@ def main(argv=None) -> int:
                     "folded, e.g. training/runs/main/plain.onnx) instead of training from scratch")
     ap.add_argument("--capture-aug", action="store_true", help="add augmentations that imitate other capture "
                     "conditions (capture_augment: occlusion, lighting gradient, gamma, blur, resolution, noise, JPEG)")
-    ap.add_argument("--subset", type=int, default=0, help="use only this many Train images (smoke test)")
+    ap.add_argument("--teacher", type=Path, help="distil from a teacher's outputs kept as training data "
+                    "(training/teacher.py's teacher_views.npz): epoch e trains on the Train faces of view e mod V")
+    ap.add_argument("--teacher-weight", type=float, default=0.5, help="target = (1 - w) * crowd votes + "
+                    "w * the teacher's shares on the same view")
+    ap.add_argument("--device", default="cpu", help="torch device (cpu, or cuda on a GPU machine)")
+    ap.add_argument("--subset", type=int, default=0, help="use only the first N Train images (smoke test)")
     ap.add_argument("--install", action="store_true", help="copy the model into src/mien/models and evaluate on Test")
     a = ap.parse_args(argv)
 
@@ -264,8 +304,7 @@ def main(argv=None) -> int:
     tr_dist, tr_ok = FP.soft_targets(tr_votes)
     tr_names, tr_dist = tr_names[tr_ok], tr_dist[tr_ok]
     if a.subset:
-        pick = np.random.default_rng(a.seed).choice(len(tr_names), a.subset, replace=False)
-        tr_names, tr_dist = tr_names[pick], tr_dist[pick]
+        tr_names, tr_dist = tr_names[:a.subset], tr_dist[:a.subset]
     tr_img = FP.read_images("Train", tr_names)
     va_names, va_votes = FP.read_votes("Valid")
     va_img = FP.read_images("Valid", va_names)
@@ -292,8 +331,15 @@ def main(argv=None) -> int:
     sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=a.lr, total_steps=steps, pct_start=0.2,
                                                 div_factor=20, final_div_factor=200)
     g = torch.Generator().manual_seed(a.seed)
-    X = torch.from_numpy(tr_img).float().unsqueeze(1)
-    Y = torch.from_numpy(tr_dist)
+    device = torch.device(a.device)
+    net.to(device)
+    X = torch.from_numpy(tr_img).float().unsqueeze(1).to(device)
+    Y = torch.from_numpy(tr_dist).to(device)
+    teacher_shares, views = None, []
+    if a.teacher:
+        teacher_shares, views = teacher_targets(a.teacher, tr_names)
+        teacher_shares = teacher_shares.to(device)
+        log.info("distilling from %s: %d views, weight %.2f", a.teacher, len(views), a.teacher_weight)
     history = []
     for ep in range(a.epochs):
         net.train()
@@ -303,10 +349,17 @@ def main(argv=None) -> int:
         nb = len(X) // a.batch
         for bi in range(nb):
             idx = perm[bi * a.batch:(bi + 1) * a.batch]
-            x = augment(X[idx], g)
+            on_device = idx.to(device)
+            if views:
+                view = ep % len(views)
+                x = augment(X[on_device], pick(views[view], idx, device))
+                target = (1 - a.teacher_weight) * Y[on_device] + a.teacher_weight * teacher_shares[view][on_device]
+            else:
+                x = augment(X[on_device], pick(sample_augmentation(len(idx), g), slice(None), device))
+                target = Y[on_device]
             if a.capture_aug:
-                x = capture_augment(x, g)
-            loss = -(Y[idx] * torch.log_softmax(net(x), 1)).sum(1).mean()
+                x = capture_augment(x.cpu(), g).to(device)
+            loss = -(target * torch.log_softmax(net(x), 1)).sum(1).mean()
             opt.zero_grad(set_to_none=True)
             loss.backward()
             opt.step()
@@ -320,7 +373,7 @@ def main(argv=None) -> int:
     torch.save(net.state_dict(), a.out / "weights.pt")
 
     # ---- export, flip decision, calibration, threshold (Valid only) ----
-    net.eval()
+    net.eval().cpu()
     plain, flip = a.out / "plain.onnx", a.out / "flip.onnx"
     export(net, plain)
     export(FlipAveraged(net), flip)
@@ -351,7 +404,9 @@ def main(argv=None) -> int:
     log.info("calibration %s", json.dumps(cal))
     training = {"params": n_params, "widths": list(widths), "epochs": a.epochs, "batch": a.batch, "lr": a.lr,
                 "weight_decay": a.wd, "seed": a.seed,
-                "init_onnx": str(a.init_onnx) if a.init_onnx else None, "capture_aug": a.capture_aug, "threads": a.threads, "train_images": int(len(tr_names)),
+                "init_onnx": str(a.init_onnx) if a.init_onnx else None, "capture_aug": a.capture_aug,
+                "teacher": teacher_record(a.teacher) if a.teacher else None,
+                "teacher_weight": a.teacher_weight if a.teacher else None, "device": a.device, "threads": a.threads, "train_images": int(len(tr_names)),
                 "train_images_dropped_unknown_nf": int((~tr_ok).sum()), "subset": a.subset,
                 "torch": torch.__version__, "wall_seconds": time.time() - t0, "history": history}
     (a.out / "calibration.json").write_text(json.dumps({**cal, "training": training}, indent=1))
