@@ -67,6 +67,21 @@ class Faces:
     shipped_sha256: str  # of the model that gave them
 
 
+def cached_sets() -> dict[str, dict[str, np.ndarray]]:
+    """Each crossval set's labels with the pipeline's cached result (``found``, ``crops``), for scoring candidates
+    without running the pipeline again; the cache must be of today's pipeline code."""
+    out = {}
+    for name in SETS:
+        cached = CACHE / f"{name}-{pipeline_key()}.npz"
+        if not cached.exists():
+            raise SystemExit(f"{cached} is missing (the pipeline's code changed since its crops were cached): run "
+                             "benchmarks/perceived_crossval.py first, so that every candidate is scored on crossval")
+        _, labels = labelled_images(name)
+        with np.load(cached) as z:
+            out[name] = {"labels": labels, "found": z["found"], "crops": z["crops"]}
+    return out
+
+
 def labelled_images(name: str) -> tuple[list[Path], np.ndarray]:
     """A crossval set's image paths and labels, read as ``mien audit`` reads it (its labels.csv, in row order)."""
     dataset = load_dataset(CROSSVAL / name)

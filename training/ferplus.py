@@ -83,6 +83,12 @@ def soft_targets(votes: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
 
 
 
+def train_prior() -> np.ndarray:
+    """(8,) share of each class among the Train images' crowd majorities (the prior that logit adjustment divides out)."""
+    labels = majority_labels(read_votes("Train")[1])
+    return np.bincount(labels[labels >= 0], minlength=len(CLASSES)) / (labels >= 0).sum()
+
+
 def train_duplicate_names() -> dict[str, set[str]]:
     """Per split, the names of files that have a pixel-identical copy in Train."""
     rows = list(csv.DictReader(open(FERPLUS / "extras" / "ferplus_to_fer2013.csv", newline="")))

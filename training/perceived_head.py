@@ -212,16 +212,9 @@ def crossval_sets(base: Path, session) -> dict:
     import perceived_crossval as CV
 
     out = {}
-    for name in CV.SETS:
-        paths, labels = CV.labelled_images(name)
-        cached = CV.CACHE / f"{name}-{CV.pipeline_key()}.npz"
-        if not cached.exists():
-            raise SystemExit(f"{cached} is missing (the pipeline's code changed since its crops were cached): run "
-                             "benchmarks/perceived_crossval.py first, so that every candidate is scored on crossval")
-        with np.load(cached) as z:
-            found, crops = z["found"], z["crops"]
-        x, x_flip = cached_features(f"{name}-{CV.pipeline_key()}", base, session, crops)
-        out[name] = {"labels": labels, "found": found, "x": x, "x_flip": x_flip}
+    for name, s in CV.cached_sets().items():
+        x, x_flip = cached_features(f"{name}-{CV.pipeline_key()}", base, session, s["crops"])
+        out[name] = {"labels": s["labels"], "found": s["found"], "x": x, "x_flip": x_flip}
     return out
 
 

@@ -78,13 +78,7 @@ def main(argv=None) -> int:
     if not np.array_equal(names, z["valid_names"]):
         raise SystemExit(f"{a.teacher_eval}: its Valid faces are not label.csv's")
     labels, crowd = FP.majority_labels(votes), FP.crowd_distribution(votes).astype(np.float64)
-    train_labels = FP.majority_labels(FP.read_votes("Train")[1])
-    prior = np.bincount(train_labels[train_labels >= 0], minlength=8) / (train_labels >= 0).sum()
-    sets = {}
-    for name in CV.SETS:
-        _, set_labels = CV.labelled_images(name)
-        with np.load(CV.CACHE / f"{name}-{CV.pipeline_key()}.npz") as cached:
-            sets[name] = {"labels": set_labels, "found": cached["found"]}
+    prior, sets = FP.train_prior(), CV.cached_sets()
     valid, crossval = candidates(z, "valid", members), {n: candidates(z, n, members) for n in sets}
     rows = {}
     for who, logits in valid.items():
