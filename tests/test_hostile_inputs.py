@@ -109,6 +109,18 @@ def _catches_sigint(pid: int) -> bool:
     return bool(int(caught, 16) & (1 << (signal.SIGINT - 1)))
 
 
+def test_a_ctrl_c_while_a_native_library_is_imported_arrives_after_the_import():
+    from mien.runtime import ctrl_c_held_back
+
+    reached = []
+    with pytest.raises(KeyboardInterrupt):
+        with ctrl_c_held_back():
+            os.kill(os.getpid(), signal.SIGINT)
+            time.sleep(0.05)  # where a KeyboardInterrupt would land if it were not held back
+            reached.append(True)
+    assert reached == [True]
+
+
 def test_ctrl_c_while_starting_is_one_line_and_exit_130(tmp_path, astronaut):
     env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[1] / "src")}
     folder = tmp_path / "faces"  # enough photos that the run is still going when the signal comes, even on a busy machine

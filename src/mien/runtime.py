@@ -149,6 +149,17 @@ def ctrl_c_as_flag():
 
 
 @contextlib.contextmanager
+def ctrl_c_held_back():
+    """Within the block a Ctrl-C waits, and reaches its handler when the block ends. Native libraries
+    turn a KeyboardInterrupt raised while they are imported into an ImportError (ONNX Runtime:
+    "initialization failed"), which would hide the user's Ctrl-C behind a traceback."""
+    with ctrl_c_as_flag() as caught:
+        yield
+    if caught:
+        signal.raise_signal(signal.SIGINT)
+
+
+@contextlib.contextmanager
 def _native_stderr_silenced():
     """LiteRT's C++ logger prints an INFO line for every interpreter it creates; keep those
     out of the user's terminal. Python exceptions still carry their messages."""
@@ -158,7 +169,8 @@ def _native_stderr_silenced():
 
 def onnx_session(path: str | Path, num_threads: int = 1):
     """An ONNX Runtime CPU session on ``num_threads`` threads, with its own log kept quiet."""
-    import onnxruntime as ort
+    with ctrl_c_held_back():
+        import onnxruntime as ort
 
     options = ort.SessionOptions()
     options.intra_op_num_threads = num_threads
@@ -171,7 +183,8 @@ class TFLiteModel:
     """One LiteRT interpreter with a single float32 input, run on one thread by default."""
 
     def __init__(self, name: str, num_threads: int = 1):
-        from ai_edge_litert.interpreter import Interpreter
+        with ctrl_c_held_back():
+            from ai_edge_litert.interpreter import Interpreter
 
         self.name = name
         path = verified_model_path(name)
