@@ -18,3 +18,14 @@ def test_a_mosaic_gives_back_every_face_in_order_through_lossless_webp():
     ok, data = cv2.imencode(".webp", picture, [cv2.IMWRITE_WEBP_QUALITY, 101])
     assert ok
     np.testing.assert_array_equal(D.faces_of(cv2.imdecode(data, cv2.IMREAD_GRAYSCALE), len(faces)), faces)
+
+
+def test_unpacking_refuses_to_write_over_a_split_that_is_already_there(tmp_path, monkeypatch):
+    import pytest
+
+    (tmp_path / "FER2013Train").mkdir()
+    (tmp_path / "FER2013Train" / "label.csv").write_text("fer0000000.png,0,10,0,0,0,0,0,0,0,0,0\n")
+    monkeypatch.setattr(D.FP, "split_dir", lambda split: tmp_path / f"FER2013{split}")
+    with pytest.raises(SystemExit, match="already holds FERPlus"):
+        D.unpack(tmp_path / "packed")
+    assert (tmp_path / "FER2013Train" / "label.csv").read_text().startswith("fer0000000.png")

@@ -112,7 +112,8 @@ def test_model_card_sets_the_teacher_beside_the_shipped_cnn_and_states_the_sprea
                                           "auc_wrong_top_share": 0.8, "flagged_by_disagreement": 0.02}}}
     cnn = {"chosen": "shipped", "ideas": {"shipped": {"accuracy": 0.87, "uar": 0.72, "ece": 0.02}},
            "ideas_crossval": {"shipped": {"jaffe": {"accuracy": 0.5, "uar": 0.5, "ece": 0.4}}}}
-    text = "\n".join(model_card.teacher_section(teacher, cnn))
+    text = "\n".join(model_card.teacher_section(teacher, cnn, 1_100_000))
+    assert "11.0 M parameters each (10 times the shipped CNN)" in text
     assert "| ensemble adjusted(0.2) | 90.00% | 70.00% | 0.020 | 55.0% / 55.0% / 0.100 |" in text
     assert "member 1: 40 epochs, mixup, 200 s" in text
     assert "against the shipped CNN with its head (its row under 'Retraining the CNN'): Valid accuracy +3.0, UAR -2.0" in text

@@ -76,11 +76,12 @@ def test_augment_with_identity_parameters_keeps_faces_and_erases_only_its_square
     np.testing.assert_allclose(T.augment(x, identity(4)), x, atol=1e-3)
     p = identity(4)
     p["erase"][1] = True
-    p["erase_x"][1], p["erase_y"][1] = 1.0, 0.0  # the right-most place a square of 8 fits: columns 40..47
+    p["erase_x"][1], p["erase_y"][1] = 0.999, 0.0  # the right-most place a square of 8 fits: columns 39..46
     y = T.augment(x, p)
-    assert bool((y[1, 0, :8, 40:] == 7.0).all())
+    assert bool((y[1, 0, :8, 39:47] == 7.0).all())
     np.testing.assert_allclose(y[1, 0, 8:], x[1, 0, 8:], atol=1e-3)
-    np.testing.assert_allclose(y[1, 0, :8, :40], x[1, 0, :8, :40], atol=1e-3)
+    np.testing.assert_allclose(y[1, 0, :8, :39], x[1, 0, :8, :39], atol=1e-3)
+    np.testing.assert_allclose(y[1, 0, :8, 47:], x[1, 0, :8, 47:], atol=1e-3)
     np.testing.assert_allclose(y[[0, 2, 3]], x[[0, 2, 3]], atol=1e-3)
 
 
@@ -120,3 +121,23 @@ def test_the_teacher_gives_each_member_s_logits_for_every_face():
     with torch.no_grad():
         np.testing.assert_allclose(got[1], nets[1](x).numpy(), atol=1e-5)
     assert torch.equal(x_flip, torch.flip(x, dims=[3]))
+
+
+def test_a_distillation_batch_shows_the_view_and_mixes_the_teacher_in_by_its_weight():
+    x = faces(6)
+    crowd = torch.softmax(torch.randn(6, 8, generator=torch.Generator().manual_seed(0)), -1)
+    teacher = torch.softmax(torch.randn(3, 6, 8, generator=torch.Generator().manual_seed(1)), -1)
+    views = [T.view_augmentation(6, v) for v in range(3)]
+    idx = torch.tensor([4, 0])
+    got_x, got_target = T.distillation_batch(x, crowd, idx, views, teacher, 2, 0.25)
+    torch.testing.assert_close(got_x, T.augment(x[idx], T.pick(views[2], idx)))
+    torch.testing.assert_close(got_target, 0.75 * crowd[idx] + 0.25 * teacher[2, idx])
+
+
+def test_sampled_augmentation_stays_within_its_stated_ranges():
+    p = T.sample_augmentation(20000, torch.Generator().manual_seed(0))
+    assert float(p["angle"].abs().max()) <= math.radians(12) and 0.9 <= float(p["scale"].min()) <= float(p["scale"].max()) <= 1.1
+    assert float(p["shift_x"].abs().max()) <= 0.2 and set(p["flip"].tolist()) == {-1.0, 1.0}
+    assert 0.7 <= float(p["contrast"].min()) and float(p["contrast"].max()) <= 1.3 and float(p["brightness"].abs().max()) <= 25
+    assert abs(float(p["erase"].float().mean()) - 0.25) < 0.02
+    assert int(p["erase_size"].min()) == 8 and int(p["erase_size"].max()) == 16 and float(p["erase_x"].max()) < 1

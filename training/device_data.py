@@ -5,8 +5,8 @@
 
 The mosaic holds each split's 48x48 grey faces in label.csv order (128 a row; lossless WebP is the smallest of the
 lossless forms tried, and the device call carries at most 64 MiB), so ``ferplus.read_images`` reads the same pixels
-there as here. The crossval crops are benchmarks/perceived_crossval.py's cached pipeline crops, carried
-only so that a teacher can be scored on them (training/teacher.py); nothing is fitted on them.
+there as here. The crossval crops are benchmarks/perceived_crossval.py's cached pipeline crops, with the key of the pipeline code
+that made them, carried only so that a teacher can be scored on them (training/teacher.py); nothing is fitted on them.
 """
 from __future__ import annotations
 
@@ -49,17 +49,15 @@ def pack(out: Path) -> None:
     sys.path.insert(0, str(HERE.parent / "benchmarks"))
     import perceived_crossval as CV
 
-    for name in CV.SETS:
-        cached = CV.CACHE / f"{name}-{CV.pipeline_key()}.npz"
-        if not cached.exists():
-            raise SystemExit(f"{cached} is missing: run benchmarks/perceived_crossval.py first")
-        with np.load(cached) as z:
-            np.savez_compressed(out / f"crossval-{name}.npz", crops=z["crops"], found=z["found"])
+    for name, s in CV.cached_sets().items():
+        np.savez_compressed(out / f"crossval-{name}.npz", crops=s["crops"], pipeline_key=CV.pipeline_key())
 
 
 def unpack(packed: Path) -> None:
     for split in SPLITS:
         folder = FP.split_dir(split)
+        if (folder / "label.csv").exists():
+            raise SystemExit(f"{folder} already holds FERPlus: unpack only where ../shared is missing")
         folder.mkdir(parents=True, exist_ok=True)
         (folder / "label.csv").write_bytes(gzip.decompress((packed / f"{split}-label.csv.gz").read_bytes()))
         names, _ = FP.read_votes(split)

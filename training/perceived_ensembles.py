@@ -85,7 +85,7 @@ def main(argv=None) -> int:
                                   for n, s in sets.items()}}
     shipped = rows[f"{next(iter(paths))} (with its mirror image)"]
     for key, row in rows.items():
-        row["ships"] = ships(row, shipped) and row is not shipped
+        row["ships"] = ships(row, shipped)
         print(f"{key:40s} Valid {row['valid']['accuracy']:.4f}/{row['valid']['uar']:.4f} | " +
               " ".join(f"{n} {c['accuracy']:.3f}/{c['uar']:.3f}" for n, c in row["crossval"].items()) +
               (" ships" if row["ships"] else ""))

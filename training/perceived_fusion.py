@@ -329,8 +329,7 @@ def main(argv=None) -> int:
     basis = fit_basis(tr["faces"].canonical[tr["faces"].found])
     geometry = {n: geometry_features(s["faces"], basis) for n, s in sets.items()}
     print(f"features ready in {time.time() - t0:.0f} s; {geometry['Train'].shape[1]} geometry columns", flush=True)
-    train_prior = np.bincount(tr["labels"][tr["labels"] >= 0], minlength=K) / (tr["labels"] >= 0).sum()
-    log_prior = np.log(train_prior)
+    log_prior = np.log(FP.train_prior())
 
     fc = gemm_weights(verified_model_path(SHIPPED))
     nz = geometry["Train"].shape[1]

@@ -391,7 +391,7 @@ def main(argv=None) -> int:
     tr, va = split("Train", a.base, session), split("Valid", a.base, session)
     cv = crossval_sets(a.base, session)
     w0, b0 = gemm_weights(a.base)
-    prior = np.bincount(tr["labels"][tr["labels"] >= 0], minlength=K) / (tr["labels"] >= 0).sum()
+    prior = FP.train_prior()
 
     heads = {"shipped": (w0, b0)}
     x_train = np.concatenate([tr["x"][tr["usable"]], tr["x_flip"][tr["usable"]]])

@@ -70,8 +70,7 @@ class Member:
                                lr=lr, momentum=0.9, nesterov=True)
 
     def loss(self, net: torch.nn.Module, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
-        idx = torch.arange(len(x))
-        x = augment(x, pick(sample_augmentation(len(x), self.g), idx, self.device))
+        x = augment(x, pick(sample_augmentation(len(x), self.g), slice(None), self.device))
         if self.mixup:
             lam = float(torch.distributions.Beta(MIXUP_ALPHA, MIXUP_ALPHA).sample())
             partner = torch.randperm(len(x), generator=self.g).to(self.device)
@@ -81,7 +80,7 @@ class Member:
         return -(y * torch.log_softmax(logits.float(), 1)).sum(1).mean()
 
     def seconds_per_step(self, X: torch.Tensor, Y: torch.Tensor, warm: int = 5, timed: int = 20) -> float:
-        """Measured on a throwaway copy, so that the member itself starts untouched."""
+        """Measured on a throwaway copy, so that the member's weights start untouched (its random stream moves on)."""
         probe = copy.deepcopy(self.net)
         opt = self.optimiser(probe, 1e-3, 0.0)
         for i in range(warm + timed):
@@ -180,8 +179,14 @@ def write_outputs(a: argparse.Namespace, members: list[dict]) -> None:
     np.savez(a.out / "teacher_views.npz", names=names, logits=views, record=json.dumps(record))
     va_names, _, va_img = valid_faces()
     scored = {"valid_names": va_names}
-    sets = [("valid", va_img)] + [(p.stem.removeprefix("crossval-"), np.load(p)["crops"])
-                                  for p in sorted(a.crossval_crops.glob("crossval-*.npz"))]
+    carried = sorted(a.crossval_crops.glob("crossval-*.npz"))
+    if not carried:
+        raise SystemExit(f"no crossval-<set>.npz in {a.crossval_crops}: carry training/device_data.py's pack")
+    keys = {str(np.load(p)["pipeline_key"]) for p in carried}
+    if len(keys) != 1:
+        raise SystemExit(f"{a.crossval_crops}: crossval crops of several pipelines ({sorted(keys)})")
+    scored["crossval_pipeline_key"] = keys.pop()
+    sets = [("valid", va_img)] + [(p.stem.removeprefix("crossval-"), np.load(p)["crops"]) for p in carried]
     for key, faces in sets:
         if a.subset:
             faces = faces[:a.subset]

@@ -79,6 +79,9 @@ def main(argv=None) -> int:
         raise SystemExit(f"{a.teacher_eval}: its Valid faces are not label.csv's")
     labels, crowd = FP.majority_labels(votes), FP.crowd_distribution(votes).astype(np.float64)
     prior, sets = FP.train_prior(), CV.cached_sets()
+    if str(z["crossval_pipeline_key"]) != CV.pipeline_key():
+        raise SystemExit(f"{a.teacher_eval}: the teacher scored crops of pipeline {z['crossval_pipeline_key']}, "
+                         f"today's cache is of {CV.pipeline_key()}: pack and run the teacher again")
     valid, crossval = candidates(z, "valid", members), {n: candidates(z, n, members) for n in sets}
     rows = {}
     for who, logits in valid.items():

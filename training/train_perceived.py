@@ -257,6 +257,15 @@ def teacher_targets(path: Path, names: np.ndarray) -> tuple[torch.Tensor, list[d
     return torch.softmax(torch.from_numpy(logits[:, rows].astype(np.float32)), -1), views
 
 
+def distillation_batch(X: torch.Tensor, Y: torch.Tensor, idx: torch.Tensor, views: list[dict],
+                       teacher_shares: torch.Tensor, view: int, weight: float) -> tuple[torch.Tensor, torch.Tensor]:
+    """The faces ``idx`` (on the CPU) as distillation view ``view`` shows them, and their targets:
+    (1 - weight) * the crowd's votes + weight * the teacher's shares on that same view."""
+    on_device = idx.to(X.device)
+    x = augment(X[on_device], pick(views[view], idx, X.device))
+    return x, (1 - weight) * Y[on_device] + weight * teacher_shares[view][on_device]
+
+
 def teacher_record(path: Path) -> dict:
     with np.load(path) as z:
         return {"file": path.name, "sha256": hashlib.sha256(path.read_bytes()).hexdigest(), "views": int(z["logits"].shape[0]),
@@ -349,12 +358,10 @@ def main(argv=None) -> int:
         nb = len(X) // a.batch
         for bi in range(nb):
             idx = perm[bi * a.batch:(bi + 1) * a.batch]
-            on_device = idx.to(device)
             if views:
-                view = ep % len(views)
-                x = augment(X[on_device], pick(views[view], idx, device))
-                target = (1 - a.teacher_weight) * Y[on_device] + a.teacher_weight * teacher_shares[view][on_device]
+                x, target = distillation_batch(X, Y, idx, views, teacher_shares, ep % len(views), a.teacher_weight)
             else:
+                on_device = idx.to(device)
                 x = augment(X[on_device], pick(sample_augmentation(len(idx), g), slice(None), device))
                 target = Y[on_device]
             if a.capture_aug:
@@ -370,10 +377,10 @@ def main(argv=None) -> int:
         history.append({"epoch": ep + 1, "train_loss": tot / nb, "valid_accuracy": acc, "seconds": time.time() - te})
         log.info("epoch %d/%d loss %.4f valid acc %.4f (%.0f s)", ep + 1, a.epochs, tot / nb, acc, time.time() - te)
     (a.out / "history.json").write_text(json.dumps(history, indent=1))
+    net.eval().cpu()
     torch.save(net.state_dict(), a.out / "weights.pt")
 
     # ---- export, flip decision, calibration, threshold (Valid only) ----
-    net.eval().cpu()
     plain, flip = a.out / "plain.onnx", a.out / "flip.onnx"
     export(net, plain)
     export(FlipAveraged(net), flip)
