@@ -137,7 +137,7 @@ def test_ctrl_c_while_starting_is_one_line_and_exit_130(tmp_path, astronaut):
     time.sleep(0.1)
     child.send_signal(signal.SIGINT)
     _, err = child.communicate(timeout=120)
-    assert child.returncode == 130
+    assert child.returncode == 130, err
     assert len(err.strip().splitlines()) == 1 and err.startswith("mien: interrupted"), err
 
 
