@@ -100,13 +100,16 @@ def test_links_to_folders_are_not_followed_and_say_so(tmp_path, astronaut):
     assert notes == [f"{tmp_path}: did not follow 1 link(s) to folders (a link may lead back into the folder)"]
 
 
-def _catches_sigint(pid: int) -> bool:
+def _importing_mien(pid: int) -> bool:
+    """Whether the process catches SIGINT and has loaded numpy's extension, so that Python's own start-up (where a
+    Ctrl-C kills any program, or stops it with "Fatal Python error: init_import_site") is over and mien's imports run."""
     try:
         status = Path(f"/proc/{pid}/status").read_text()
+        maps = Path(f"/proc/{pid}/maps").read_text()
     except OSError:
         return False
     caught = next(line.split()[1] for line in status.splitlines() if line.startswith("SigCgt:"))
-    return bool(int(caught, 16) & (1 << (signal.SIGINT - 1)))
+    return bool(int(caught, 16) & (1 << (signal.SIGINT - 1))) and "_multiarray_umath" in maps
 
 
 def test_a_ctrl_c_while_a_native_library_is_imported_arrives_after_the_import():
@@ -129,10 +132,9 @@ def test_ctrl_c_while_starting_is_one_line_and_exit_130(tmp_path, astronaut):
         Image.fromarray(astronaut).save(folder / f"face{i}.png")
     child = subprocess.Popen([sys.executable, "-m", "mien", "analyze", str(folder), "-o", str(tmp_path / "o.csv")],
                              stderr=subprocess.PIPE, text=True, env=env)
-    # Python catches SIGINT from early in its start-up; before that a Ctrl-C kills any program
-    # outright, so wait for it (seen in /proc) and then interrupt mien while it imports its libraries
+    # wait until Python's own start-up is over (seen in /proc), then interrupt mien while it imports its libraries
     deadline = time.monotonic() + 30
-    while not _catches_sigint(child.pid) and time.monotonic() < deadline:
+    while not _importing_mien(child.pid) and time.monotonic() < deadline:
         time.sleep(0.01)
     time.sleep(0.1)
     child.send_signal(signal.SIGINT)
@@ -321,3 +323,25 @@ def test_a_video_without_a_single_frame_gets_an_error_row(tmp_path):
     table = pd.read_csv(out)
     assert table["status"].tolist() == ["error"]
     assert table["error"].item().startswith("no video frame could be decoded")
+
+
+def test_an_import_that_a_ctrl_c_broke_ends_as_an_interruption_and_other_import_errors_stay_errors(monkeypatch, capsys):
+    import mien.cli as cli
+
+    def broken_by_ctrl_c(_args):
+        try:
+            raise KeyboardInterrupt
+        except KeyboardInterrupt as interrupt:
+            raise ImportError("initialization failed") from interrupt
+
+    def missing(_args):
+        raise ImportError("No module named 'nothing'")
+
+    for func, expected in ((broken_by_ctrl_c, 130), (missing, None)):
+        monkeypatch.setattr(cli, "run_schema", func)
+        if expected is None:
+            with pytest.raises(ImportError, match="nothing"):
+                cli.main(["schema"])
+        else:
+            assert cli.main(["schema"]) == expected
+            assert capsys.readouterr().err.strip() == "mien: interrupted; outputs already written are complete"

@@ -636,9 +636,23 @@ def main(argv: list[str] | None = None) -> int:
     except ModelFileError as exc:  # a shipped model or data file is damaged or was changed: nothing is trusted
         print(f"mien: error: {exc}", file=sys.stderr)
         return EXIT_USAGE
-    except KeyboardInterrupt:
+    except (KeyboardInterrupt, ImportError) as exc:
+        if not _caused_by_ctrl_c(exc):
+            raise
         print("mien: interrupted; outputs already written are complete", file=sys.stderr)
         return EXIT_INTERRUPTED
+
+
+def _caused_by_ctrl_c(exc: BaseException) -> bool:
+    """Whether a Ctrl-C is behind ``exc``: native libraries raise ImportError for a KeyboardInterrupt
+    that arrives while they are imported (pybind11: "initialization failed", caused by it)."""
+    seen: set[int] = set()
+    while exc is not None and id(exc) not in seen:
+        if isinstance(exc, KeyboardInterrupt):
+            return True
+        seen.add(id(exc))
+        exc = exc.__cause__ or exc.__context__
+    return False
 
 
 if __name__ == "__main__":
