@@ -120,3 +120,7 @@ def test_model_card_sets_the_teacher_beside_the_shipped_cnn_and_states_the_sprea
     assert "jaffe +5.0 / +5.0 points" in text
     assert "differ among themselves by jaffe 5.0 points of crossval accuracy, and by 1.0 on Valid" in text
     assert "| jaffe | 42 | 50.0% | 0.610 | 0.800 | 2.0% |" in text
+    limit = "\n".join(model_card.teacher_limit(teacher, cnn))
+    assert "(2 networks of 11.0 M parameters" in limit
+    assert "gains +3.0 points of Valid accuracy over the shipped CNN, while its crossval accuracy moves +5.0 to +5.0" in limit
+    assert model_card.teacher_limit(teacher, {"chosen": None}) == []

@@ -310,6 +310,20 @@ def teacher_section(t: dict, cnn: dict | None = None, student_params: int | None
     return L + [""]
 
 
+def teacher_limit(t: dict, cnn: dict) -> list[str]:
+    """One failure-mode line: what the larger teacher changed on Valid and on crossval against the shipped CNN."""
+    shipped, rows = cnn.get("chosen"), t["rows"]
+    if not shipped or TEACHER_COMPARED not in rows:
+        return []
+    row, base = rows[TEACHER_COMPARED], cnn["ideas_crossval"][shipped]
+    moves = [row["crossval"][n]["accuracy"] - base[n]["accuracy"] for n in row["crossval"]]
+    return [f"- A larger network trained on the same votes: the teacher ensemble trained on a GPU "
+            f"({len(t['teacher']['members'])} networks of {t['teacher']['parameters_per_member'] / 1e6:.1f} M parameters, "
+            f"'A larger teacher' above) gains {100 * (row['valid']['accuracy'] - cnn['ideas'][shipped]['accuracy']):+.1f} "
+            f"points of Valid accuracy over the shipped CNN, while its crossval accuracy moves {100 * min(moves):+.1f} to "
+            f"{100 * max(moves):+.1f} points."]
+
+
 def quantize_section(q: dict, crossval: dict | None = None) -> list[str]:
     """The shipped model in 8-bit integers against its float original, from training/perceived_quantize.json."""
     f, v = q["float"]["valid"], q["valid"]
@@ -567,6 +581,8 @@ def render(m: dict, crossval: dict | None = None, head: dict | None = None, fusi
     w("## Known failure modes and limits")
     if crossval:
         L.extend(crossval_failures(crossval))
+    if teacher and cnn:
+        L.extend(teacher_limit(teacher, cnn))
     w("- Trained on FER2013: low-resolution, mostly frontal, web-sourced faces with posed and exaggerated displays; "
       "demographic composition unknown and not balanced. Accuracy on other populations, ages, cameras and spontaneous "
       "expressions is not measured here.")
