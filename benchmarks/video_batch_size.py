@@ -19,11 +19,11 @@ import time  # noqa: E402
 from pathlib import Path  # noqa: E402
 
 
+from bench_video import DEFAULT  # noqa: E402
 from one_core import pin_to_one_core  # noqa: E402
 from mien.analyzer import Analyzer, Mode, Options  # noqa: E402
 from mien.video.analysis import frame_batches, read_video  # noqa: E402
 
-DEFAULT = Path(__file__).resolve().parents[1].parent / "shared/data/demo/openmpf/new_face_video-90.mp4"
 
 
 def main() -> None:

@@ -83,6 +83,23 @@ def soft_targets(votes: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
 
 
 
+def training_faces(first: int = 0) -> tuple[np.ndarray, np.ndarray, np.ndarray, int]:
+    """(names, crowd distribution, 48x48 faces) of the usable Train images (``soft_targets``), the first ``first`` of
+    them only when given (smoke tests), and how many Train images were dropped as unknown or not a face."""
+    names, votes = read_votes("Train")
+    dist, usable = soft_targets(votes)
+    names, dist = names[usable], dist[usable]
+    if first:
+        names, dist = names[:first], dist[:first]
+    return names, dist, read_images("Train", names), int((~usable).sum())
+
+
+def valid_faces() -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(names, majority labels (-1 outside the majority protocol), 48x48 faces) of every Valid image."""
+    names, votes = read_votes("Valid")
+    return names, majority_labels(votes), read_images("Valid", names)
+
+
 def train_prior() -> np.ndarray:
     """(8,) share of each class among the Train images' crowd majorities (the prior that logit adjustment divides out)."""
     labels = majority_labels(read_votes("Train")[1])

@@ -93,6 +93,11 @@ def crossval_failures(cv: dict) -> list[str]:
     return L
 
 
+def points_apart(a: float, b: float) -> str:
+    """a - b as signed percentage points, one decimal."""
+    return f"{100 * (a - b):+.1f}"
+
+
 def record_sets(record: dict) -> list[str]:
     """The crossval sets a record of ideas was scored on."""
     return sorted({n for r in record["ideas_crossval"].values() for n in r})
@@ -229,12 +234,11 @@ def cnn_section(c: dict) -> list[str]:
                      f"Valid accuracy after the last epoch {pct(t['last_epoch_valid_accuracy'], 2)}.")
     shipped = c.get("chosen")
     for name in (k for k in c["ideas"] if shipped and k != shipped):
-        diff = lambda a, b: f"{100 * (a - b):+.1f}"  # noqa: E731
         v, v0 = c["ideas"][name], c["ideas"][shipped]
-        L.append(f"- {name} against the shipped CNN: Valid accuracy {diff(v['accuracy'], v0['accuracy'])}, UAR "
-                 f"{diff(v['uar'], v0['uar'])} points; crossval accuracy / UAR " + ", ".join(
-                     f"{n} {diff(c['ideas_crossval'][name][n]['accuracy'], c['ideas_crossval'][shipped][n]['accuracy'])} / "
-                     f"{diff(c['ideas_crossval'][name][n]['uar'], c['ideas_crossval'][shipped][n]['uar'])}" for n in sets)
+        L.append(f"- {name} against the shipped CNN: Valid accuracy {points_apart(v['accuracy'], v0['accuracy'])}, UAR "
+                 f"{points_apart(v['uar'], v0['uar'])} points; crossval accuracy / UAR " + ", ".join(
+                     f"{n} {points_apart(c['ideas_crossval'][name][n]['accuracy'], c['ideas_crossval'][shipped][n]['accuracy'])} / "
+                     f"{points_apart(c['ideas_crossval'][name][n]['uar'], c['ideas_crossval'][shipped][n]['uar'])}" for n in sets)
                  + " points: not shipped.")
     return L + [""] if L[-1] else L
 
@@ -281,13 +285,12 @@ def teacher_section(t: dict, cnn: dict | None = None, student_params: int | None
                       "ideas_crossval": {k: v["crossval"] for k, v in rows.items()}, "chosen": None}, "teacher", sets)
     shipped = cnn.get("chosen") if cnn else None
     if shipped and TEACHER_COMPARED in rows:
-        diff = lambda a, b: f"{100 * (a - b):+.1f}"  # noqa: E731
         v, v0 = rows[TEACHER_COMPARED]["valid"], cnn["ideas"][shipped]
         L += ["", f"- {TEACHER_COMPARED} against the shipped CNN with its head (its row under 'Retraining the CNN'): "
-              f"Valid accuracy {diff(v['accuracy'], v0['accuracy'])}, UAR {diff(v['uar'], v0['uar'])} points; crossval "
+              f"Valid accuracy {points_apart(v['accuracy'], v0['accuracy'])}, UAR {points_apart(v['uar'], v0['uar'])} points; crossval "
               "accuracy / UAR " + ", ".join(
-                  f"{n} {diff(rows[TEACHER_COMPARED]['crossval'][n]['accuracy'], cnn['ideas_crossval'][shipped][n]['accuracy'])}"
-                  f" / {diff(rows[TEACHER_COMPARED]['crossval'][n]['uar'], cnn['ideas_crossval'][shipped][n]['uar'])}"
+                  f"{n} {points_apart(rows[TEACHER_COMPARED]['crossval'][n]['accuracy'], cnn['ideas_crossval'][shipped][n]['accuracy'])}"
+                  f" / {points_apart(rows[TEACHER_COMPARED]['crossval'][n]['uar'], cnn['ideas_crossval'][shipped][n]['uar'])}"
                   for n in sets) + " points."]
     members = [k for k in rows if k.startswith("member") and k.endswith(" adjusted(0.2)")]
     if len(members) > 1:
@@ -319,9 +322,9 @@ def teacher_limit(t: dict, cnn: dict) -> list[str]:
     moves = [row["crossval"][n]["accuracy"] - base[n]["accuracy"] for n in row["crossval"]]
     return [f"- A larger network trained on the same votes: the teacher ensemble trained on a GPU "
             f"({len(t['teacher']['members'])} networks of {t['teacher']['parameters_per_member'] / 1e6:.1f} M parameters, "
-            f"'A larger teacher' above) gains {100 * (row['valid']['accuracy'] - cnn['ideas'][shipped]['accuracy']):+.1f} "
-            f"points of Valid accuracy over the shipped CNN, while its crossval accuracy moves {100 * min(moves):+.1f} to "
-            f"{100 * max(moves):+.1f} points."]
+            f"'A larger teacher' above) gains {points_apart(row['valid']['accuracy'], cnn['ideas'][shipped]['accuracy'])} "
+            f"points of Valid accuracy over the shipped CNN, while its crossval accuracy moves {points_apart(min(moves), 0)} "
+            f"to {points_apart(max(moves), 0)} points."]
 
 
 def quantize_section(q: dict, crossval: dict | None = None) -> list[str]:

@@ -38,19 +38,6 @@ log = logging.getLogger("teacher")
 MIXUP_ALPHA = 0.2
 
 
-def train_faces() -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """(names, crowd distribution, 48x48 faces) of the usable Train images, as train_perceived.py reads them."""
-    names, votes = FP.read_votes("Train")
-    dist, ok = FP.soft_targets(votes)
-    return names[ok], dist[ok], FP.read_images("Train", names[ok])
-
-
-def valid_faces() -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """(names, majority labels (-1 outside the majority protocol), 48x48 faces) of Valid."""
-    names, votes = FP.read_votes("Valid")
-    return names, FP.majority_labels(votes), FP.read_images("Valid", names)
-
-
 class Member:
     """One teacher's training state; ``step`` runs one batch."""
 
@@ -104,10 +91,8 @@ def train_member(index: int, a: argparse.Namespace) -> None:
     seed_everything(a.seed + index)
     device = torch.device(a.device)
     torch.backends.cudnn.benchmark = True
-    names, dist, images = train_faces()
-    if a.subset:
-        names, dist, images = names[:a.subset], dist[:a.subset], images[:a.subset]
-    _, va_lab, va_img = valid_faces()
+    names, dist, images, _ = FP.training_faces(a.subset)
+    _, va_lab, va_img = FP.valid_faces()
     if a.subset:
         va_lab, va_img = va_lab[:a.subset], va_img[:a.subset]
     keep = va_lab >= 0
@@ -166,9 +151,7 @@ def write_outputs(a: argparse.Namespace, members: list[dict]) -> None:
         net = TeacherNet().to(device).to(memory_format=torch.channels_last)
         net.load_state_dict(torch.load(a.out / f"member-{k}.pt", map_location=device))
         nets.append(net)
-    names, _, images = train_faces()
-    if a.subset:
-        names, images = names[:a.subset], images[:a.subset]
+    names, _, images, _ = FP.training_faces(a.subset)
     X = torch.from_numpy(images).float().unsqueeze(1).to(device)
     every = torch.arange(len(X))
     views = np.stack([member_logits(nets, augment(X, pick(view_augmentation(len(X), v), every, device))).mean(0)
@@ -177,7 +160,7 @@ def write_outputs(a: argparse.Namespace, members: list[dict]) -> None:
               "device": torch.cuda.get_device_name() if device.type == "cuda" else "cpu",
               "parameters_per_member": sum(p.numel() for p in nets[0].parameters())}
     np.savez(a.out / "teacher_views.npz", names=names, logits=views, record=json.dumps(record))
-    va_names, _, va_img = valid_faces()
+    va_names, _, va_img = FP.valid_faces()
     scored = {"valid_names": va_names}
     carried = sorted(a.crossval_crops.glob("crossval-*.npz"))
     if not carried:

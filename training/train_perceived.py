@@ -309,18 +309,11 @@ def main(argv=None) -> int:
     torch.set_num_threads(a.threads)
 
     t0 = time.time()
-    tr_names, tr_votes = FP.read_votes("Train")
-    tr_dist, tr_ok = FP.soft_targets(tr_votes)
-    tr_names, tr_dist = tr_names[tr_ok], tr_dist[tr_ok]
-    if a.subset:
-        tr_names, tr_dist = tr_names[:a.subset], tr_dist[:a.subset]
-    tr_img = FP.read_images("Train", tr_names)
-    va_names, va_votes = FP.read_votes("Valid")
-    va_img = FP.read_images("Valid", va_names)
-    va_lab = FP.majority_labels(va_votes)
+    tr_names, tr_dist, tr_img, dropped = FP.training_faces(a.subset)
+    _, va_lab, va_img = FP.valid_faces()
     vk = va_lab >= 0
-    log.info("Train usable %d of %d images; Valid majority-protocol %d; read in %.1f s",
-             len(tr_names), int(len(tr_ok)), int(vk.sum()), time.time() - t0)
+    log.info("Train usable %d images (%d dropped as unknown or not a face); Valid majority-protocol %d; read in %.1f s",
+             len(tr_names), dropped, int(vk.sum()), time.time() - t0)
 
     widths = tuple(int(w) for w in a.widths.split(","))
     net = PerceivedNet(widths)
@@ -414,7 +407,7 @@ def main(argv=None) -> int:
                 "init_onnx": str(a.init_onnx) if a.init_onnx else None, "capture_aug": a.capture_aug,
                 "teacher": teacher_record(a.teacher) if a.teacher else None,
                 "teacher_weight": a.teacher_weight if a.teacher else None, "device": a.device, "threads": a.threads, "train_images": int(len(tr_names)),
-                "train_images_dropped_unknown_nf": int((~tr_ok).sum()), "subset": a.subset,
+                "train_images_dropped_unknown_nf": dropped, "subset": a.subset,
                 "torch": torch.__version__, "wall_seconds": time.time() - t0, "history": history}
     (a.out / "calibration.json").write_text(json.dumps({**cal, "training": training}, indent=1))
 
