@@ -101,3 +101,72 @@ def test_analyzer_detects_small_images_enlarged(monkeypatch):
     analyzer.analyze(np.full((48, 48, 3), 90, np.uint8))
     analyzer.analyze(np.full((200, 300, 3), 90, np.uint8))
     assert seen == [(384, 384, 3), (200, 300, 3)]
+
+
+def astronaut():
+    from importlib import resources
+
+    from mien.images import read_image
+
+    return read_image(resources.files("mien") / "data" / "astronaut.png")
+
+
+def test_search_regions_are_27_squares_over_the_whole_image():
+    from mien.small_faces import SEARCH_SHIFTS, SEARCH_SIDES, SEARCH_TILTS, search_regions
+
+    _, e = enlarge_small_image(np.zeros((48, 60, 3), np.uint8))
+    regions = search_regions(48, 60, e)
+    assert len(regions.side) == len(SEARCH_SIDES) * len(SEARCH_TILTS) * len(SEARCH_SHIFTS) == 27
+    middle = e.border + e.scale * np.array([30.0, 24.0])
+    np.testing.assert_allclose(regions.centre[:, 1], middle[1])
+    np.testing.assert_allclose(sorted(set(np.round(regions.centre[:, 0], 6))), middle[0] + e.scale * 60 * np.array(SEARCH_SHIFTS))
+    np.testing.assert_allclose(sorted(set(regions.side)), e.scale * 60 * np.array(SEARCH_SIDES))
+    np.testing.assert_allclose(sorted(set(regions.angle)), SEARCH_TILTS)
+
+
+# FERPlus Valid crops where neither detector places a face the landmark model accepts (a shouting
+# face with a raised hand, no detection at all; a laughing face, presence 0.23), and the search does.
+MISSED_BY_THE_DETECTORS = ("fer0029156.png", "fer0030053.png")
+
+
+@pytest.mark.parametrize("name", MISSED_BY_THE_DETECTORS)
+def test_a_face_crop_the_detectors_miss_is_found_by_the_search(shared_data, name):
+    from mien.analyzer import Analyzer
+    from mien.detect import FaceDetector
+    from mien.landmarks import FaceMesher, roi_from_detections
+
+    grey = cv2.imread(str(shared_data / "ferplus" / "data" / "FER2013Valid" / name), cv2.IMREAD_GRAYSCALE)
+    crop = cv2.cvtColor(grey, cv2.COLOR_GRAY2RGB)
+    seen, _ = enlarge_small_image(crop)
+    det = FaceDetector("both")(seen)
+    assert len(det) == 0 or (FaceMesher()(seen, roi_from_detections(det)).presence < 0.5).all()
+
+    faces = Analyzer().analyze(crop)
+    assert len(faces.scores) == 1
+    assert 0.5 <= faces.scores[0] <= 1 and faces.presence[0] >= 0.5  # the confirming detector's confidence
+    points = faces.landmarks[0, :, :2]
+    np.testing.assert_allclose(faces.boxes[0], [*points.min(0), *points.max(0)], atol=1e-3)
+    eyes = points[[33, 263]]  # outer eye corners, inside the crop, in its own pixels
+    assert ((eyes > 0) & (eyes < 48)).all()
+    assert 8 < np.linalg.norm(eyes[0] - eyes[1]) < 40
+
+
+def test_the_search_keeps_out_a_non_face_the_mesh_is_sure_of():
+    """The space-shuttle model beside the astronaut: the face mesh is sure of a face in one of the
+    search's squares, a detector finds none in that square's crop, so no face is reported."""
+    from mien.analyzer import Analyzer
+    from mien.landmarks import FaceMesher
+    from mien.small_faces import search_regions
+
+    shuttle = np.ascontiguousarray(astronaut()[174:308, 339:473])
+    seen, e = enlarge_small_image(shuttle)
+    assert FaceMesher()(seen, search_regions(*shuttle.shape[:2], e)).presence.max() > 0.9
+    assert len(Analyzer().analyze(shuttle).scores) == 0
+
+
+@pytest.mark.parametrize("pixels", [np.full((48, 48, 3), 128, np.uint8),
+                                    np.random.default_rng(0).integers(0, 256, (48, 48, 3), dtype=np.uint8)])
+def test_the_search_finds_no_face_in_flat_or_noisy_small_images(pixels):
+    from mien.analyzer import Analyzer
+
+    assert len(Analyzer().analyze(pixels).scores) == 0

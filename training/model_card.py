@@ -32,10 +32,12 @@ def crossval_section(cv: dict) -> list[str]:
          "tables below compare ideas with a temperature refitted to the majority label on Valid, so their ECE is lower for "
          "the same logits.",
          "",
-         "Small images go through the front door (`mien.small_faces`, used by `Analyzer.measure`, so by the CLI, the API and "
+         "Small images go through the front door (`mien.small_faces`, used by `Analyzer.analyze`, so by the CLI, the API and "
          "the audit): an image whose longer side is below 160 px is enlarged by round(192 / longer side) (bicubic) inside a "
          "mid-grey border of half its enlarged side for face detection and landmarks, and the faces are mapped back to the "
-         "original pixels, where quality, action units and perceived expression are measured. The 48x48 FERPlus and CK+48 "
+         "original pixels, where quality, action units and perceived expression are measured. Where no face is found that "
+         "way, the face mesh looks at 27 framings of the whole image and keeps the one it is surest of, if a face detector "
+         "also finds a face in that framing's crop. The 48x48 FERPlus and CK+48 "
          "rows below are `mien analyze` on the original files, without upscaling by hand. A 48x48 face has about 17 px "
          "between the eyes, so mien's quality check calls many of them `small_face` (unreliable, so `uncertain`): this is "
          "why coverage at the threshold is lower through the pipeline than on the 48x48 files direct.",
@@ -87,9 +89,10 @@ def crossval_failures(cv: dict) -> list[str]:
         L.append(f"- FERPlus Test through the whole pipeline: {pipeline['no_face']} of {pipeline['n']} images give no face"
                  + (" (" + "; ".join(worst) + ")" if worst else "") + f". The faces it finds are scored at {pct(found)} "
                  f"against {pct(direct['accuracy'])} for all the 48x48 files scored directly, and the images without a "
-                 "face count as wrong. Looking at the Valid images without a face, most are profiles, faces half covered by a hand or "
-                 "tightly cropped wide-open mouths: the detector often finds them, but the landmark model's presence check "
-                 "(`min_presence`) does not confirm them, and mien reports no face rather than a mesh it does not trust.")
+                 "face count as wrong. The count includes the faces found by the small-image search (`mien.small_faces`) where "
+                 "the detectors placed none. Looking at the Valid images still without a face, most are profiles, faces turned "
+                 "far down or covered by hands, where neither the landmark model (`min_presence`) nor a detector is sure of a "
+                 "face, and mien reports no face rather than a mesh it does not trust.")
     return L
 
 

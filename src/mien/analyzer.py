@@ -21,11 +21,11 @@ from .detect import DetectorRange, FaceDetector
 from .errors import InputError, OptionsError, TimestampError
 from .faces import Faces
 from .images import DecodedImage, ImageReadError, decode_image
-from .landmarks import FaceMesher, IrisLocator, Meshes, distinct_faces, roi_from_detections
+from .landmarks import FaceMesher, IrisLocator, Meshes, distinct_faces, mesh_boxes, roi_from_detections
 from .measure import FaceMeasurer, measured_faces
 from .perceived import PerceivedModel
 from .quality import QualityThresholds
-from .small_faces import enlarge_small_image
+from .small_faces import enlarge_small_image, search_regions
 from .video.decode import Frame
 
 
@@ -246,9 +246,22 @@ class Analyzer:
         if not len(keep) and self._detector.looks_again(det):
             det, meshes, keep = self._confirmed_faces(seen, full_range=True)
         keep = keep[distinct_faces(meshes.points[keep], det.scores[keep] * meshes.presence[keep])]
-        meshes = meshes.take(keep)
+        boxes, scores, meshes = det.boxes[keep], det.scores[keep], meshes.take(keep)
+        if not len(keep) and not enlargement.identity:
+            boxes, scores, meshes = self._searched_face(seen, search_regions(*rgb.shape[:2], enlargement))
         meshes = Meshes(enlargement.points_to_original(meshes.points), meshes.presence, meshes.crops)
-        return self._measure(rgb, enlargement.boxes_to_original(det.boxes[keep]), det.scores[keep], meshes)
+        return self._measure(rgb, enlargement.boxes_to_original(boxes), scores, meshes)
+
+    def _searched_face(self, seen: np.ndarray, regions) -> tuple[np.ndarray, np.ndarray, Meshes]:
+        """Boxes, scores and meshes of a small image's face that no detector placed: of the meshes in
+        ``regions``, the one surest of a face, if a detector finds a face in its crop (``mien.small_faces``)."""
+        meshes = self._mesher(seen, regions)
+        best = meshes.take([int(np.argmax(meshes.presence))])
+        if best.presence[0] >= self.options.min_presence:
+            confirmed = self._detector(best.crops[0], max_faces=1)
+            if len(confirmed):
+                return mesh_boxes(best.points), confirmed.scores, best
+        return np.zeros((0, 4), np.float32), np.zeros(0, np.float32), Meshes.empty()
 
     def _confirmed_faces(self, rgb: np.ndarray, full_range: bool = False):
         """Detections, their meshes, and the indices of those the landmark model confirms (presence)."""

@@ -87,7 +87,9 @@ COLUMNS: tuple[Column, ...] = (
     Column("w", "float32", "face box width, pixels", _box(2)),
     Column("h", "float32", "face box height, pixels", _box(3)),
     Column("score", "float32", "face detector confidence, 0..1; in video only on frames where the detector ran on the "
-           "face (every --detect-every frames; most frames follow the face from its landmarks): use track_score there",
+           "face (every --detect-every frames; most frames follow the face from its landmarks): use track_score there; "
+           "for a face that the small-image search found (mien.small_faces), the detector's confidence on the face's "
+           "upright crop, and the box is the landmarks' extent",
            _attr("scores")),
     Column("track_score", "float32", "video only: the detector confidence of the track's latest detection, on every "
            "frame of the track, 0..1", _attr("track_scores")),

@@ -1,0 +1,137 @@
+"""The small-image search (``mien.small_faces``): the faces it finds and the non-faces it lets through.
+
+    python benchmarks/small_face_search.py [--patches 1150]
+
+1. FERPlus Valid (48x48 crops, the split the search was chosen on): through ``Analyzer()`` as
+   ``mien analyze`` runs it, how many images the detectors place no accepted face in (the search
+   runs), how many of those the search finds a face in, and the perceived top class's agreement
+   with the crowd majority on the found faces, against the faces the detectors found.
+2. Non-faces: square patches (32-150 px, half of them made grey) cut at random (seed 0) from the
+   demo stills and from every 30th frame of the demo videos, at least 30 px away from every face
+   mien finds in the whole picture; how many of them mien reports a face in, and how many of those
+   it calls reliable. A patch may still hold part of an undetected person (hair, a shoulder).
+"""
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT / "training"))
+import ferplus as FP  # noqa: E402
+from detector_rule import video_frames  # noqa: E402
+from mien import analyzer as analyzer_module  # noqa: E402
+from mien.analyzer import Analyzer  # noqa: E402
+from mien.images import read_image  # noqa: E402
+from mien.perceived import CLASSES  # noqa: E402
+
+DEMO = FP.DATA / "demo"
+FRAME_EVERY = 30
+MARGIN_PX = 30
+
+
+class SearchSpy:
+    """Counts the images in which the analyzer ran the small-image search."""
+
+    def __init__(self):
+        self.ran = False
+        self._regions = analyzer_module.search_regions
+
+    def __call__(self, *args, **kwargs):
+        self.ran = True
+        return self._regions(*args, **kwargs)
+
+
+def ferplus_valid(analyzer: Analyzer, spy: SearchSpy) -> dict:
+    names, votes = FP.read_votes("Valid")
+    labels = FP.majority_labels(votes)
+    searched = found_by_search = 0
+    right = {"detectors": [0, 0], "search": [0, 0]}  # right, labelled
+    for grey, label in zip(FP.read_images("Valid", names), labels):
+        spy.ran = False
+        faces = analyzer.analyze(cv2.cvtColor(grey, cv2.COLOR_GRAY2RGB))
+        searched += spy.ran
+        if not len(faces.scores):
+            continue
+        found_by_search += spy.ran
+        if label >= 0:
+            k = int(np.argmax((faces.boxes[:, 2] - faces.boxes[:, 0]) * (faces.boxes[:, 3] - faces.boxes[:, 1])))
+            tally = right["search" if spy.ran else "detectors"]
+            tally[0] += int(CLASSES[int(np.argmax(faces.perceived.probabilities[k]))] == CLASSES[label])
+            tally[1] += 1
+    return dict(images=len(names), searched=searched, found_by_search=found_by_search, right=right)
+
+
+def pictures():
+    for path in sorted(DEMO.glob("*/*")):
+        if path.suffix in (".png", ".jpg"):
+            yield read_image(path)
+        elif path.suffix == ".mp4":
+            yield from (rgb for _, rgb in video_frames(path, FRAME_EVERY))
+
+
+def away_from_faces(x: int, y: int, side: int, boxes: np.ndarray) -> bool:
+    return all(x + side < b[0] - MARGIN_PX or x > b[2] + MARGIN_PX or y + side < b[1] - MARGIN_PX or y > b[3] + MARGIN_PX
+               for b in boxes)
+
+
+def non_faces(analyzer: Analyzer, spy: SearchSpy, count: int) -> dict:
+    rng = np.random.default_rng(0)
+    pics = list(pictures())
+    per_picture = -(-count // len(pics))
+    patches = searched = faces_reported = by_search = reliable = 0
+    reported = []
+    for picture in pics:
+        boxes = analyzer.analyze(picture).boxes
+        taken = 0
+        for _ in range(20 * per_picture):
+            if taken == per_picture or patches == count:
+                break
+            side = int(rng.integers(32, min(150, min(picture.shape[:2]) - 1)))
+            x = int(rng.integers(0, picture.shape[1] - side))
+            y = int(rng.integers(0, picture.shape[0] - side))
+            if not away_from_faces(x, y, side, boxes):
+                continue
+            patch = np.ascontiguousarray(picture[y:y + side, x:x + side])
+            if rng.random() < 0.5:
+                patch = cv2.cvtColor(cv2.cvtColor(patch, cv2.COLOR_RGB2GRAY), cv2.COLOR_GRAY2RGB)
+            taken += 1
+            patches += 1
+            spy.ran = False
+            faces = analyzer.analyze(patch)
+            searched += spy.ran
+            if len(faces.scores):
+                faces_reported += 1
+                by_search += spy.ran
+                reliable += bool(faces.quality.reliable.any())
+                reported.append((float(faces.scores.max()), float(faces.presence.max())))
+    return dict(pictures=len(pics), patches=patches, searched=searched, faces_reported=faces_reported, by_search=by_search,
+                reliable=reliable, reported=reported)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--patches", type=int, default=1150, help="non-face patches to cut")
+    args = parser.parse_args()
+    spy = SearchSpy()
+    analyzer_module.search_regions = spy
+    analyzer = Analyzer()
+    v = ferplus_valid(analyzer, spy)
+    (d_right, d_n), (s_right, s_n) = v["right"]["detectors"], v["right"]["search"]
+    print(f"FERPlus Valid, {v['images']} 48x48 crops: the detectors placed no accepted face in {v['searched']}; "
+          f"the search found a face in {v['found_by_search']} of them")
+    print(f"  perceived top class = crowd majority: {s_right} of {s_n} faces found by the search ({s_right / max(s_n, 1):.1%}), "
+          f"{d_right} of {d_n} found by the detectors ({d_right / d_n:.1%})")
+    n = non_faces(analyzer, spy, args.patches)
+    print(f"Non-face patches: {n['patches']} from {n['pictures']} demo pictures; the search ran on {n['searched']}; "
+          f"a face was reported in {n['faces_reported']} ({n['faces_reported'] / n['patches']:.2%}; {n['by_search']} found by "
+          f"the search), {n['reliable']} of them reliable")
+    print("  their detector score and landmark presence: " + ", ".join(f"{s:.2f}/{p:.2f}" for s, p in n["reported"]))
+
+
+if __name__ == "__main__":
+    main()
