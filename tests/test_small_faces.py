@@ -111,17 +111,15 @@ def astronaut():
     return read_image(resources.files("mien") / "data" / "astronaut.png")
 
 
-def test_search_regions_are_27_squares_over_the_whole_image():
-    from mien.small_faces import SEARCH_SHIFTS, SEARCH_SIDES, SEARCH_TILTS, search_regions
+def test_search_regions_are_9_squares_centred_on_the_image():
+    from mien.small_faces import SEARCH_SIDES, SEARCH_TILTS, search_regions
 
     _, e = enlarge_small_image(np.zeros((48, 60, 3), np.uint8))
     regions = search_regions(48, 60, e)
-    assert len(regions.side) == len(SEARCH_SIDES) * len(SEARCH_TILTS) * len(SEARCH_SHIFTS) == 27
-    middle = e.border + e.scale * np.array([30.0, 24.0])
-    np.testing.assert_allclose(regions.centre[:, 1], middle[1])
-    np.testing.assert_allclose(sorted(set(np.round(regions.centre[:, 0], 6))), middle[0] + e.scale * 60 * np.array(SEARCH_SHIFTS))
-    np.testing.assert_allclose(sorted(set(regions.side)), e.scale * 60 * np.array(SEARCH_SIDES))
-    np.testing.assert_allclose(sorted(set(regions.angle)), SEARCH_TILTS)
+    assert len(regions.side) == len(SEARCH_SIDES) * len(SEARCH_TILTS) == 9
+    np.testing.assert_allclose(regions.centre, np.tile(e.border + e.scale * np.array([30.0, 24.0]), (9, 1)))
+    pairs = sorted(zip(regions.side / (e.scale * 60), regions.angle))
+    np.testing.assert_allclose(pairs, [(s, t) for s in SEARCH_SIDES for t in SEARCH_TILTS])
 
 
 # FERPlus Valid crops where neither detector places a face the landmark model accepts (a shouting
@@ -144,6 +142,7 @@ def test_a_face_crop_the_detectors_miss_is_found_by_the_search(shared_data, name
     faces = Analyzer().analyze(crop)
     assert len(faces.scores) == 1
     assert 0.5 <= faces.scores[0] <= 1 and faces.presence[0] >= 0.5  # the confirming detector's confidence
+    assert faces.quality.reasons[0].split(";")[-1] == "not_detected"
     points = faces.landmarks[0, :, :2]
     np.testing.assert_allclose(faces.boxes[0], [*points.min(0), *points.max(0)], atol=1e-3)
     eyes = points[[33, 263]]  # outer eye corners, inside the crop, in its own pixels
@@ -151,17 +150,17 @@ def test_a_face_crop_the_detectors_miss_is_found_by_the_search(shared_data, name
     assert 8 < np.linalg.norm(eyes[0] - eyes[1]) < 40
 
 
-def test_the_search_keeps_out_a_non_face_the_mesh_is_sure_of():
-    """The space-shuttle model beside the astronaut: the face mesh is sure of a face in one of the
-    search's squares, a detector finds none in that square's crop, so no face is reported."""
+def test_the_search_vouches_for_none_of_its_faces():
+    """The mission patch on the astronaut's suit: the search reports a face there (the landmark model
+    is sure, a detector agrees at a low score); like every face the search finds, it is not reliable,
+    so it gets no perceived label."""
     from mien.analyzer import Analyzer
-    from mien.landmarks import FaceMesher
-    from mien.small_faces import search_regions
 
-    shuttle = np.ascontiguousarray(astronaut()[174:308, 339:473])
-    seen, e = enlarge_small_image(shuttle)
-    assert FaceMesher()(seen, search_regions(*shuttle.shape[:2], e)).presence.max() > 0.9
-    assert len(Analyzer().analyze(shuttle).scores) == 0
+    patch = np.ascontiguousarray(astronaut()[288:422, 120:254])
+    faces = Analyzer().analyze(patch)
+    assert len(faces.scores) == 1
+    assert not faces.quality.reliable[0] and "not_detected" in faces.quality.reasons[0].split(";")
+    assert faces.perceived.top[0] == "uncertain"
 
 
 @pytest.mark.parametrize("pixels", [np.full((48, 48, 3), 128, np.uint8),

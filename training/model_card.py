@@ -36,7 +36,7 @@ def crossval_section(cv: dict) -> list[str]:
          "the audit): an image whose longer side is below 160 px is enlarged by round(192 / longer side) (bicubic) inside a "
          "mid-grey border of half its enlarged side for face detection and landmarks, and the faces are mapped back to the "
          "original pixels, where quality, action units and perceived expression are measured. Where no face is found that "
-         "way, the face mesh looks at 27 framings of the whole image and keeps the one it is surest of, if a face detector "
+         "way, the face mesh looks at 9 framings of the whole image and keeps the one it is surest of, if a face detector "
          "also finds a face in that framing's crop. The 48x48 FERPlus and CK+48 "
          "rows below are `mien analyze` on the original files, without upscaling by hand. A 48x48 face has about 17 px "
          "between the eyes, so mien's quality check calls many of them `small_face` (unreliable, so `uncertain`): this is "

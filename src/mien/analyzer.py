@@ -247,10 +247,11 @@ class Analyzer:
             det, meshes, keep = self._confirmed_faces(seen, full_range=True)
         keep = keep[distinct_faces(meshes.points[keep], det.scores[keep] * meshes.presence[keep])]
         boxes, scores, meshes = det.boxes[keep], det.scores[keep], meshes.take(keep)
-        if not len(keep) and not enlargement.identity:
+        searched = not len(keep) and not enlargement.identity
+        if searched:
             boxes, scores, meshes = self._searched_face(seen, search_regions(*rgb.shape[:2], enlargement))
         meshes = Meshes(enlargement.points_to_original(meshes.points), meshes.presence, meshes.crops)
-        return self._measure(rgb, enlargement.boxes_to_original(boxes), scores, meshes)
+        return self._measure(rgb, enlargement.boxes_to_original(boxes), scores, meshes, searched)
 
     def _searched_face(self, seen: np.ndarray, regions) -> tuple[np.ndarray, np.ndarray, Meshes]:
         """Boxes, scores and meshes of a small image's face that no detector placed: of the meshes in
@@ -269,10 +270,11 @@ class Analyzer:
         meshes = self._mesher(rgb, roi_from_detections(det))
         return det, meshes, np.flatnonzero(meshes.presence >= self.options.min_presence)
 
-    def _measure(self, rgb: np.ndarray, boxes: np.ndarray, scores: np.ndarray, meshes: Meshes) -> Faces:
-        """Pose, quality, iris, action units and perceived expression of an image's faces whose meshes are known."""
+    def _measure(self, rgb: np.ndarray, boxes: np.ndarray, scores: np.ndarray, meshes: Meshes, searched: bool) -> Faces:
+        """Pose, quality, iris, action units and perceived expression of an image's faces whose meshes
+        are known; ``searched``: found by the small-image search (so never ``reliable``)."""
         m = self._measurer
-        measures = m.measure([meshes], [m.cut(rgb, meshes)])
+        measures = m.measure([meshes], [m.cut(rgb, meshes)], np.full(len(scores), searched))
         units = None if measures.raw_units is None else actions.analyse_measures(measures.raw_units)
         return measured_faces(boxes, scores, measures, units, None if m.perceiver is None else m.perceived(measures))
 

@@ -77,14 +77,16 @@ class FaceMeasurer:
             crops = np.zeros((0, FACE_SIZE, FACE_SIZE), np.uint8)
         return PixelCuts(irises, perceive, crops)
 
-    def measure(self, meshes: list[Meshes], cuts: list[PixelCuts]) -> FaceMeasures:
+    def measure(self, meshes: list[Meshes], cuts: list[PixelCuts], searched: np.ndarray | None = None) -> FaceMeasures:
         """The measures of the faces of several frames' ``meshes`` and their ``cuts``, in order, as one
-        batch (the perceived model runs once, on every face cut for it)."""
+        batch (the perceived model runs once, on every face cut for it); ``searched`` marks the faces
+        that the small-image search found (``quality.assess``)."""
         points = np.concatenate([m.points for m in meshes])
         presence = np.concatenate([m.presence for m in meshes])
         cut = PixelCuts.concat(cuts)
         pose = head_pose(points)
-        quality = assess(points, [c for m in meshes for c in m.crops], presence, pose.yaw, pose.pitch, self.thresholds)
+        quality = assess(points, [c for m in meshes for c in m.crops], presence, pose.yaw, pose.pitch, self.thresholds,
+                         searched)
         raw = actions.measures(to_canonical_frame(points, pose)) if self.action_units else None
         gaze = None if cut.irises is None else gaze_angles(points, cut.irises.centres, cut.irises.corners, pose)
         logits = None

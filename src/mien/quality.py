@@ -28,6 +28,7 @@ CHECKS = {
     "clipped": "more than max_clipped of the face centre is black or white clipped",
     "extreme_pose": "head turned more than max_yaw or tilted more than max_pitch degrees",
     "low_presence": "the landmark model's face-presence probability is below min_presence",
+    "not_detected": "found by the small-image search (mien.small_faces), which no detector placed: it may not be a face",
 }
 
 
@@ -88,10 +89,10 @@ def crop_measures(crop: np.ndarray) -> tuple[float, float, float]:
 
 
 def assess(meshes: np.ndarray, crops: Sequence[np.ndarray], presence: np.ndarray, yaw: np.ndarray, pitch: np.ndarray,
-           thresholds: QualityThresholds = QualityThresholds()) -> Quality:
+           thresholds: QualityThresholds = QualityThresholds(), searched: np.ndarray | None = None) -> Quality:
     """Quality of N faces from their meshes (pixels), the crops the landmark model saw (an array, or a
-    list of crops), presence and pose: each measure, the checks in ``CHECKS`` against ``thresholds``,
-    and the failed ones per face."""
+    list of crops), presence and pose, and which faces the small-image search found (``searched``,
+    default none): each measure, the checks in ``CHECKS`` against ``thresholds``, and the failed ones per face."""
     iod = interocular_distance(check_meshes(meshes))
     measures = np.array([crop_measures(c) for c in crops], np.float64).reshape(-1, 3)
     sharp, bright, clipped = measures.T
@@ -104,6 +105,7 @@ def assess(meshes: np.ndarray, crops: Sequence[np.ndarray], presence: np.ndarray
         "clipped": clipped > t.max_clipped,
         "extreme_pose": (np.abs(yaw) > t.max_yaw) | (np.abs(pitch) > t.max_pitch),
         "low_presence": presence < t.min_presence,
+        "not_detected": np.zeros(len(iod), bool) if searched is None else np.asarray(searched, bool),
     }
     failed = np.stack([checks[name] for name in CHECKS], axis=1) if len(iod) else np.zeros((0, len(CHECKS)), bool)
     reasons = tuple(";".join(n for n, f in zip(CHECKS, row) if f) for row in failed.tolist())

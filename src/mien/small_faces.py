@@ -9,22 +9,23 @@ expression) is measured. The border of half the side was preferred to 64 px on F
 
 A small image in which no face is found that way is most often a face crop the detectors cannot
 place (a face cut off by the frame's edges, tilted or turned). Then the face mesh looks at
-``search_regions``: 27 squares over the whole image (three sizes, three tilts, three sideways
-shifts). The one whose mesh it is surest holds a face is kept when that presence reaches the
-analyzer's ``min_presence`` *and* a face detector finds a face in that mesh's own upright crop; the
-face's ``score`` is then that detector's confidence and its box the mesh's extent. The second check
-keeps most non-faces out: the mesh alone is sure of a face in some textures (a rock face, the
-space-shuttle model beside the astronaut), where a detector finds none.
+``search_regions``: 9 squares centred on the image (three sizes, three tilts). The one whose mesh it
+is surest holds a face is kept when that presence reaches the analyzer's ``min_presence`` *and* a
+face detector finds a face in that mesh's own upright crop; the face's ``score`` is then that
+detector's confidence and its box the mesh's extent. The second check keeps most non-faces out (the
+mesh alone is sure of a face in some textures), but not all: on the astronaut photo's suit, a
+mission patch and orange fabric pass both. So a face the search found is never ``reliable`` (quality
+check ``not_detected``), and gets no perceived label.
 
-Measured by ``python benchmarks/small_face_search.py``: on FERPlus Valid (where the search was
-chosen) the detectors place no accepted face in 78 of the 3579 crops, and the search finds 42 of
-them; their perceived top class agrees with the crowd majority less often (24 of 37) than on the
-faces the detectors find (86%): they are harder faces. In 1058
-non-face patches cut from the demo media, a face was reported in 6 (4 of them by the search), none
-of them reliable (so ``perceived_top`` is ``uncertain``); two of the six, looked at, hold people the
-detectors had missed in the whole frame. With the search, ``mien analyze`` finds a face in 3112 of
-the 3136 FERPlus Test 48x48 files (before it: 3061; hand upscaling 4x inside a 64 px border: 3064)
-and in all 375 CK+48 crops (``benchmarks/perceived_crossval.py``).
+Measured by ``python benchmarks/small_face_search.py`` (developer VM, one thread): on FERPlus Valid
+(where the framings were chosen) the detectors place no accepted face in 78 of the 3579 crops, and
+the search finds 42 of them; their perceived top class agrees with the crowd majority less often (25
+of 38) than on the faces the detectors find (86%): they are harder faces. In 1058 random non-face
+patches of the demo media it reported a face in 3, and in 14 of 662 patches of the astronaut photo
+away from her face (her suit). It costs a small image without a face about 27 ms more (37.6 ms
+against 10.5 ms for an image too large for the search). With it, ``mien analyze`` finds a face in
+3103 of the 3136 FERPlus Test 48x48 files (before it: 3061; hand upscaling 4x inside a 64 px border:
+3064) and in all 375 CK+48 crops (``benchmarks/perceived_crossval.py``).
 
 Coordinates: pixel ``(i, j)`` covers ``[j, j+1) x [i, i+1)``, so enlarging by f and adding a border
 of b pixels maps a point u to ``f * u + b`` (z, in pixel units, to ``f * z``).
@@ -43,7 +44,6 @@ ENLARGED_PX = 192
 BORDER_GREY = 128
 SEARCH_SIDES = (1.25, 1.5, 1.75)  # a square's side, in units of the image's longer side
 SEARCH_TILTS = (-0.3, 0.0, 0.3)  # radians (about 17 degrees either way)
-SEARCH_SHIFTS = (-0.1, 0.0, 0.1)  # sideways, in units of the image's width
 
 
 @dataclass(frozen=True)
@@ -85,9 +85,9 @@ def enlarge_small_image(rgb: np.ndarray) -> tuple[np.ndarray, Enlargement]:
 
 
 def search_regions(height: int, width: int, enlargement: Enlargement) -> Roi:
-    """The 27 squares, in the enlarged picture, that the face mesh looks at in a small image of
+    """The 9 squares, in the enlarged picture, that the face mesh looks at in a small image of
     ``height`` x ``width`` pixels where no face was found (see this module's docstring)."""
     f, b = enlargement.scale, enlargement.border
-    sides, tilts, shifts = (np.array(v, np.float64) for v in np.meshgrid(SEARCH_SIDES, SEARCH_TILTS, SEARCH_SHIFTS, indexing="ij"))
-    centre = np.stack([b + f * width * (0.5 + shifts.ravel()), np.full(shifts.size, b + f * height / 2)], axis=1)
-    return Roi(centre, f * max(height, width) * sides.ravel(), tilts.ravel())
+    sides, tilts = (np.array(v, np.float64).ravel() for v in np.meshgrid(SEARCH_SIDES, SEARCH_TILTS, indexing="ij"))
+    centre = np.tile([b + f * width / 2, b + f * height / 2], (sides.size, 1))
+    return Roi(centre, f * max(height, width) * sides, tilts)
