@@ -103,8 +103,25 @@ def test_the_card_marks_the_chosen_candidate_and_sets_float_beside_shipped():
               "float_card": {"temperature": 0.975, "abstain_threshold": 0.49, "ood_min_energy": 3.88},
               "temperature": 0.972, "abstain_threshold": 0.492, "ood_min_energy": 3.87, "valid": figures,
               "float_crossval": {"jaffe": {"n": 42, "no_face": 0, "accuracy": 0.5, "uar": 0.5, "ece": 0.4}}}
-    crossval = {"sets": {"jaffe": {"accuracy": 0.476, "uar": 0.476, "ece": 0.39}}}
+    crossval = {"sets": {"jaffe": {"n": 42, "no_face": 0, "accuracy": 0.476, "uar": 0.476, "ece": 0.39}}}
     text = "\n".join(model_card.quantize_section(record, crossval))
     assert "| ends in float (chosen) |" in text and "| all layers |" in text
     assert "temperature 0.9750 → 0.9720" in text and "threshold 0.4900 → 0.4920" in text
     assert "| jaffe | 50.0% / 50.0% / 0.400 | 47.6% / 47.6% / 0.390 |" in text
+
+
+def test_the_card_does_not_set_float_beside_shipped_when_the_pipeline_found_other_faces():
+    """The float figures come from training/perceived_quantize.json, the shipped ones from the latest crossval run: once
+    the pipeline finds faces in other images, the two rows no longer score the same crops."""
+    import model_card
+
+    figures = {"accuracy": 0.87, "uar": 0.72, "nll_votes": 0.62, "ece_votes": 0.01}
+    record = {"float": {"sha256": "0" * 64, "valid": figures}, "selection": "closest to float", "candidates": {},
+              "chosen": "none", "float_card": {"abstain_threshold": 0.49, "ood_min_energy": 3.88}, "abstain_threshold": 0.49,
+              "ood_min_energy": 3.88, "valid": figures,
+              "float_crossval": {"ferplus_test_pipeline": {"n": 3136, "no_face": 75, "accuracy": 0.85, "uar": 0.66, "ece": 0.084}}}
+    crossval = {"sets": {"ferplus_test_pipeline": {"n": 3136, "no_face": 24, "accuracy": 0.862, "uar": 0.67, "ece": 0.082}}}
+    text = "\n".join(model_card.quantize_section(record, crossval))
+    assert "| ferplus_test_pipeline | not comparable: scored on an earlier pipeline (75 of 3136 without a face, now 24) | " \
+           "86.2% / 67.0% / 0.082 |" in text
+    assert "85.0%" not in text

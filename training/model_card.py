@@ -363,8 +363,11 @@ def quantize_section(q: dict, crossval: dict | None = None) -> list[str]:
         for name, f0 in q["float_crossval"].items():
             s1 = crossval["sets"].get(name)
             if s1:
-                L.append(f"| {name} | {pct(f0['accuracy'])} / {pct(f0['uar'])} / {f0['ece']:.3f} | "
-                         f"{pct(s1['accuracy'])} / {pct(s1['uar'])} / {s1['ece']:.3f} |")
+                same_crops = (f0["n"], f0["no_face"]) == (s1["n"], s1["no_face"])
+                float_cell = (f"{pct(f0['accuracy'])} / {pct(f0['uar'])} / {f0['ece']:.3f}" if same_crops else
+                              f"not comparable: scored on an earlier pipeline ({f0['no_face']} of {f0['n']} without a "
+                              f"face, now {s1['no_face']})")
+                L.append(f"| {name} | {float_cell} | {pct(s1['accuracy'])} / {pct(s1['uar'])} / {s1['ece']:.3f} |")
         L.append("")
     return L
 
