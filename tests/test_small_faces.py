@@ -163,6 +163,16 @@ def test_the_search_vouches_for_none_of_its_faces():
     assert faces.perceived.top[0] == "uncertain"
 
 
+def test_a_small_face_the_detectors_place_is_not_flagged_not_detected():
+    """The astronaut's face shrunk to 90 px: the detectors place it, so it is vouched for like any other face."""
+    from mien.analyzer import Analyzer
+
+    small = cv2.resize(np.ascontiguousarray(astronaut()[60:200, 155:295]), (90, 90), interpolation=cv2.INTER_AREA)
+    faces = Analyzer().analyze(small)
+    assert len(faces.scores) == 1
+    assert faces.quality.reasons == ("",) and faces.quality.reliable[0]
+
+
 @pytest.mark.parametrize("pixels", [np.full((48, 48, 3), 128, np.uint8),
                                     np.random.default_rng(0).integers(0, 256, (48, 48, 3), dtype=np.uint8)])
 def test_the_search_finds_no_face_in_flat_or_noisy_small_images(pixels):
