@@ -108,6 +108,7 @@ def test_report_renders_in_a_browser_and_escapes_names(shared_data, tmp_path):
     assert text.count('<section id="track-') >= 2 and "data:image/jpeg;base64," in text
     assert "<polygon" in text and "mien abstains" in text  # perceived shares stacked, abstentions marked
     assert text.count(">extreme_pose</text>") == text.count('<section id="track-')  # a quality strip per track
+    assert "not_detected" not in text  # a check of the small-image search, which video frames never go through
     if browser is None:
         pytest.skip("chromium is not installed (apt-get install chromium): the report was checked as text only")
     shot = tmp_path / "shot.png"
