@@ -4,8 +4,9 @@
 
 1. FERPlus Valid (48x48 crops, the split the search was chosen on): through ``Analyzer()`` as
    ``mien analyze`` runs it, how many images the detectors place no accepted face in (the search
-   runs), how many of those the search finds a face in, and the perceived top class's agreement
-   with the crowd majority on the found faces, against the faces the detectors found.
+   runs), how many of those the search finds a face in (told apart by the quality check
+   ``not_detected``), and how often the largest perceived share names the crowd majority on the
+   faces it found, against the faces the detectors found.
 2. Non-faces: square patches (32-150 px, half of them made grey) cut at random (seed 0) from the
    demo stills and from every 30th frame of the demo videos, at least 30 px away from every face
    mien finds in the whole picture; how many of them mien reports a face in, and how many of those
@@ -33,44 +34,37 @@ sys.path.insert(0, str(ROOT / "training"))
 import ferplus as FP  # noqa: E402
 from detector_rule import video_frames  # noqa: E402
 from one_core import pin_to_one_core  # noqa: E402
-from mien import analyzer as analyzer_module  # noqa: E402
 from mien.analyzer import Analyzer  # noqa: E402
 from mien.images import read_image  # noqa: E402
-from mien.perceived import CLASSES  # noqa: E402
+from mien.quality import NOT_DETECTED  # noqa: E402
+from perceived_crossval import largest  # noqa: E402
 
 DEMO = FP.DATA / "demo"
 FRAME_EVERY = 30
 MARGIN_PX = 30
 
 
-class SearchSpy:
-    """Counts the images in which the analyzer ran the small-image search."""
-
-    def __init__(self):
-        self.ran = False
-        self._regions = analyzer_module.search_regions
-
-    def __call__(self, *args, **kwargs):
-        self.ran = True
-        return self._regions(*args, **kwargs)
+def found_by(faces) -> str | None:
+    """How a small image's face was found: "search" (quality check ``not_detected``), "detectors", or None (no
+    face). In an image under 160 px the search runs exactly when the detectors placed no face."""
+    if not len(faces.scores):
+        return None
+    return "search" if NOT_DETECTED in faces.quality.reasons[0].split(";") else "detectors"
 
 
-def ferplus_valid(analyzer: Analyzer, spy: SearchSpy) -> dict:
+def ferplus_valid(analyzer: Analyzer) -> dict:
     names, votes = FP.read_votes("Valid")
     labels = FP.majority_labels(votes)
     searched = found_by_search = 0
     right = {"detectors": [0, 0], "search": [0, 0]}  # right, labelled
     for grey, label in zip(FP.read_images("Valid", names), labels):
-        spy.ran = False
         faces = analyzer.analyze(cv2.cvtColor(grey, cv2.COLOR_GRAY2RGB))
-        searched += spy.ran
-        if not len(faces.scores):
-            continue
-        found_by_search += spy.ran
-        if label >= 0:
-            k = int(np.argmax((faces.boxes[:, 2] - faces.boxes[:, 0]) * (faces.boxes[:, 3] - faces.boxes[:, 1])))
-            tally = right["search" if spy.ran else "detectors"]
-            tally[0] += int(CLASSES[int(np.argmax(faces.perceived.probabilities[k]))] == CLASSES[label])
+        how = found_by(faces)
+        searched += how != "detectors"
+        found_by_search += how == "search"
+        if how is not None and label >= 0:
+            tally = right[how]
+            tally[0] += int(np.argmax(faces.perceived.probabilities[largest(faces.boxes)]) == label)
             tally[1] += 1
     return dict(images=len(names), searched=searched, found_by_search=found_by_search, right=right)
 
@@ -88,7 +82,7 @@ def away_from_faces(x: int, y: int, side: int, boxes: np.ndarray) -> bool:
                for b in boxes)
 
 
-def non_faces(analyzer: Analyzer, spy: SearchSpy, count: int) -> dict:
+def non_faces(analyzer: Analyzer, count: int) -> dict:
     rng = np.random.default_rng(0)
     pics = list(pictures())
     per_picture = -(-count // len(pics))
@@ -110,19 +104,19 @@ def non_faces(analyzer: Analyzer, spy: SearchSpy, count: int) -> dict:
                 patch = cv2.cvtColor(cv2.cvtColor(patch, cv2.COLOR_RGB2GRAY), cv2.COLOR_GRAY2RGB)
             taken += 1
             patches += 1
-            spy.ran = False
             faces = analyzer.analyze(patch)
-            searched += spy.ran
-            if len(faces.scores):
+            how = found_by(faces)
+            searched += how != "detectors"
+            if how is not None:
                 faces_reported += 1
-                by_search += spy.ran
+                by_search += how == "search"
                 reliable += bool(faces.quality.reliable.any())
                 reported.append((float(faces.scores.max()), float(faces.presence.max())))
     return dict(pictures=len(pics), patches=patches, searched=searched, faces_reported=faces_reported, by_search=by_search,
                 reliable=reliable, reported=reported)
 
 
-def astronaut_suit(analyzer: Analyzer, spy: SearchSpy) -> dict:
+def astronaut_suit(analyzer: Analyzer) -> dict:
     photo = read_image(ROOT / "src" / "mien" / "data" / "astronaut.png")
     face = analyzer.analyze(photo).boxes[0]
     patches = by_search = 0
@@ -132,9 +126,7 @@ def astronaut_suit(analyzer: Analyzer, spy: SearchSpy) -> dict:
                 if not away_from_faces(x, y, side, face[None]):
                     continue
                 patches += 1
-                spy.ran = False
-                faces = analyzer.analyze(np.ascontiguousarray(photo[y:y + side, x:x + side]))
-                by_search += bool(len(faces.scores)) and spy.ran
+                by_search += found_by(analyzer.analyze(np.ascontiguousarray(photo[y:y + side, x:x + side]))) == "search"
     return dict(patches=patches, by_search=by_search)
 
 
@@ -152,21 +144,19 @@ def main() -> None:
     parser.add_argument("--patches", type=int, default=1150, help="non-face patches to cut")
     args = parser.parse_args()
     pin_to_one_core()
-    spy = SearchSpy()
-    analyzer_module.search_regions = spy
     analyzer = Analyzer()
-    v = ferplus_valid(analyzer, spy)
+    v = ferplus_valid(analyzer)
     (d_right, d_n), (s_right, s_n) = v["right"]["detectors"], v["right"]["search"]
     print(f"FERPlus Valid, {v['images']} 48x48 crops: the detectors placed no accepted face in {v['searched']}; "
           f"the search found a face in {v['found_by_search']} of them")
-    print(f"  perceived top class = crowd majority: {s_right} of {s_n} faces found by the search ({s_right / max(s_n, 1):.1%}), "
+    print(f"  largest perceived share = crowd majority: {s_right} of {s_n} faces found by the search ({s_right / max(s_n, 1):.1%}), "
           f"{d_right} of {d_n} found by the detectors ({d_right / d_n:.1%})")
-    n = non_faces(analyzer, spy, args.patches)
+    n = non_faces(analyzer, args.patches)
     print(f"Non-face patches: {n['patches']} from {n['pictures']} demo pictures; the search ran on {n['searched']}; "
           f"a face was reported in {n['faces_reported']} ({n['faces_reported'] / n['patches']:.2%}; {n['by_search']} found by "
           f"the search), {n['reliable']} of them reliable")
     print("  their detector score and landmark presence: " + ", ".join(f"{s:.2f}/{p:.2f}" for s, p in n["reported"]))
-    suit = astronaut_suit(analyzer, spy)
+    suit = astronaut_suit(analyzer)
     print(f"Astronaut photo away from her face: {suit['patches']} patches; the search reported a face in {suit['by_search']}")
     print(f"Cost: a flat grey 48x48 image {median_ms(analyzer, np.full((48, 48, 3), 128, np.uint8)):.1f} ms (the search runs), "
           f"160x160 {median_ms(analyzer, np.full((160, 160, 3), 128, np.uint8)):.1f} ms (no search); median of 15, one thread")

@@ -7,6 +7,7 @@ import cv2
 import numpy as np
 import pytest
 
+from mien.quality import NOT_DETECTED
 from mien.small_faces import SMALL_IMAGE_PX, Enlargement, enlarge_small_image
 
 
@@ -103,14 +104,6 @@ def test_analyzer_detects_small_images_enlarged(monkeypatch):
     assert seen == [(384, 384, 3), (200, 300, 3)]
 
 
-def astronaut():
-    from importlib import resources
-
-    from mien.images import read_image
-
-    return read_image(resources.files("mien") / "data" / "astronaut.png")
-
-
 def test_search_regions_are_9_squares_centred_on_the_image():
     from mien.small_faces import SEARCH_SIDES, SEARCH_TILTS, search_regions
 
@@ -128,8 +121,7 @@ MISSED_BY_THE_DETECTORS = ("fer0029156.png", "fer0030053.png")
 
 
 @pytest.mark.parametrize("name", MISSED_BY_THE_DETECTORS)
-def test_a_face_crop_the_detectors_miss_is_found_by_the_search(shared_data, name):
-    from mien.analyzer import Analyzer
+def test_a_face_crop_the_detectors_miss_is_found_by_the_search(shared_data, analyzer, name):
     from mien.detect import FaceDetector
     from mien.landmarks import FaceMesher, roi_from_detections
 
@@ -139,10 +131,10 @@ def test_a_face_crop_the_detectors_miss_is_found_by_the_search(shared_data, name
     det = FaceDetector("both")(seen)
     assert len(det) == 0 or (FaceMesher()(seen, roi_from_detections(det)).presence < 0.5).all()
 
-    faces = Analyzer().analyze(crop)
+    faces = analyzer.analyze(crop)
     assert len(faces.scores) == 1
     assert 0.5 <= faces.scores[0] <= 1 and faces.presence[0] >= 0.5  # the confirming detector's confidence
-    assert faces.quality.reasons[0].split(";")[-1] == "not_detected"
+    assert faces.quality.reasons[0].split(";")[-1] == NOT_DETECTED
     points = faces.landmarks[0, :, :2]
     np.testing.assert_allclose(faces.boxes[0], [*points.min(0), *points.max(0)], atol=1e-3)
     eyes = points[[33, 263]]  # outer eye corners, inside the crop, in its own pixels
@@ -150,32 +142,26 @@ def test_a_face_crop_the_detectors_miss_is_found_by_the_search(shared_data, name
     assert 8 < np.linalg.norm(eyes[0] - eyes[1]) < 40
 
 
-def test_the_search_vouches_for_none_of_its_faces():
+def test_the_search_vouches_for_none_of_its_faces(analyzer, astronaut):
     """The mission patch on the astronaut's suit: the search reports a face there (the landmark model
     is sure, a detector agrees at a low score); like every face the search finds, it is not reliable,
     so it gets no perceived label."""
-    from mien.analyzer import Analyzer
-
-    patch = np.ascontiguousarray(astronaut()[288:422, 120:254])
-    faces = Analyzer().analyze(patch)
+    patch = np.ascontiguousarray(astronaut[288:422, 120:254])
+    faces = analyzer.analyze(patch)
     assert len(faces.scores) == 1
-    assert not faces.quality.reliable[0] and "not_detected" in faces.quality.reasons[0].split(";")
+    assert not faces.quality.reliable[0] and NOT_DETECTED in faces.quality.reasons[0].split(";")
     assert faces.perceived.top[0] == "uncertain"
 
 
-def test_a_small_face_the_detectors_place_is_not_flagged_not_detected():
+def test_a_small_face_the_detectors_place_is_not_flagged_not_detected(analyzer, astronaut):
     """The astronaut's face shrunk to 90 px: the detectors place it, so it is vouched for like any other face."""
-    from mien.analyzer import Analyzer
-
-    small = cv2.resize(np.ascontiguousarray(astronaut()[60:200, 155:295]), (90, 90), interpolation=cv2.INTER_AREA)
-    faces = Analyzer().analyze(small)
+    small = cv2.resize(np.ascontiguousarray(astronaut[60:200, 155:295]), (90, 90), interpolation=cv2.INTER_AREA)
+    faces = analyzer.analyze(small)
     assert len(faces.scores) == 1
     assert faces.quality.reasons == ("",) and faces.quality.reliable[0]
 
 
 @pytest.mark.parametrize("pixels", [np.full((48, 48, 3), 128, np.uint8),
                                     np.random.default_rng(0).integers(0, 256, (48, 48, 3), dtype=np.uint8)])
-def test_the_search_finds_no_face_in_flat_or_noisy_small_images(pixels):
-    from mien.analyzer import Analyzer
-
-    assert len(Analyzer().analyze(pixels).scores) == 0
+def test_the_search_finds_no_face_in_flat_or_noisy_small_images(analyzer, pixels):
+    assert len(analyzer.analyze(pixels).scores) == 0

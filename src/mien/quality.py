@@ -19,6 +19,8 @@ from .mesh import check_meshes, interocular_distance
 SHARPNESS_SIZE = 64
 
 
+NOT_DETECTED = "not_detected"  # the check that fails every face the small-image search found, which video never runs
+
 # Every check, in the order ``reasons`` lists failures, and what its failure means.
 CHECKS = {
     "small_face": "the eyes are closer than min_iod_px pixels apart: too few pixels for the measures",
@@ -28,7 +30,7 @@ CHECKS = {
     "clipped": "more than max_clipped of the face centre is black or white clipped",
     "extreme_pose": "head turned more than max_yaw or tilted more than max_pitch degrees",
     "low_presence": "the landmark model's face-presence probability is below min_presence",
-    "not_detected": "found by the small-image search (mien.small_faces), which no detector placed: it may not be a face",
+    NOT_DETECTED: "found by the small-image search (mien.small_faces), which no detector placed: it may not be a face",
 }
 
 
@@ -105,7 +107,7 @@ def assess(meshes: np.ndarray, crops: Sequence[np.ndarray], presence: np.ndarray
         "clipped": clipped > t.max_clipped,
         "extreme_pose": (np.abs(yaw) > t.max_yaw) | (np.abs(pitch) > t.max_pitch),
         "low_presence": presence < t.min_presence,
-        "not_detected": np.zeros(len(iod), bool) if searched is None else np.asarray(searched, bool),
+        NOT_DETECTED: np.zeros(len(iod), bool) if searched is None else np.asarray(searched, bool),
     }
     failed = np.stack([checks[name] for name in CHECKS], axis=1) if len(iod) else np.zeros((0, len(CHECKS)), bool)
     reasons = tuple(";".join(n for n, f in zip(CHECKS, row) if f) for row in failed.tolist())

@@ -23,10 +23,10 @@ the search finds 42 of them; the largest of their perceived shares (their ``perc
 ``uncertain``) names the crowd majority less often (25 of 38 with a majority) than on the faces the
 detectors find (86%): they are harder faces. In 1058 random non-face patches of the demo media it
 reported a face in 3, and in 14 of 662 patches of the astronaut photo away from her face (her suit
-and the space-shuttle model). It costs a small image without a face about 27 ms more (37.6 ms
-against 10.5 ms for an image too large for the search). With it, ``mien analyze`` finds a face in
-3103 of the 3136 FERPlus Test 48x48 files (before it: 3061; hand upscaling 4x inside a 64 px border:
-3064) and in all 375 CK+48 crops (``benchmarks/perceived_crossval.py``).
+and the space-shuttle model). It costs a small image without a face about 30 ms more (37.6 and 40.2
+ms in two runs, against 10.5 and 10.4 ms for an image too large for the search). With it,
+``mien analyze`` finds a face in 3103 of the 3136 FERPlus Test 48x48 files (before it: 3061; hand upscaling
+4x inside a 64 px border: 3064) and in all 375 CK+48 crops (``benchmarks/perceived_crossval.py``).
 
 Coordinates: pixel ``(i, j)`` covers ``[j, j+1) x [i, i+1)``, so enlarging by f and adding a border
 of b pixels maps a point u to ``f * u + b`` (z, in pixel units, to ``f * z``).

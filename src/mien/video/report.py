@@ -23,7 +23,7 @@ import pandas as pd
 from .. import actions
 from ..pages import (PERCEIVED_COLOURS, SERIES, SORT_SCRIPT, esc, jpeg_uri, page, settings_table, swatch)
 from ..perceived import CLASSES as PERCEIVED_CLASSES
-from ..quality import CHECKS
+from ..quality import CHECKS, NOT_DETECTED
 from ..io import atomic_path
 from ..paths import source_text
 from .sinks import TOP_EPISODES
@@ -36,7 +36,7 @@ SECTION_MIN_S, SECTION_MIN_FRAMES = 1.0, 3  # shorter tracks get a row in the ov
 MAX_SECTIONS = 24  # the longest tracks get sections; the others are in the overview's table
 THUMBNAILS = 12
 WEAK_RELIABILITY = 0.5  # a track with fewer reliable frames than this gets a warning on its episodes
-QUALITY_CHECKS = tuple(c for c in CHECKS if c != "not_detected")  # video frames never go through the small-image search
+QUALITY_CHECKS = tuple(c for c in CHECKS if c != NOT_DETECTED)
 HATCH = ('<svg width="0" height="0" style="position:absolute"><defs><pattern id="hatch" width="6" height="6" '
          'patternUnits="userSpaceOnUse" patternTransform="rotate(45)"><rect width="6" height="6" fill="#fff" '
          'fill-opacity="0.55"/><line x1="0" y1="0" x2="0" y2="6" stroke="#555" stroke-width="1.2"/></pattern></defs></svg>')
