@@ -23,6 +23,7 @@ import numpy as np
 
 from .checks import check_rgb
 from .errors import InputError
+from .pixels import warp_rgb
 
 from .runtime import TFLiteModel
 
@@ -211,8 +212,7 @@ class FaceDetector:
         """One model's faces before merging: boxes (M, 4), scores (M,), keypoints (M, 6, 2), image pixels."""
         spec, anchors, model = self._stages[kind]
         matrix, side, x0, y0 = letterbox_transform(*image.shape[:2], spec.size)
-        square = cv2.warpAffine(image, matrix, (spec.size, spec.size), flags=cv2.INTER_LINEAR,
-                                borderMode=cv2.BORDER_CONSTANT, borderValue=0)
+        square = warp_rgb(image, matrix, spec.size, border=cv2.BORDER_CONSTANT)
         tensor = (square.astype(np.float32) * (2.0 / 255.0) - 1.0)[None]
         raw_boxes, raw_scores = model(tensor)
         boxes, scores, kps = decode(raw_boxes, raw_scores, anchors, spec.size, self.min_score)

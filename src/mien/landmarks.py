@@ -9,12 +9,12 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-import cv2
 import numpy as np
 
 from .detect import Detections
 from .checks import check_rgb
 from .mesh import EYE_CORNERS, LANDMARK_COUNT, check_meshes, OUTER_EYE_CORNERS, eye_centres, interocular_distance
+from .pixels import warp_rgb
 from .runtime import TFLiteModel
 
 MESH_INPUT = 192
@@ -95,7 +95,7 @@ def crop_rotated(image: np.ndarray, centre: np.ndarray, side: float, angle: floa
     matrix = roi_to_tensor_matrix(centre, side, angle, size)
     if mirror:
         matrix = np.array([[-1.0, 0.0, size], [0.0, 1.0, 0.0]], np.float32) @ np.vstack([matrix, [0, 0, 1]])
-    return cv2.warpAffine(image, matrix, (size, size), dst=out, flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
+    return warp_rgb(image, matrix, size, out=out)
 
 
 SAME_FACE_IOD = 1.25
