@@ -50,7 +50,7 @@ SETS = ("ckplus48", "jaffe", "in_the_wild")
 ECE_BINS = 15
 RC_THRESHOLDS = (0.0, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9)
 # Everything that decides which face is found and how it is cropped; a change rebuilds the cache.
-PIPELINE_SOURCES = ("analyzer.py", "detect.py", "landmarks.py", "small_faces.py", "images.py", "checks.py", "mesh.py",
+PIPELINE_SOURCES = ("analyzer.py", "detect.py", "landmarks.py", "pixels.py", "small_faces.py", "images.py", "checks.py", "mesh.py",
                     "quality.py", "geometry.py",
                     "face_detection_short_range.tflite", "face_detection_full_range_sparse.tflite", "face_landmark.tflite")
 CROP_FUNCTIONS = (P.aligned_face_crops, P.alignment_matrices, P._source_window)

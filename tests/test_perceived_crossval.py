@@ -43,3 +43,20 @@ def test_ece_is_over_the_faces_found_with_15_bins():
 def test_largest_face_is_kept():
     boxes = np.array([[0, 0, 10, 10], [5, 5, 40, 30], [0, 0, 20, 20]], float)
     assert CV.largest(boxes) == 1
+
+
+def test_the_cache_key_covers_the_modules_that_place_and_crop_faces():
+    """A crop cached under an old key would be scored as today's pipeline: every mien module that the
+    face-finding modules take code from must be part of the key."""
+    import inspect
+
+    from mien import analyzer, detect, landmarks, small_faces
+
+    for module in (analyzer, detect, landmarks, small_faces):
+        assert f"{module.__name__.split('.')[-1]}.py" in CV.PIPELINE_SOURCES
+    for module in (detect, landmarks, small_faces):
+        for value in vars(module).values():
+            source = inspect.getmodule(value)
+            named = source.__name__ if source is not None else ""
+            if named.startswith("mien.") and named not in ("mien.errors", "mien.runtime"):
+                assert f"{named.split('.')[-1]}.py" in CV.PIPELINE_SOURCES, named
