@@ -23,7 +23,7 @@ from importlib import resources  # noqa: E402
 import cv2  # noqa: E402
 import numpy as np  # noqa: E402
 
-from one_core import pin_to_one_core  # noqa: E402
+from one_core import adding_time_to, pin_to_one_core  # noqa: E402
 from mien.analyzer import Analyzer, Options  # noqa: E402
 from mien.detect import FaceDetector  # noqa: E402
 from mien.geometry import head_pose  # noqa: E402
@@ -34,20 +34,8 @@ from mien.quality import assess  # noqa: E402
 from mien.runtime import TFLiteModel  # noqa: E402
 
 inside_models_s = [0.0]
-
-
-def timed(method):
-    def wrapper(*args, **kwargs):
-        start = time.perf_counter()
-        try:
-            return method(*args, **kwargs)
-        finally:
-            inside_models_s[0] += time.perf_counter() - start
-    return wrapper
-
-
-TFLiteModel.__call__ = timed(TFLiteModel.__call__)
-PerceivedModel.logits = timed(PerceivedModel.logits)
+TFLiteModel.__call__ = adding_time_to(inside_models_s, TFLiteModel.__call__)
+PerceivedModel.logits = adding_time_to(inside_models_s, PerceivedModel.logits)
 
 
 def frame_640x480() -> np.ndarray:

@@ -1,0 +1,73 @@
+"""Four-channel crops (``mien.pixels.warp_rgb``) against OpenCV's three-channel warp, inside the video analysis.
+
+    python benchmarks/crop_warps.py [VIDEO] [--repeats 5]
+
+Runs the default video analysis of VIDEO (default ../shared/data/demo/openmpf/new_face_video-90.mp4)
+alternately with ``warp_rgb`` and with a plain ``cv2.warpAffine`` of the RGB frame in its place
+(the landmark crops and the detector's letterboxes), in one process pinned to one core, and prints
+medians over the repeats of the CPU time spent in the warps per frame and of the whole run, and
+how far apart the two runs' landmarks are.
+"""
+import os
+
+os.environ.setdefault("OMP_NUM_THREADS", "1")
+
+import argparse  # noqa: E402
+import statistics  # noqa: E402
+import time  # noqa: E402
+from pathlib import Path  # noqa: E402
+
+import cv2  # noqa: E402
+import numpy as np  # noqa: E402
+
+from one_core import adding_time_to, pin_to_one_core  # noqa: E402
+from mien import detect, landmarks  # noqa: E402
+from mien.analyzer import Analyzer, Mode, Options  # noqa: E402
+from mien.pixels import warp_rgb  # noqa: E402
+from mien.video.analysis import analyze_frames  # noqa: E402
+
+DEFAULT = Path(__file__).resolve().parents[1].parent / "shared/data/demo/openmpf/new_face_video-90.mp4"
+in_warps = [0.0]
+
+
+def three_channel_warp(image, matrix, size, border=cv2.BORDER_REPLICATE, out=None):
+    return cv2.warpAffine(image, matrix, (size, size), dst=out, flags=cv2.INTER_LINEAR, borderMode=border)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("video", nargs="?", default=str(DEFAULT))
+    parser.add_argument("--repeats", type=int, default=5)
+    args = parser.parse_args()
+    pin_to_one_core()
+    analyzer = Analyzer(Options(mode=Mode.VIDEO, iris=False))
+    warps = {"three channels (cv2.warpAffine)": adding_time_to(in_warps, three_channel_warp, time.process_time),
+             "four channels (warp_rgb)": adding_time_to(in_warps, warp_rgb, time.process_time)}
+    runs: dict[str, list[tuple[float, float]]] = {name: [] for name in warps}
+    points: dict[str, np.ndarray] = {}
+    frames = 0
+    for _ in range(args.repeats):
+        for name, warp in warps.items():
+            landmarks.warp_rgb = detect.warp_rgb = warp
+            in_warps[0] = 0.0
+            start = time.process_time()
+            results = list(analyze_frames(args.video, analyzer))
+            runs[name].append((time.process_time() - start, in_warps[0]))
+            frames = len(results)
+            points[name] = np.concatenate([r.landmarks for r in results if len(r)])
+    landmarks.warp_rgb = detect.warp_rgb = warp_rgb
+    print(f"{Path(args.video).name}: {frames} frames, default video analysis, one core, CPU time, median of {args.repeats}")
+    for name, timings in runs.items():
+        whole = statistics.median(t for t, _ in timings)
+        warping = statistics.median(w for _, w in timings)
+        print(f"  {name}: warps {warping / frames * 1e3:.3f} ms a frame; whole run {whole / frames * 1e3:.2f} ms a frame")
+    three, four = points.values()
+    if three.shape == four.shape:
+        print(f"  landmarks, four against three channels: |difference| median {np.median(np.abs(three - four)):.4f} px, "
+              f"max {np.abs(three - four).max():.3f} px over {len(three)} faces")
+    else:
+        print(f"  faces found: {len(three)} with three channels, {len(four)} with four")
+
+
+if __name__ == "__main__":
+    main()
