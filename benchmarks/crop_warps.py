@@ -1,18 +1,22 @@
 """Four-channel crops (``mien.pixels.warp_rgb``) against OpenCV's three-channel warp, inside the video analysis.
 
     python benchmarks/crop_warps.py [VIDEO] [--repeats 5]
+    python benchmarks/crop_warps.py --break-even
 
 Runs the default video analysis of VIDEO (default ../shared/data/demo/openmpf/new_face_video-90.mp4)
 alternately with ``warp_rgb`` and with a plain ``cv2.warpAffine`` of the RGB frame in its place
 (the landmark crops and the detector's letterboxes), in one process pinned to one core, and prints
 medians over the repeats of the CPU time spent in the warps per frame and of the whole run, and
-how far apart the two runs' landmarks are.
+how far apart the two runs' landmarks are. With ``--break-even``: squares of the model input sizes
+cut from a 1920x1080 frame, widened to four channels whatever their window's size, against the
+three-channel warp, by window pixels per square pixel (where ``mien.pixels.WIDEST_WINDOW`` comes from).
 """
 import os
 
 os.environ.setdefault("OMP_NUM_THREADS", "1")
 
 import argparse  # noqa: E402
+import math  # noqa: E402
 import statistics  # noqa: E402
 import time  # noqa: E402
 from pathlib import Path  # noqa: E402
@@ -21,9 +25,10 @@ import cv2  # noqa: E402
 import numpy as np  # noqa: E402
 
 from one_core import adding_time_to, pin_to_one_core  # noqa: E402
-from mien import detect, landmarks  # noqa: E402
+from mien import detect, landmarks, pixels  # noqa: E402
 from mien.analyzer import Analyzer, Mode, Options  # noqa: E402
-from mien.pixels import warp_rgb  # noqa: E402
+from mien.landmarks import roi_to_tensor_matrix  # noqa: E402
+from mien.pixels import _sampled_window, warp_rgb, window_per_square_pixel  # noqa: E402
 from mien.video.analysis import analyze_frames  # noqa: E402
 
 DEFAULT = Path(__file__).resolve().parents[1].parent / "shared/data/demo/openmpf/new_face_video-90.mp4"
@@ -34,12 +39,43 @@ def three_channel_warp(image, matrix, size, border=cv2.BORDER_REPLICATE, out=Non
     return cv2.warpAffine(image, matrix, (size, size), dst=out, flags=cv2.INTER_LINEAR, borderMode=border)
 
 
+def least_cpu_ms(calls: dict, repeats: int = 7, number: int = 30) -> dict[str, float]:
+    """The least CPU milliseconds a call of each of ``calls`` took, timed in turn ``repeats`` times."""
+    least = {name: math.inf for name in calls}
+    for _ in range(repeats):
+        for name, call in calls.items():
+            start = time.process_time()
+            for _ in range(number):
+                call()
+            least[name] = min(least[name], (time.process_time() - start) / number * 1e3)
+    return least
+
+
+def break_even() -> None:
+    frame = np.random.default_rng(0).integers(0, 256, (1080, 1920, 3), dtype=np.uint8)
+    widest, pixels.WIDEST_WINDOW = pixels.WIDEST_WINDOW, math.inf
+    print("1920x1080 frame, one core, CPU ms a warp (least of 7), four channels whatever the window against three")
+    for size in (64, 128, 192):
+        for angle in (0.0, 0.4):
+            for per_pixel in (1, 4, 8, 12, 16, 24, 32):
+                matrix = roi_to_tensor_matrix(np.array([960.0, 540.0]), size * math.sqrt(per_pixel), angle, size)
+                window = window_per_square_pixel(_sampled_window(matrix, size, *frame.shape[:2]), size)
+                ms = least_cpu_ms({"four": lambda: warp_rgb(frame, matrix, size),
+                                   "three": lambda: three_channel_warp(frame, matrix, size)})
+                print(f"  {size} px, angle {angle}: {window:5.1f} window px a square px: four {ms['four']:.3f}, "
+                      f"three {ms['three']:.3f} ({ms['four'] / ms['three']:.2f}x)")
+    pixels.WIDEST_WINDOW = widest
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("video", nargs="?", default=str(DEFAULT))
     parser.add_argument("--repeats", type=int, default=5)
+    parser.add_argument("--break-even", action="store_true", help="time warps by window size instead (see above)")
     args = parser.parse_args()
     pin_to_one_core()
+    if args.break_even:
+        return break_even()
     analyzer = Analyzer(Options(mode=Mode.VIDEO, iris=False))
     warps = {"three channels (cv2.warpAffine)": adding_time_to(in_warps, three_channel_warp, time.process_time),
              "four channels (warp_rgb)": adding_time_to(in_warps, warp_rgb, time.process_time)}

@@ -8,6 +8,10 @@ import numpy as np
 
 # Bilinear sampling reads up to this many pixels past the floor of a source coordinate.
 _SAMPLE_REACH = 2
+# Widening costs per pixel of the window, four channels save per pixel of the square: beyond about
+# 10 to 16 window pixels per square pixel (128 and 192 px squares, benchmarks/crop_warps.py
+# --break-even), e.g. a 1280x720 frame letterboxed for the detector, the window is warped as it is.
+WIDEST_WINDOW = 10.0
 
 
 def warp_rgb(image: np.ndarray, matrix: np.ndarray, size: int, border: int = cv2.BORDER_REPLICATE,
@@ -18,10 +22,12 @@ def warp_rgb(image: np.ndarray, matrix: np.ndarray, size: int, border: int = cv2
 
     OpenCV's bilinear warp has vector kernels for four channels and none for three, so the part of
     the image the square samples is widened to four channels first: the same pixels up to one level
-    of rounding (the matrix is shifted to that part), in about half the time."""
+    of rounding (the matrix is shifted to that part), in about half the time. A part much larger
+    than the square (``WIDEST_WINDOW``) is not widened: that would cost more than it saves."""
     height, width = image.shape[:2]
     window = _sampled_window(matrix, size, height, width)
-    if window is None or image.dtype != np.uint8 or image.ndim != 3 or image.shape[2] != 3:
+    if (window is None or image.dtype != np.uint8 or image.ndim != 3 or image.shape[2] != 3
+            or window_per_square_pixel(window, size) > WIDEST_WINDOW):
         return cv2.warpAffine(image, matrix, (size, size), dst=out, flags=cv2.INTER_LINEAR, borderMode=border)
     x0, y0, x1, y1 = window
     part = cv2.cvtColor(image[y0:y1, x0:x1], cv2.COLOR_RGB2RGBA)
@@ -33,10 +39,10 @@ def warp_rgb(image: np.ndarray, matrix: np.ndarray, size: int, border: int = cv2
 
 def _sampled_window(matrix: np.ndarray, size: int, height: int, width: int) -> tuple[int, int, int, int] | None:
     """x0, y0, x1, y1 of the image pixels a warp into a size x size square can read, or None when
-    the matrix cannot be inverted or the square samples none of the image."""
+    the matrix cannot be inverted, the square is empty or it samples none of the image."""
     (a, b, c), (d, e, f) = np.asarray(matrix, np.float64).tolist()
     det = a * e - b * d
-    if not math.isfinite(det) or det == 0.0:
+    if size < 1 or not math.isfinite(det) or det == 0.0:
         return None
     xs, ys = [], []
     for u, v in ((0, 0), (size, 0), (0, size), (size, size)):
@@ -51,3 +57,9 @@ def _sampled_window(matrix: np.ndarray, size: int, height: int, width: int) -> t
     if x1 <= x0 or y1 <= y0:
         return None
     return x0, y0, x1, y1
+
+
+def window_per_square_pixel(window: tuple[int, int, int, int], size: int) -> float:
+    """Pixels of the ``window`` (x0, y0, x1, y1) per pixel of the size x size square."""
+    x0, y0, x1, y1 = window
+    return (x1 - x0) * (y1 - y0) / (size * size)
