@@ -4,7 +4,7 @@ import pytest
 
 from mien.detect import letterbox_transform
 from mien.landmarks import roi_to_tensor_matrix
-from mien.pixels import WIDEST_WINDOW, _sampled_window, warp_rgb, window_per_square_pixel
+from mien.pixels import SMALLEST_WIDENED, WIDEST_WINDOW, _sampled_window, warp_rgb, window_per_square_pixel
 
 
 def plain_warp(image, matrix, size, border):
@@ -14,22 +14,24 @@ def plain_warp(image, matrix, size, border):
 @pytest.mark.parametrize("border", [cv2.BORDER_REPLICATE, cv2.BORDER_CONSTANT])
 def test_warp_rgb_matches_opencv_within_one_level_for_squares_inside_across_and_outside_the_image(border):
     rng = np.random.default_rng(0)
-    image = rng.integers(0, 256, (120, 160, 3), dtype=np.uint8)
+    image = rng.integers(0, 256, (360, 480, 3), dtype=np.uint8)
     differing = []
     for _ in range(200):
-        matrix = roi_to_tensor_matrix(rng.uniform(-100, 260, 2), rng.uniform(2, 400), rng.uniform(-np.pi, np.pi), 48)
-        ours, theirs = warp_rgb(image, matrix, 48, border).astype(int), plain_warp(image, matrix, 48, border).astype(int)
+        matrix = roi_to_tensor_matrix(rng.uniform(-300, 780, 2), rng.uniform(6, 1200), rng.uniform(-np.pi, np.pi), 128)
+        ours, theirs = warp_rgb(image, matrix, 128, border).astype(int), plain_warp(image, matrix, 128, border).astype(int)
         assert np.abs(ours - theirs).max() <= 1
         differing.append(np.mean(ours != theirs))
     assert np.mean(differing) < 0.01
 
 
-def test_warp_rgb_writes_into_out_and_keeps_what_it_cannot_speed_up():
+def test_warp_rgb_writes_into_out_and_leaves_small_squares_grey_images_and_singular_matrices_to_opencv():
     rng = np.random.default_rng(1)
     image = rng.integers(0, 256, (50, 60, 3), dtype=np.uint8)
     matrix = roi_to_tensor_matrix(np.array([30.0, 25.0]), 40.0, 0.3, 32)
-    out = np.zeros((32, 32, 3), np.uint8)
-    assert warp_rgb(image, matrix, 32, out=out) is out and out.any()
+    widened = roi_to_tensor_matrix(np.array([30.0, 25.0]), 40.0, 0.3, SMALLEST_WIDENED)
+    out = np.zeros((SMALLEST_WIDENED, SMALLEST_WIDENED, 3), np.uint8)
+    assert warp_rgb(image, widened, SMALLEST_WIDENED, out=out) is out and out.any()
+    np.testing.assert_array_equal(warp_rgb(image, matrix, 32), plain_warp(image, matrix, 32, cv2.BORDER_REPLICATE))
     grey = image[..., 0].copy()
     np.testing.assert_array_equal(warp_rgb(grey, matrix, 32), plain_warp(grey, matrix, 32, cv2.BORDER_REPLICATE))
     singular = np.zeros((2, 3), np.float32)

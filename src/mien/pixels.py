@@ -12,6 +12,9 @@ _SAMPLE_REACH = 2
 # 10 to 16 window pixels per square pixel (128 and 192 px squares, benchmarks/crop_warps.py
 # --break-even), e.g. a 1280x720 frame letterboxed for the detector, the window is warped as it is.
 WIDEST_WINDOW = 10.0
+# Below this side the two extra colour conversions cost more than four channels save, however small
+# the window (64 px iris crops: 1.1 to 2.4 times the three-channel warp's time, same benchmark).
+SMALLEST_WIDENED = 128
 
 
 def warp_rgb(image: np.ndarray, matrix: np.ndarray, size: int, border: int = cv2.BORDER_REPLICATE,
@@ -22,10 +25,11 @@ def warp_rgb(image: np.ndarray, matrix: np.ndarray, size: int, border: int = cv2
 
     OpenCV's bilinear warp has vector kernels for four channels and none for three, so the part of
     the image the square samples is widened to four channels first: the same pixels up to one level
-    of rounding (the matrix is shifted to that part), in about half the time. A part much larger
-    than the square (``WIDEST_WINDOW``) is not widened: that would cost more than it saves."""
+    of rounding (the matrix is shifted to that part), in about half the time. A square smaller than
+    ``SMALLEST_WIDENED`` or a part much larger than the square (``WIDEST_WINDOW``) is not widened:
+    that would cost more than it saves."""
     height, width = image.shape[:2]
-    window = _sampled_window(matrix, size, height, width)
+    window = _sampled_window(matrix, size, height, width) if size >= SMALLEST_WIDENED else None
     if (window is None or image.dtype != np.uint8 or image.ndim != 3 or image.shape[2] != 3
             or window_per_square_pixel(window, size) > WIDEST_WINDOW):
         return cv2.warpAffine(image, matrix, (size, size), dst=out, flags=cv2.INTER_LINEAR, borderMode=border)
