@@ -165,3 +165,25 @@ def test_a_small_face_the_detectors_place_is_not_flagged_not_detected(analyzer, 
                                     np.random.default_rng(0).integers(0, 256, (48, 48, 3), dtype=np.uint8)])
 def test_the_search_finds_no_face_in_flat_or_noisy_small_images(analyzer, pixels):
     assert len(analyzer.analyze(pixels).scores) == 0
+
+
+def test_video_mode_tracks_small_frames_enlarged_as_still_images_are(shared_data, analyzer):
+    """A 48x48 crop as a one-frame video finds the face that the same crop as a still image finds
+    without the search, in the crop's own pixels."""
+    from mien.analyzer import Analyzer, Mode, Options
+    from mien.video.decode import Frame
+
+    video = Analyzer(Options(mode=Mode.VIDEO))
+    as_still = as_video = 0
+    for path in ferplus_crops(shared_data, 120):
+        rgb = cv2.cvtColor(cv2.imread(str(path), cv2.IMREAD_GRAYSCALE), cv2.COLOR_GRAY2RGB)
+        still = analyzer.analyze(rgb)
+        placed = [NOT_DETECTED not in r.split(";") for r in still.quality.reasons]
+        video.reset()
+        (frame,) = video.analyze_batch([Frame(0, 0.0, rgb)])
+        as_still += any(placed)
+        as_video += len(frame.scores) > 0
+        if any(placed) and len(frame.scores):  # the same mesh (the video's box is the mesh's extent, the still's the detector's)
+            offsets = frame.landmarks[0, :, :2] - still.landmarks[placed.index(True), :, :2]
+            assert np.abs(offsets).mean() < 1.0
+    assert as_video >= as_still - 2 and as_still >= 100

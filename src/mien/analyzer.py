@@ -250,8 +250,8 @@ class Analyzer:
         searched = not len(keep) and not enlargement.identity
         if searched:
             boxes, scores, meshes = self._searched_face(seen, search_regions(*rgb.shape[:2], enlargement))
-        meshes = Meshes(enlargement.points_to_original(meshes.points), meshes.presence, meshes.crops)
-        return self._measure(rgb, enlargement.boxes_to_original(boxes), scores, meshes, searched)
+        boxes, meshes = enlargement.boxes_to_original(boxes), enlargement.meshes_to_original(meshes)
+        return self._measure(rgb, boxes, scores, meshes, searched)
 
     def _searched_face(self, seen: np.ndarray, regions) -> tuple[np.ndarray, np.ndarray, Meshes]:
         """Boxes, scores and meshes of a small image's face that no detector placed: of the meshes in

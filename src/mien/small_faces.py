@@ -6,6 +6,7 @@ Rule: an image whose longer side is below ``SMALL_IMAGE_PX`` is enlarged by the 
 longer side; faces are detected and meshed in that picture, and the boxes and meshes are mapped
 back to the original pixels, where everything else (quality, iris, action units, perceived
 expression) is measured. The border of half the side was preferred to 64 px on FERPlus Valid images.
+Video frames follow the same rule (``video.session``): the faces are tracked in the enlarged frames.
 
 A small image in which no face is found that way is most often a face crop the detectors cannot
 place (a face cut off by the frame's edges, tilted or turned). Then the face mesh looks at
@@ -38,7 +39,7 @@ from dataclasses import dataclass
 import cv2
 import numpy as np
 
-from .landmarks import Roi
+from .landmarks import Meshes, Roi
 
 SMALL_IMAGE_PX = 160
 ENLARGED_PX = 192
@@ -69,6 +70,10 @@ class Enlargement:
     def boxes_to_original(self, boxes: np.ndarray) -> np.ndarray:
         """(N, 4) x0, y0, x1, y1 boxes in the enlarged image → original pixels."""
         return ((np.asarray(boxes, np.float32) - self.border) / self.scale).astype(np.float32)
+
+    def meshes_to_original(self, meshes: Meshes) -> Meshes:
+        """Meshes of the enlarged image with their points in original pixels (presence and crops as they are)."""
+        return Meshes(self.points_to_original(meshes.points), meshes.presence, meshes.crops)
 
 
 def enlarge_small_image(rgb: np.ndarray) -> tuple[np.ndarray, Enlargement]:

@@ -32,7 +32,7 @@ from .decode import Frame, frames, probe, sequence_files
 from .sinks import AnnotatedVideo, FrameSink, ReportFaces
 from .summaries import action_unit_episodes, track_summary
 
-STATE_VERSION = 10
+STATE_VERSION = 11  # 11: small frames are tracked enlarged (mien.small_faces)
 # Frames analysed together (Analyzer.analyze_batch), their faces measured in one go. Default analysis
 # of new_face_video-90.mp4 (benchmarks/video_batch_size.py, CPU time, medians of three runs of 7 to
 # 11 repeats): 3.7-3.9 ms a frame against 4.2-4.8 frame by frame; 4 or 8 frames a batch near 16; 32

@@ -3,8 +3,9 @@
 ``VideoSession`` is what ``Analyzer(Options(mode=Mode.VIDEO))`` runs on frames, a batch at a time,
 in three passes:
 
-1. frame by frame, in time order: track the faces, smooth their meshes, decide which faces the
-   perceived model runs on, and cut from the frame's pixels what needs them (``FaceMeasurer.cut``);
+1. frame by frame, in time order: track the faces (in small frames enlarged as small images are,
+   ``mien.small_faces``), smooth their meshes, decide which faces the perceived model runs on, and
+   cut from the frame's pixels what needs them (``FaceMeasurer.cut``);
 2. the batch's faces measured together (``FaceMeasurer.measure``: pose, quality, raw action-unit
    measures, the perceived model's logits);
 3. frame by frame again, what depends on earlier frames: each track's action-unit baseline and its
@@ -24,6 +25,7 @@ from .. import actions
 from ..faces import Faces
 from ..landmarks import Meshes
 from ..measure import FaceMeasurer, FaceMeasures, PixelCuts, measured_faces, shares_of
+from ..small_faces import enlarge_small_image
 from .baseline import BaselineRule, TrackBaselines
 from .smoothing import OneEuroParams, OneEuroSmoother
 from .tracking import FaceTracker, TrackState
@@ -106,7 +108,11 @@ class VideoSession:
         st = self.state
         st.frames_seen = index + 1
         st.last_time_s = time_s
-        tracked = self._tracker.step(rgb, time_s)
+        seen, enlargement = enlarge_small_image(rgb)
+        tracked = self._tracker.step(seen, time_s)
+        if not enlargement.identity:
+            tracked = replace(tracked, boxes=enlargement.boxes_to_original(tracked.boxes),
+                              meshes=enlargement.meshes_to_original(tracked.meshes))
         ids = [int(t) for t in tracked.track_ids]
         # a lost track may still be picked up again (see FaceTracker): its state waits until then
         going_on = set(ids) | {t.id for t in st.tracker.lost}
