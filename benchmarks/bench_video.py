@@ -25,7 +25,6 @@ import os
 os.environ.setdefault("OMP_NUM_THREADS", "1")
 os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
 
-import argparse  # noqa: E402
 import statistics  # noqa: E402
 import time  # noqa: E402
 from collections import defaultdict  # noqa: E402
@@ -33,7 +32,7 @@ from pathlib import Path  # noqa: E402
 
 import numpy as np  # noqa: E402
 
-from one_core import pin_to_one_core  # noqa: E402
+from one_core import pin_to_one_core, video_benchmark_parser  # noqa: E402
 from mien.analyzer import Analyzer, Mode, Options  # noqa: E402
 from mien.perceived import CLASSES, PerceivedModel  # noqa: E402
 from mien.results import to_frame  # noqa: E402
@@ -42,7 +41,6 @@ from mien.video import frames  # noqa: E402
 from mien.video import analysis as video_analysis  # noqa: E402
 from mien.video.analysis import analyze_frames  # noqa: E402
 
-DEFAULT = Path(__file__).resolve().parents[1].parent / "shared/data/demo/openmpf/new_face_video-90.mp4"
 inference_s: dict[str, float] = defaultdict(float)
 clock = time.perf_counter
 
@@ -81,9 +79,7 @@ def ms(seconds: float, frames_: int) -> str:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("video", nargs="?", default=str(DEFAULT))
-    parser.add_argument("--repeats", type=int, default=5)
+    parser = video_benchmark_parser(__doc__, repeats=5)
     parser.add_argument("--cpu-time", action="store_true", help="time with the process's CPU time, not the wall clock")
     args = parser.parse_args()
     global clock

@@ -8,14 +8,14 @@ alternately with ``warp_rgb`` and with a plain ``cv2.warpAffine`` of the RGB fra
 (the landmark crops and the detector's letterboxes), in one process pinned to one core, and prints
 medians over the repeats of the CPU time spent in the warps per frame and of the whole run, and
 how far apart the two runs' landmarks are. With ``--break-even``: squares of the model input sizes
-cut from a 1920x1080 frame, widened to four channels whatever their window's size, against the
-three-channel warp, by window pixels per square pixel (where ``mien.pixels.WIDEST_WINDOW`` comes from).
+(64, 128, 192 px) cut from a 1920x1080 frame, all widened to four channels (neither of
+``mien.pixels``' limits applied), against the three-channel warp, by window pixels per square pixel:
+where ``WIDEST_WINDOW`` and ``SMALLEST_WIDENED`` come from.
 """
 import os
 
 os.environ.setdefault("OMP_NUM_THREADS", "1")
 
-import argparse  # noqa: E402
 import math  # noqa: E402
 import statistics  # noqa: E402
 import time  # noqa: E402
@@ -24,14 +24,13 @@ from pathlib import Path  # noqa: E402
 import cv2  # noqa: E402
 import numpy as np  # noqa: E402
 
-from one_core import adding_time_to, pin_to_one_core  # noqa: E402
+from one_core import adding_time_to, pin_to_one_core, video_benchmark_parser  # noqa: E402
 from mien import detect, landmarks, pixels  # noqa: E402
 from mien.analyzer import Analyzer, Mode, Options  # noqa: E402
 from mien.landmarks import roi_to_tensor_matrix  # noqa: E402
 from mien.pixels import _sampled_window, warp_rgb, window_per_square_pixel  # noqa: E402
 from mien.video.analysis import analyze_frames  # noqa: E402
 
-DEFAULT = Path(__file__).resolve().parents[1].parent / "shared/data/demo/openmpf/new_face_video-90.mp4"
 in_warps = [0.0]
 
 
@@ -53,7 +52,8 @@ def least_cpu_ms(calls: dict, repeats: int = 7, number: int = 30) -> dict[str, f
 
 def break_even() -> None:
     frame = np.random.default_rng(0).integers(0, 256, (1080, 1920, 3), dtype=np.uint8)
-    widest, pixels.WIDEST_WINDOW = pixels.WIDEST_WINDOW, math.inf
+    limits = pixels.WIDEST_WINDOW, pixels.SMALLEST_WIDENED
+    pixels.WIDEST_WINDOW, pixels.SMALLEST_WIDENED = math.inf, 0
     print("1920x1080 frame, one core, CPU ms a warp (least of 7), four channels whatever the window against three")
     for size in (64, 128, 192):
         for angle in (0.0, 0.4):
@@ -64,13 +64,11 @@ def break_even() -> None:
                                    "three": lambda: three_channel_warp(frame, matrix, size)})
                 print(f"  {size} px, angle {angle}: {window:5.1f} window px a square px: four {ms['four']:.3f}, "
                       f"three {ms['three']:.3f} ({ms['four'] / ms['three']:.2f}x)")
-    pixels.WIDEST_WINDOW = widest
+    pixels.WIDEST_WINDOW, pixels.SMALLEST_WIDENED = limits
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("video", nargs="?", default=str(DEFAULT))
-    parser.add_argument("--repeats", type=int, default=5)
+    parser = video_benchmark_parser(__doc__, repeats=5)
     parser.add_argument("--break-even", action="store_true", help="time warps by window size instead (see above)")
     args = parser.parse_args()
     pin_to_one_core()

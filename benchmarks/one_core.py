@@ -1,10 +1,14 @@
 """Benchmarks time one CPU core: this process pinned to the first core it may use, OpenCV on one thread;
-and the time spent inside a function, added up over its calls."""
+the time spent inside a function, added up over its calls; the video the video benchmarks read by default."""
+import argparse
 import functools
 import os
 import time
+from pathlib import Path
 
 import cv2
+
+DEMO_VIDEO = Path(__file__).resolve().parents[1].parent / "shared/data/demo/openmpf/new_face_video-90.mp4"
 
 
 def pin_to_one_core() -> int:
@@ -25,3 +29,11 @@ def adding_time_to(total: list[float], function, clock=time.perf_counter):
         finally:
             total[0] += clock() - start
     return timed
+
+
+def video_benchmark_parser(description: str, repeats: int) -> argparse.ArgumentParser:
+    """A parser for a benchmark of one video: ``VIDEO`` (default ``DEMO_VIDEO``) and ``--repeats``."""
+    parser = argparse.ArgumentParser(description=description, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("video", nargs="?", default=str(DEMO_VIDEO))
+    parser.add_argument("--repeats", type=int, default=repeats)
+    return parser

@@ -19,7 +19,7 @@ import cv2
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "training"))
 import ferplus as FP  # noqa: E402
-from bench_video import DEFAULT  # noqa: E402
+from one_core import DEMO_VIDEO  # noqa: E402
 from mien.analyzer import Analyzer, Mode, Options  # noqa: E402
 from mien.quality import NOT_DETECTED  # noqa: E402
 from mien.video import Frame  # noqa: E402
@@ -61,10 +61,10 @@ def main() -> None:
     n, as_still, as_video = ferplus_valid(args.valid)
     print(f"FERPlus Valid, {n} 48x48 crops: faces placed by the detectors as still images {as_still}, "
           f"found as one-frame videos {as_video}")
-    full, _ = face_frames(str(DEFAULT), None)
+    full, _ = face_frames(str(DEMO_VIDEO), None)
     for size in ((96, 72), (64, 48)):
-        found, reliable = face_frames(str(DEFAULT), size)
-        print(f"{Path(DEFAULT).name} shrunk to {size[0]}x{size[1]}: {found} face-frames ({reliable} reliable), "
+        found, reliable = face_frames(str(DEMO_VIDEO), size)
+        print(f"{DEMO_VIDEO.name} shrunk to {size[0]}x{size[1]}: {found} face-frames ({reliable} reliable), "
               f"against {full} at 640x480")
 
 

@@ -13,23 +13,19 @@ import os
 os.environ.setdefault("OMP_NUM_THREADS", "1")
 os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
 
-import argparse  # noqa: E402
 import statistics  # noqa: E402
 import time  # noqa: E402
 from pathlib import Path  # noqa: E402
 
 
-from bench_video import DEFAULT  # noqa: E402
-from one_core import pin_to_one_core  # noqa: E402
+from one_core import pin_to_one_core, video_benchmark_parser  # noqa: E402
 from mien.analyzer import Analyzer, Mode, Options  # noqa: E402
 from mien.video.analysis import frame_batches, read_video  # noqa: E402
 
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("video", nargs="?", default=str(DEFAULT))
-    parser.add_argument("--repeats", type=int, default=7)
+    parser = video_benchmark_parser(__doc__, repeats=7)
     parser.add_argument("--sizes", default="1,4,8,16,32", help="frames per batch, comma-separated")
     args = parser.parse_args()
     core = pin_to_one_core()

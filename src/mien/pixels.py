@@ -13,7 +13,7 @@ _SAMPLE_REACH = 2
 # --break-even), e.g. a 1280x720 frame letterboxed for the detector, the window is warped as it is.
 WIDEST_WINDOW = 10.0
 # Below this side the two extra colour conversions cost more than four channels save, however small
-# the window (64 px iris crops: 1.1 to 2.4 times the three-channel warp's time, same benchmark).
+# the window (64 px iris crops: 1.1 to 2.6 times the three-channel warp's time, same benchmark).
 SMALLEST_WIDENED = 128
 
 
